@@ -1,0 +1,196 @@
+"""The normalized form every backend and checker speaks: groups and their rules.
+
+A `Rule` is exactly one AWS security group rule: one direction, one protocol,
+one port range, one peer. The compiler, the live AWS reader and the HCL reader
+all produce a `Blueprint`, so "the policy, the VPC and the Terraform agree" is
+a plain set comparison.
+
+These are frozen dataclasses rather than pydantic models: they are built only
+by our own code (the policy was validated before), and the scale benchmark
+compiles 10,000 rules in well under a second.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Iterable, Iterator, Mapping
+from dataclasses import dataclass, field
+from typing import Literal
+
+Direction = Literal["ingress", "egress"]
+PeerKind = Literal["group", "cidr_ipv4", "cidr_ipv6", "prefix_list", "vpc"]
+# AWS's IpProtocol values as hasg normalizes them; "-1" is all traffic.
+Protocol = Literal["tcp", "udp", "icmp", "icmpv6", "-1"]
+
+DIRECTIONS: tuple[Direction, ...] = ("ingress", "egress")
+ALL_PORTS = -1
+
+MANAGED_BY_TAG = "managed-by"
+MANAGED_BY_VALUE = "hasg"
+CLUSTER_TAG = "hasg:cluster"
+ROLE_TAG = "hasg:role"
+
+
+@dataclass(frozen=True, order=True, slots=True)
+class Peer:
+    """The other side of a rule.
+
+    `value` is a role id (kind "group"), a CIDR, a prefix list id, or empty for
+    "vpc" (the VPC's primary IPv4 CIDR, known only where the VPC is: at apply
+    time, or to Terraform through `data.aws_vpc`).
+
+    `variable`, `max_entries` and `prefix_list_family` are carried along but
+    are not part of a rule's identity: `variable` names the policy CIDR list
+    the peer came from (the HCL emitter turns it into a Terraform variable);
+    the other two say what a prefix list costs against the rule quota.
+    """
+
+    kind: PeerKind
+    value: str = ""
+    variable: str | None = field(default=None, compare=False)
+    max_entries: int = field(default=1, compare=False)
+    prefix_list_family: Literal["ipv4", "ipv6"] = field(default="ipv4", compare=False)
+
+    @property
+    def family(self) -> Literal["ipv4", "ipv6", "both"]:
+        """The address family whose rule quota this peer counts against.
+
+        AWS counts a rule that references a group against both families.
+        """
+        if self.kind == "group":
+            return "both"
+        if self.kind == "cidr_ipv6":
+            return "ipv6"
+        if self.kind == "prefix_list":
+            return self.prefix_list_family
+        return "ipv4"
+
+    @property
+    def quota_cost(self) -> int:
+        """A customer-managed prefix list costs its max entries (VPC quotas page)."""
+        return self.max_entries if self.kind == "prefix_list" else 1
+
+    def __str__(self) -> str:
+        if self.kind == "group":
+            return f"sg:{self.value}"
+        if self.kind == "vpc":
+            return "vpc-cidr"
+        return self.value
+
+
+@dataclass(frozen=True, order=True, slots=True)
+class Rule:
+    """One AWS security group rule. Identity is everything but the description.
+
+    For icmp/icmpv6, `from_port` is the ICMP type and `to_port` the code
+    (-1 = any); for protocol "-1" both are -1.
+    """
+
+    direction: Direction
+    protocol: Protocol
+    from_port: int
+    to_port: int
+    peer: Peer
+    description: str = field(default="", compare=False)
+    # Which policy flows produced this rule: provenance for reports and tests.
+    origins: tuple[str, ...] = field(default=(), compare=False)
+
+    @property
+    def key(self) -> tuple[Direction, Protocol, int, int, Peer]:
+        """What identifies the rule in AWS; the description can change in place."""
+        return (self.direction, self.protocol, self.from_port, self.to_port, self.peer)
+
+    def covers(self, protocol: str, port: int) -> bool:
+        """Whether this rule lets `protocol`/`port` traffic through."""
+        if self.protocol == "-1":
+            return True
+        if self.protocol != protocol:
+            return False
+        if self.protocol in ("icmp", "icmpv6"):
+            return self.from_port in (ALL_PORTS, port)
+        return self.from_port <= port <= self.to_port
+
+    def ports_text(self) -> str:
+        if self.protocol == "-1":
+            return "all"
+        if self.protocol in ("icmp", "icmpv6"):
+            kind = "any" if self.from_port == ALL_PORTS else str(self.from_port)
+            code = "" if self.to_port == ALL_PORTS else f":{self.to_port}"
+            return f"{self.protocol}/{kind}{code}"
+        if self.from_port == self.to_port:
+            return f"{self.protocol}/{self.from_port}"
+        return f"{self.protocol}/{self.from_port}-{self.to_port}"
+
+    def __str__(self) -> str:
+        arrow = "from" if self.direction == "ingress" else "to"
+        return f"{self.direction} {self.ports_text()} {arrow} {self.peer}"
+
+
+@dataclass(frozen=True, slots=True)
+class SecurityGroup:
+    """One security group: a role of the policy. Rules are kept sorted."""
+
+    role: str
+    name: str
+    description: str
+    tags: Mapping[str, str]
+    rules: tuple[Rule, ...] = ()
+
+    def __post_init__(self) -> None:
+        # Sorted and de-duplicated so that equal groups compare and print equal.
+        object.__setattr__(self, "rules", tuple(sorted(set(self.rules))))
+        object.__setattr__(self, "tags", dict(sorted(self.tags.items())))
+
+    def __hash__(self) -> int:
+        return hash((self.role, self.name, self.description, self.rules))
+
+    def rules_for(self, direction: Direction) -> tuple[Rule, ...]:
+        return tuple(r for r in self.rules if r.direction == direction)
+
+    def replace(self, **changes: object) -> SecurityGroup:
+        return dataclasses.replace(self, **changes)  # type: ignore[arg-type]
+
+
+@dataclass(frozen=True, slots=True)
+class Blueprint:
+    """All groups of one cluster, sorted by role id."""
+
+    cluster: str
+    groups: tuple[SecurityGroup, ...]
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "groups", tuple(sorted(self.groups, key=lambda g: g.role)))
+
+    def __iter__(self) -> Iterator[SecurityGroup]:
+        return iter(self.groups)
+
+    def __getitem__(self, role: str) -> SecurityGroup:
+        for group in self.groups:
+            if group.role == role:
+                return group
+        raise KeyError(role)
+
+    @property
+    def roles(self) -> tuple[str, ...]:
+        return tuple(g.role for g in self.groups)
+
+    def rule_count(self) -> int:
+        return sum(len(g.rules) for g in self.groups)
+
+    def rule_set(self) -> frozenset[tuple[str, Rule]]:
+        """(role, rule) pairs: what two Blueprints are compared by."""
+        return frozenset((g.role, r) for g in self.groups for r in g.rules)
+
+
+def ownership_tags(cluster: str, role: str) -> dict[str, str]:
+    """The tags by which hasg recognizes a group as its own."""
+    return {MANAGED_BY_TAG: MANAGED_BY_VALUE, CLUSTER_TAG: cluster, ROLE_TAG: role}
+
+
+def group_name(cluster: str, role: str) -> str:
+    """Role ids are snake_case; AWS group names read better with hyphens."""
+    return f"{cluster}-{role.replace('_', '-')}"
+
+
+def by_role(groups: Iterable[SecurityGroup]) -> dict[str, SecurityGroup]:
+    return {g.role: g for g in groups}

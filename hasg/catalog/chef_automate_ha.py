@@ -1,0 +1,287 @@
+"""The built-in Chef Automate HA policy: every documented port, nothing more.
+
+Sources cited in descriptions (see docs/ports.md):
+- "Security and Firewall" (Chef Automate HA docs): the port table.
+- "Firewall Checks" (Chef HA deployment prerequisites, 2023-2025): who talks
+  to whom; the matrix this policy follows flow by flow.
+- chef/automate terraform/a2ha-terraform (upstream Terraform): the shared
+  Habitat ring of PostgreSQL and OpenSearch.
+
+Where upstream's Terraform opens SSH to the world, lets every node reach every
+node and allows all egress, this policy names each flow: role-to-role group
+references, user CIDRs only on the entry points' 443/80, admin CIDRs only on
+the bastion's SSH, and egress only for what a role initiates.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping, Sequence
+
+from hasg.model import (
+    CidrListPeer,
+    CidrPeer,
+    Flow,
+    Policy,
+    Port,
+    RolePeer,
+    Role,
+)
+
+ROLES: dict[str, str] = {
+    "automate": "Chef Automate HA frontend nodes (UI, API, data collector)",
+    "chef_server": "Chef Infra Server HA frontend nodes",
+    "postgresql": "Chef Automate HA PostgreSQL backend nodes (Habitat ring)",
+    "opensearch": "Chef Automate HA OpenSearch backend nodes (Habitat ring)",
+    "bastion": "Chef Automate HA bastion: deploys and verifies the cluster",
+    "load_balancer": "Chef Automate HA load balancer in front of the frontends",
+}
+
+SHORT_NAMES: dict[str, str] = {
+    "automate": "Chef Automate",
+    "chef_server": "Chef Infra Server",
+    "postgresql": "PostgreSQL",
+    "opensearch": "OpenSearch",
+}
+FRONTENDS = ("automate", "chef_server")
+BACKENDS = ("postgresql", "opensearch")
+
+# Well-known ports, named once (Chef "Security and Firewall" and "Firewall Checks").
+HTTPS = 443
+HTTP_REDIRECT = 80
+POSTGRESQL = 5432
+PG_LEADER_CHECK = 6432  # automate-ha-pgleaderchk on each PostgreSQL node
+PG_HAPROXY = 7432  # HAProxy on each PostgreSQL node, forwards to the leader's 5432
+OPENSEARCH_API = 9200
+OPENSEARCH_TRANSPORT = 9300
+HABITAT_API = 9631
+HABITAT_GOSSIP = 9638  # TCP for gossip payload, UDP for membership and failure detection
+AUTOMATE_VERIFY = 7799  # automate-verify, reached by `chef-automate verify` on the bastion
+
+_SOURCE_FW = "Chef HA Firewall Checks"
+
+
+def _flow(
+    name: str,
+    source: str | RolePeer | CidrPeer | CidrListPeer,
+    destination: str | RolePeer | CidrPeer | CidrListPeer,
+    ports: Iterable[Port],
+    description: str,
+    *,
+    public: bool = False,
+) -> Flow:
+    def peer(p: str | RolePeer | CidrPeer | CidrListPeer) -> RolePeer | CidrPeer | CidrListPeer:
+        return RolePeer(role=p) if isinstance(p, str) else p
+
+    return Flow(
+        name=name,
+        source=peer(source),
+        destination=peer(destination),
+        ports=tuple(ports),
+        description=description,
+        public=public,
+    )
+
+
+def _kebab(role: str) -> str:
+    return role.replace("_", "-")
+
+
+def chef_automate_ha(
+    cluster: str = "chef-automate-ha",
+    user_cidrs: Sequence[str] | None = None,
+    admin_cidrs: Sequence[str] | None = None,
+    *,
+    ssh_port: int = 22,
+    internet_egress_ports: Sequence[int] = (HTTP_REDIRECT, HTTPS),
+    load_balancer: bool = False,
+    http_redirect: bool = True,
+    legacy_haproxy_from_frontends: bool = True,
+    tags: Mapping[str, str] | None = None,
+) -> Policy:
+    """The Chef Automate HA policy.
+
+    - `user_cidrs`: who may reach the entry points on 443 (and 80). None or
+      empty: only addresses inside the VPC.
+    - `admin_cidrs`: who may SSH to the bastion. None or empty: nobody, as the
+      documented table says (the bastion has no incoming port).
+    - `ssh_port`: Chef supports a custom SSH port; every SSH flow uses it.
+    - `internet_egress_ports`: what the bastion may fetch from the internet
+      (package and bundle downloads); empty for an air-gapped bastion. Ports
+      other than 80/443 make that flow public, since you asked for them.
+    - `load_balancer`: add a `load_balancer` role; users then reach only it,
+      and it forwards to the frontends.
+    - `http_redirect`: keep port 80, the documented optional redirect to 443.
+    - `legacy_haproxy_from_frontends`: keep 7432 from the frontends, which
+      Chef deprecated in 2025 in favour of 5432 + 6432 but still lists.
+    """
+    ssh = Port.tcp(ssh_port)
+    web = [Port.tcp(HTTPS)] + ([Port.tcp(HTTP_REDIRECT)] if http_redirect else [])
+    users = CidrListPeer(cidr_list="user_cidrs")
+    role_ids = [*FRONTENDS, *BACKENDS, "bastion"] + (["load_balancer"] if load_balancer else [])
+    flows: list[Flow] = []
+
+    # Frontends -> backends (Firewall Checks rows "Automate" and "Infra Server").
+    pg_ports = [Port.tcp(POSTGRESQL), Port.tcp(PG_LEADER_CHECK), Port.tcp(HABITAT_API)]
+    if legacy_haproxy_from_frontends:
+        pg_ports.insert(2, Port.tcp(PG_HAPROXY))
+    for frontend in FRONTENDS:
+        flows.append(
+            _flow(
+                f"{_kebab(frontend)}-to-postgresql",
+                frontend,
+                "postgresql",
+                pg_ports,
+                f"{SHORT_NAMES[frontend]} to PostgreSQL: 5432 SQL, 6432 leader check"
+                + (", 7432 HAProxy (deprecated)" if legacy_haproxy_from_frontends else "")
+                + f", 9631 Habitat API ({_SOURCE_FW})",
+            )
+        )
+        flows.append(
+            _flow(
+                f"{_kebab(frontend)}-to-opensearch",
+                frontend,
+                "opensearch",
+                [Port.tcp(OPENSEARCH_API), Port.tcp(HABITAT_API)],
+                f"{SHORT_NAMES[frontend]} to OpenSearch: 9200 HTTPS API, "
+                f"9631 Habitat API ({_SOURCE_FW})",
+            )
+        )
+
+    # Backend rings: each cluster talks to its own members.
+    gossip = [Port.tcp(HABITAT_GOSSIP), Port.udp(HABITAT_GOSSIP)]
+    flows.append(
+        _flow(
+            "postgresql-ring",
+            "postgresql",
+            "postgresql",
+            [
+                Port.tcp(POSTGRESQL),
+                Port.tcp(PG_LEADER_CHECK),
+                Port.tcp(PG_HAPROXY),
+                Port.tcp(HABITAT_API),
+                *gossip,
+            ],
+            "PostgreSQL ring: replication 5432, leader check 6432, HAProxy 7432, "
+            f"Habitat API 9631 and gossip 9638 TCP and UDP ({_SOURCE_FW})",
+        )
+    )
+    flows.append(
+        _flow(
+            "opensearch-ring",
+            "opensearch",
+            "opensearch",
+            [
+                Port.tcp(OPENSEARCH_API),
+                Port.tcp(OPENSEARCH_TRANSPORT),
+                Port.tcp(HABITAT_API),
+                *gossip,
+            ],
+            "OpenSearch ring: API 9200, node transport 9300, Habitat API 9631 "
+            f"and gossip 9638 TCP and UDP ({_SOURCE_FW})",
+        )
+    )
+    # PostgreSQL and OpenSearch join one Habitat ring (upstream Terraform peers them).
+    for a, b in (("postgresql", "opensearch"), ("opensearch", "postgresql")):
+        flows.append(
+            _flow(
+                f"{a}-to-{b}-habitat",
+                a,
+                b,
+                [Port.tcp(HABITAT_API), *gossip],
+                "Shared Habitat ring of the backends: 9631 API, 9638 gossip TCP and UDP "
+                "(chef/automate a2ha-terraform)",
+            )
+        )
+
+    # Bastion -> every node: SSH to configure, Habitat, and automate-verify.
+    for node in [*FRONTENDS, *BACKENDS]:
+        extra = {"postgresql": [Port.tcp(PG_HAPROXY)], "opensearch": [Port.tcp(OPENSEARCH_API)]}
+        ports = [
+            ssh,
+            *extra.get(node, []),
+            Port.tcp(HABITAT_API),
+            Port.tcp(HABITAT_GOSSIP),
+            Port.tcp(AUTOMATE_VERIFY),
+        ]
+        flows.append(
+            _flow(
+                f"bastion-to-{_kebab(node)}",
+                "bastion",
+                node,
+                ports,
+                f"Bastion deploys and checks {SHORT_NAMES[node]}: SSH {ssh_port}, "
+                + "".join(f"{p.from_port}, " for p in extra.get(node, []))
+                + f"Habitat 9631 and 9638, automate-verify 7799 ({_SOURCE_FW})",
+            )
+        )
+
+    # Users -> entry points; with a load balancer, only through it.
+    entry = ["load_balancer"] if load_balancer else list(FRONTENDS)
+    for target in entry:
+        flows.append(
+            _flow(
+                f"users-to-{_kebab(target)}",
+                users,
+                target,
+                web,
+                "Users reach the UI and API on 443"
+                + (", 80 redirects to 443" if http_redirect else "")
+                + " (Security and Firewall)",
+            )
+        )
+    if load_balancer:
+        for frontend in FRONTENDS:
+            flows.append(
+                _flow(
+                    f"load-balancer-to-{_kebab(frontend)}",
+                    "load_balancer",
+                    frontend,
+                    web,
+                    "Load balancer forwards 443"
+                    + (" and 80" if http_redirect else "")
+                    + f" to the frontends ({_SOURCE_FW})",
+                )
+            )
+    # Infra Server sends data to Automate on 443 (through the Automate LB if any).
+    flows.append(
+        _flow(
+            "chef-server-to-automate",
+            "chef_server",
+            "load_balancer" if load_balancer else "automate",
+            [Port.tcp(HTTPS)],
+            f"Chef Infra Server sends data to Chef Automate on 443 ({_SOURCE_FW})",
+        )
+    )
+
+    # Admins -> bastion SSH; with no admin CIDRs the rule list is empty.
+    flows.append(
+        _flow(
+            "admins-to-bastion",
+            CidrListPeer(cidr_list="admin_cidrs"),
+            "bastion",
+            [ssh],
+            f"Administrators SSH to the bastion on {ssh_port}, the only way in for operators",
+        )
+    )
+    if internet_egress_ports:
+        egress_ports = [Port.tcp(p) for p in internet_egress_ports]
+        flows.append(
+            _flow(
+                "bastion-to-internet",
+                "bastion",
+                CidrPeer(cidr="0.0.0.0/0"),
+                egress_ports,
+                "Bastion downloads Chef packages and the airgap bundle from the internet",
+                public=not all(p.is_world_safe() for p in egress_ports),
+            )
+        )
+
+    return Policy(
+        cluster=cluster,
+        roles=tuple(Role(id=r, description=ROLES[r]) for r in role_ids),
+        flows=tuple(flows),
+        user_cidrs=tuple(user_cidrs or ()),
+        admin_cidrs=tuple(admin_cidrs or ()),
+        ssh_port=ssh_port,
+        tags=dict(tags or {}),
+    )
