@@ -1,9 +1,9 @@
 """hasg: compile a port policy into AWS security groups.
 
-    import hasg
-    policy = hasg.chef_automate_ha(cluster="prod", admin_cidrs=["203.0.113.7/32"])
-    blueprint = hasg.compile_policy(policy)
-    print(hasg.to_hcl(blueprint))
+import hasg
+policy = hasg.chef_automate_ha(cluster="prod", admin_cidrs=["203.0.113.7/32"])
+blueprint = hasg.compile_policy(policy)
+print(hasg.to_hcl(blueprint))
 """
 
 from hasg.blueprint import Blueprint, Peer, Rule, SecurityGroup

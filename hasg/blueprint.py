@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 from typing import Literal
 
 Direction = Literal["ingress", "egress"]
-PeerKind = Literal["group", "cidr_ipv4", "cidr_ipv6", "prefix_list", "vpc"]
+PeerKind = Literal["group", "cidr_ipv4", "cidr_ipv6", "prefix_list", "vpc", "cidr_list"]
 # AWS's IpProtocol values as hasg normalizes them; "-1" is all traffic.
 Protocol = Literal["tcp", "udp", "icmp", "icmpv6", "-1"]
 
@@ -35,9 +35,10 @@ ROLE_TAG = "hasg:role"
 class Peer:
     """The other side of a rule.
 
-    `value` is a role id (kind "group"), a CIDR, a prefix list id, or empty for
+    `value` is a role id (kind "group"), a CIDR, a prefix list id, empty for
     "vpc" (the VPC's primary IPv4 CIDR, known only where the VPC is: at apply
-    time, or to Terraform through `data.aws_vpc`).
+    time, or to Terraform through `data.aws_vpc`), or the name of a policy CIDR
+    list (kind "cidr_list", only in `SecurityGroup.list_rules`).
 
     `variable`, `max_entries` and `prefix_list_family` are carried along but
     are not part of a rule's identity: `variable` names the policy CIDR list
@@ -128,17 +129,26 @@ class Rule:
 
 @dataclass(frozen=True, slots=True)
 class SecurityGroup:
-    """One security group: a role of the policy. Rules are kept sorted."""
+    """One security group: a role of the policy. Rules are kept sorted.
+
+    `rules` are what AWS holds. `list_rules` say where some of them came from:
+    a rule against a policy CIDR list (peer kind "cidr_list"), which `rules`
+    holds once per CIDR. Terraform keeps the list as a variable, so the HCL
+    emitter writes `list_rules` (and skips the rules they expand to); a list
+    left empty still has its rule there, ready for the variable to be set.
+    """
 
     role: str
     name: str
     description: str
     tags: Mapping[str, str]
     rules: tuple[Rule, ...] = ()
+    list_rules: tuple[Rule, ...] = ()
 
     def __post_init__(self) -> None:
         # Sorted and de-duplicated so that equal groups compare and print equal.
         object.__setattr__(self, "rules", tuple(sorted(set(self.rules))))
+        object.__setattr__(self, "list_rules", tuple(sorted(set(self.list_rules))))
         object.__setattr__(self, "tags", dict(sorted(self.tags.items())))
 
     def __hash__(self) -> int:
@@ -153,13 +163,21 @@ class SecurityGroup:
 
 @dataclass(frozen=True, slots=True)
 class Blueprint:
-    """All groups of one cluster, sorted by role id."""
+    """All groups of one cluster, sorted by role id, and the values of the
+    policy CIDR lists their `list_rules` refer to."""
 
     cluster: str
     groups: tuple[SecurityGroup, ...]
+    cidr_lists: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "groups", tuple(sorted(self.groups, key=lambda g: g.role)))
+        # IPv4 before IPv6, each in order: how Terraform keeps them (one variable per family).
+        lists = {
+            name: tuple(sorted(cidrs, key=lambda c: ":" in c))
+            for name, cidrs in sorted(self.cidr_lists.items())
+        }
+        object.__setattr__(self, "cidr_lists", lists)
 
     def __iter__(self) -> Iterator[SecurityGroup]:
         return iter(self.groups)

@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 from collections.abc import Iterable
+from typing import Literal
 
 from hasg.blueprint import (
     DIRECTIONS,
     Blueprint,
     Direction,
     Peer,
+    PeerKind,
     Protocol,
     Rule,
     SecurityGroup,
@@ -28,6 +30,10 @@ from hasg.model import (
     VpcPeer,
 )
 
+# An empty user CIDR list keeps the entry points reachable from inside the VPC
+# only; an empty admin list lets nobody in (the bastion has no documented port).
+VPC_FALLBACK_LISTS = frozenset({"user_cidrs"})
+
 # AWS: 60 inbound and 60 outbound rules per group, per address family.
 RULES_PER_GROUP = 60
 
@@ -39,13 +45,18 @@ def compile_policy(policy: Policy, *, check_quotas: bool = True) -> Blueprint:
     and the egress on the source's group. Deterministic: equal policies give
     equal Blueprints, whatever the order of their flows."""
     merged: dict[str, dict[tuple[object, ...], list[Rule]]] = {r.id: {} for r in policy.roles}
+    templates: dict[str, dict[tuple[object, ...], list[Rule]]] = {r.id: {} for r in policy.roles}
     for flow in policy.flows:
-        for role, rule in flow_rules(policy, flow):
-            merged[role].setdefault(rule.key, []).append(rule)
+        for role_id, rule in flow_rules(policy, flow):
+            merged[role_id].setdefault(rule.key, []).append(rule)
+        for role_id, rule in flow_rules(policy, flow, expand_lists=False):
+            if rule.peer.kind == "cidr_list":
+                templates[role_id].setdefault(rule.key, []).append(rule)
 
     groups = []
     for role in policy.roles:
         rules = tuple(_merge(same) for same in merged[role.id].values())
+        list_rules = tuple(_merge(same) for same in templates[role.id].values())
         tags = {**policy.tags, "Name": group_name(policy.cluster, role.id)}
         tags.update(ownership_tags(policy.cluster, role.id))
         groups.append(
@@ -55,16 +66,25 @@ def compile_policy(policy: Policy, *, check_quotas: bool = True) -> Blueprint:
                 description=role.description,
                 tags=tags,
                 rules=rules,
+                list_rules=list_rules,
             )
         )
-    blueprint = Blueprint(cluster=policy.cluster, groups=tuple(groups))
+    used_lists = {r.peer.value for g in groups for r in g.list_rules}
+    blueprint = Blueprint(
+        cluster=policy.cluster,
+        groups=tuple(groups),
+        cidr_lists={name: getattr(policy, name) for name in sorted(used_lists)},
+    )
     if check_quotas:
         check_rule_quotas(blueprint)
     return blueprint
 
 
-def flow_rules(policy: Policy, flow: Flow) -> Iterable[tuple[str, Rule]]:
-    """The (role, rule) pairs one flow stands for."""
+def flow_rules(
+    policy: Policy, flow: Flow, *, expand_lists: bool = True
+) -> Iterable[tuple[str, Rule]]:
+    """The (role, rule) pairs one flow stands for; with `expand_lists` off, a
+    policy CIDR list stays one symbolic peer instead of a rule per CIDR."""
     sides: tuple[tuple[Direction, AnyPeer, AnyPeer], ...] = (
         ("ingress", flow.destination, flow.source),
         ("egress", flow.source, flow.destination),
@@ -72,7 +92,12 @@ def flow_rules(policy: Policy, flow: Flow) -> Iterable[tuple[str, Rule]]:
     for direction, owner, other in sides:
         if not isinstance(owner, RolePeer):
             continue
-        for peer in expand_peer(policy, other):
+        peers = (
+            expand_peer(policy, other)
+            if expand_lists or not isinstance(other, CidrListPeer)
+            else (Peer("cidr_list", other.cidr_list),)
+        )
+        for peer in peers:
             for port in flow.ports:
                 protocol, low, high = _aws_ports(port, peer)
                 yield (
@@ -95,7 +120,7 @@ def expand_peer(policy: Policy, peer: AnyPeer) -> tuple[Peer, ...]:
     if isinstance(peer, CidrPeer):
         return (cidr_peer(peer.cidr),)
     if isinstance(peer, PrefixListPeer):
-        family = "ipv6" if peer.address_family == "IPv6" else "ipv4"
+        family: Literal["ipv4", "ipv6"] = "ipv6" if peer.address_family == "IPv6" else "ipv4"
         return (
             Peer(
                 "prefix_list",
@@ -105,15 +130,21 @@ def expand_peer(policy: Policy, peer: AnyPeer) -> tuple[Peer, ...]:
             ),
         )
     if isinstance(peer, CidrListPeer):
-        cidrs = getattr(policy, peer.cidr_list)
-        if not cidrs and peer.cidr_list == "user_cidrs":
-            return (Peer("vpc", variable=peer.cidr_list),)
-        return tuple(cidr_peer(c, variable=peer.cidr_list) for c in cidrs)
+        return expand_cidr_list(peer.cidr_list, getattr(policy, peer.cidr_list))
     return (Peer("vpc"),)
 
 
+def expand_cidr_list(name: str, cidrs: Iterable[str]) -> tuple[Peer, ...]:
+    """The peers a policy CIDR list stands for; the HCL reader expands
+    Terraform variables with this too, so both agree by construction."""
+    peers = tuple(cidr_peer(c, variable=name) for c in cidrs)
+    if not peers and name in VPC_FALLBACK_LISTS:
+        return (Peer("vpc", variable=name),)
+    return peers
+
+
 def cidr_peer(cidr: str, *, variable: str | None = None) -> Peer:
-    kind = "cidr_ipv6" if ":" in cidr else "cidr_ipv4"
+    kind: PeerKind = "cidr_ipv6" if ":" in cidr else "cidr_ipv4"
     return Peer(kind, cidr, variable=variable)
 
 

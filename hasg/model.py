@@ -11,7 +11,7 @@ from __future__ import annotations
 import ipaddress
 import re
 from collections.abc import Mapping
-from typing import Annotated, Any, Literal, Union
+from typing import Annotated, Any, Literal
 
 from pydantic import (
     AfterValidator,
@@ -119,9 +119,13 @@ class Port(_Frozen):
                 "from_port": int(icmp_type) if icmp_type else -1,
                 "to_port": int(icmp_code) if icmp_code else -1,
             }
-        if isinstance(data, Mapping) and "to_port" not in data and "from_port" in data:
-            if data.get("protocol", "tcp") in ("tcp", "udp"):
-                return {**data, "to_port": data["from_port"]}
+        if (
+            isinstance(data, Mapping)
+            and "to_port" not in data
+            and "from_port" in data
+            and data.get("protocol", "tcp") in ("tcp", "udp")
+        ):
+            return {**data, "to_port": data["from_port"]}
         return data
 
     @model_validator(mode="after")
@@ -257,13 +261,11 @@ def _peer_tag(value: Any) -> str | None:
 
 
 PeerSpec = Annotated[
-    Union[
-        Annotated[RolePeer, Tag("role")],
-        Annotated[CidrPeer, Tag("cidr")],
-        Annotated[PrefixListPeer, Tag("prefix_list")],
-        Annotated[CidrListPeer, Tag("cidr_list")],
-        Annotated[VpcPeer, Tag("vpc")],
-    ],
+    Annotated[RolePeer, Tag("role")]
+    | Annotated[CidrPeer, Tag("cidr")]
+    | Annotated[PrefixListPeer, Tag("prefix_list")]
+    | Annotated[CidrListPeer, Tag("cidr_list")]
+    | Annotated[VpcPeer, Tag("vpc")],
     Discriminator(
         _peer_tag,
         custom_error_type="invalid_peer",

@@ -23,8 +23,8 @@ from hasg.model import (
     Flow,
     Policy,
     Port,
-    RolePeer,
     Role,
+    RolePeer,
 )
 
 ROLES: dict[str, str] = {

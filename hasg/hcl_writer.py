@@ -1,0 +1,136 @@
+"""A tiny HCL writer whose output is exactly what `terraform fmt` leaves.
+
+Only what the emitter needs: blocks, attributes with literal or expression
+values, maps and lists. `terraform fmt` aligns the `=` of consecutive
+single-line attributes; a multi-line attribute, a nested block or a blank
+line ends such a run.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import TypeAlias, Union
+
+INDENT = "  "
+_IDENTIFIER = re.compile(r"[A-Za-z_][A-Za-z0-9_-]*")
+
+
+@dataclass(frozen=True)
+class Expr:
+    """A Terraform expression, written as is: `var.vpc_id`, `each.value`."""
+
+    text: str
+
+
+# A recursive alias: mypy needs the string form, which `X | Y` cannot spell.
+Value: TypeAlias = Union[str, int, bool, Expr, Sequence["Value"], Mapping[str, "Value"]]  # noqa: UP007
+
+
+@dataclass
+class Block:
+    """`type "label" "label" { ... }`; `body` holds (name, value) pairs,
+    nested blocks, and None for a blank line."""
+
+    type: str
+    labels: tuple[str, ...] = ()
+    body: list[tuple[str, Value] | Block | None] = field(default_factory=list)
+
+    def attr(self, name: str, value: Value) -> Block:
+        self.body.append((name, value))
+        return self
+
+    def blank(self) -> Block:
+        self.body.append(None)
+        return self
+
+    def block(self, child: Block) -> Block:
+        self.body.append(child)
+        return self
+
+
+def quote(text: str) -> str:
+    """An HCL string literal; `${` and `%{` are escaped so text stays text."""
+    escaped = (
+        text.replace("\\", "\\\\")
+        .replace('"', '\\"')
+        .replace("\n", "\\n")
+        .replace("\r", "\\r")
+        .replace("\t", "\\t")
+        .replace("${", "$${")
+        .replace("%{", "%%{")
+    )
+    return f'"{escaped}"'
+
+
+def _key(name: str) -> str:
+    return name if _IDENTIFIER.fullmatch(name) else quote(name)
+
+
+def _value_lines(value: Value, depth: int) -> list[str]:
+    """The value's text: one line, or several where it is a non-empty map."""
+    if isinstance(value, Expr):
+        return [value.text]
+    if isinstance(value, bool):
+        return ["true" if value else "false"]
+    if isinstance(value, int):
+        return [str(value)]
+    if isinstance(value, str):
+        return [quote(value)]
+    if isinstance(value, Mapping):
+        if not value:
+            return ["{}"]
+        pad = INDENT * (depth + 1)
+        keys = [_key(k) for k in value]
+        width = max(len(k) for k in keys)
+        lines = ["{"]
+        for key, item in zip(keys, value.values(), strict=True):
+            inner = _value_lines(item, depth + 1)
+            lines.append(f"{pad}{key.ljust(width)} = {inner[0]}")
+            lines.extend(inner[1:])
+        lines.append(INDENT * depth + "}")
+        return lines
+    items = [_value_lines(v, depth) for v in value]
+    if any(len(i) > 1 for i in items):
+        raise ValueError("nested multi-line values in a list are not supported")
+    return ["[" + ", ".join(i[0] for i in items) + "]"]
+
+
+def render_block(block: Block, depth: int = 0) -> list[str]:
+    pad = INDENT * depth
+    header = " ".join([block.type, *(quote(label) for label in block.labels)])
+    if not block.body:
+        return [f"{pad}{header} {{", f"{pad}}}"]
+    lines = [f"{pad}{header} {{"]
+    run: list[tuple[str, str]] = []
+
+    def flush() -> None:
+        width = max((len(k) for k, _ in run), default=0)
+        lines.extend(f"{pad}{INDENT}{k.ljust(width)} = {v}" for k, v in run)
+        run.clear()
+
+    for item in block.body:
+        if item is None:
+            flush()
+            lines.append("")
+        elif isinstance(item, Block):
+            flush()
+            lines.extend(render_block(item, depth + 1))
+        else:
+            name, value = item
+            text = _value_lines(value, depth + 1)
+            if len(text) == 1:
+                run.append((name, text[0]))
+            else:
+                flush()
+                lines.append(f"{pad}{INDENT}{name} = {text[0]}")
+                lines.extend(text[1:])
+    flush()
+    lines.append(f"{pad}}}")
+    return lines
+
+
+def render(blocks: Iterable[Block]) -> str:
+    """Top-level blocks separated by one blank line, ending with a newline."""
+    return "\n\n".join("\n".join(render_block(b)) for b in blocks) + "\n"
