@@ -16,13 +16,17 @@ the bastion's SSH, and egress only for what a role initiates.
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
+from typing import Literal
 
+from hasg.compiler import compile_policy
+from hasg.errors import QuotaError
 from hasg.model import (
     CidrListPeer,
     CidrPeer,
     Flow,
     Policy,
     Port,
+    PrefixListPeer,
     Role,
     RolePeer,
 )
@@ -34,6 +38,12 @@ ROLES: dict[str, str] = {
     "opensearch": "Chef Automate HA OpenSearch backend nodes (Habitat ring)",
     "bastion": "Chef Automate HA bastion: deploys and verifies the cluster",
     "load_balancer": "Chef Automate HA load balancer in front of the frontends",
+}
+
+# With managed backends the backend roles' groups are attached to the AWS services.
+MANAGED_ROLES: dict[str, str] = {
+    "postgresql": "Amazon RDS for PostgreSQL serving Chef Automate HA (managed backend)",
+    "opensearch": "Amazon OpenSearch Service domain serving Chef Automate HA (managed backend)",
 }
 
 SHORT_NAMES: dict[str, str] = {
@@ -56,20 +66,24 @@ OPENSEARCH_TRANSPORT = 9300
 HABITAT_API = 9631
 HABITAT_GOSSIP = 9638  # TCP for gossip payload, UDP for membership and failure detection
 AUTOMATE_VERIFY = 7799  # automate-verify, reached by `chef-automate verify` on the bastion
+MANAGED_OPENSEARCH_HTTPS = 443  # Amazon OpenSearch Service VPC domain endpoint
 
 _SOURCE_FW = "Chef HA Firewall Checks"
 
 
+_Peer = RolePeer | CidrPeer | CidrListPeer | PrefixListPeer
+
+
 def _flow(
     name: str,
-    source: str | RolePeer | CidrPeer | CidrListPeer,
-    destination: str | RolePeer | CidrPeer | CidrListPeer,
+    source: str | _Peer,
+    destination: str | _Peer,
     ports: Iterable[Port],
     description: str,
     *,
     public: bool = False,
 ) -> Flow:
-    def peer(p: str | RolePeer | CidrPeer | CidrListPeer) -> RolePeer | CidrPeer | CidrListPeer:
+    def peer(p: str | _Peer) -> _Peer:
         return RolePeer(role=p) if isinstance(p, str) else p
 
     return Flow(
@@ -96,12 +110,16 @@ def chef_automate_ha(
     load_balancer: bool = False,
     http_redirect: bool = True,
     legacy_haproxy_from_frontends: bool = True,
+    managed_postgresql: bool = False,
+    managed_opensearch: bool = False,
+    user_prefix_lists: Sequence[PrefixListPeer] = (),
+    admin_prefix_lists: Sequence[PrefixListPeer] = (),
     tags: Mapping[str, str] | None = None,
 ) -> Policy:
     """The Chef Automate HA policy.
 
     - `user_cidrs`: who may reach the entry points on 443 (and 80). None or
-      empty: only addresses inside the VPC.
+      empty: only addresses inside the VPC (unless `user_prefix_lists` say who).
     - `admin_cidrs`: who may SSH to the bastion. None or empty: nobody, as the
       documented table says (the bastion has no incoming port).
     - `ssh_port`: Chef supports a custom SSH port; every SSH flow uses it.
@@ -113,122 +131,58 @@ def chef_automate_ha(
     - `http_redirect`: keep port 80, the documented optional redirect to 443.
     - `legacy_haproxy_from_frontends`: keep 7432 from the frontends, which
       Chef deprecated in 2025 in favour of 5432 + 6432 but still lists.
+    - `managed_postgresql`, `managed_opensearch`: the backend is Amazon RDS for
+      PostgreSQL (5432) or an Amazon OpenSearch Service domain in the VPC
+      (443), and its role's group is the one to attach to that service. A
+      managed backend runs no Habitat and takes no SSH, so it gets no ring,
+      gossip or bastion flows.
+    - `user_prefix_lists`, `admin_prefix_lists`: customer-managed prefix lists
+      for CIDR lists too long for the rule quota. Each costs its max entries
+      once per port it is opened on.
+
+    Raises `QuotaError` when the result would not fit AWS's rules-per-group
+    quota, which is what 70 user CIDRs do.
     """
     ssh = Port.tcp(ssh_port)
     web = [Port.tcp(HTTPS)] + ([Port.tcp(HTTP_REDIRECT)] if http_redirect else [])
-    users = CidrListPeer(cidr_list="user_cidrs")
+    managed = {"postgresql": managed_postgresql, "opensearch": managed_opensearch}
+    self_hosted = [b for b in BACKENDS if not managed[b]]
     role_ids = [*FRONTENDS, *BACKENDS, "bastion"] + (["load_balancer"] if load_balancer else [])
+    roles = {r: MANAGED_ROLES[r] if managed.get(r) else ROLES[r] for r in role_ids}
     flows: list[Flow] = []
 
     # Frontends -> backends (Firewall Checks rows "Automate" and "Infra Server").
-    pg_ports = [Port.tcp(POSTGRESQL), Port.tcp(PG_LEADER_CHECK), Port.tcp(HABITAT_API)]
-    if legacy_haproxy_from_frontends:
-        pg_ports.insert(2, Port.tcp(PG_HAPROXY))
-    for frontend in FRONTENDS:
-        flows.append(
-            _flow(
-                f"{_kebab(frontend)}-to-postgresql",
-                frontend,
-                "postgresql",
-                pg_ports,
-                f"{SHORT_NAMES[frontend]} to PostgreSQL: 5432 SQL, 6432 leader check"
-                + (", 7432 HAProxy (deprecated)" if legacy_haproxy_from_frontends else "")
-                + f", 9631 Habitat API ({_SOURCE_FW})",
-            )
-        )
-        flows.append(
-            _flow(
-                f"{_kebab(frontend)}-to-opensearch",
-                frontend,
-                "opensearch",
-                [Port.tcp(OPENSEARCH_API), Port.tcp(HABITAT_API)],
-                f"{SHORT_NAMES[frontend]} to OpenSearch: 9200 HTTPS API, "
-                f"9631 Habitat API ({_SOURCE_FW})",
-            )
-        )
+    flows += [
+        _frontend_to_backend(f, b, managed=managed[b], legacy=legacy_haproxy_from_frontends)
+        for f in FRONTENDS
+        for b in BACKENDS
+    ]
 
-    # Backend rings: each cluster talks to its own members.
-    gossip = [Port.tcp(HABITAT_GOSSIP), Port.udp(HABITAT_GOSSIP)]
-    flows.append(
-        _flow(
-            "postgresql-ring",
-            "postgresql",
-            "postgresql",
-            [
-                Port.tcp(POSTGRESQL),
-                Port.tcp(PG_LEADER_CHECK),
-                Port.tcp(PG_HAPROXY),
-                Port.tcp(HABITAT_API),
-                *gossip,
-            ],
-            "PostgreSQL ring: replication 5432, leader check 6432, HAProxy 7432, "
-            f"Habitat API 9631 and gossip 9638 TCP and UDP ({_SOURCE_FW})",
-        )
-    )
-    flows.append(
-        _flow(
-            "opensearch-ring",
-            "opensearch",
-            "opensearch",
-            [
-                Port.tcp(OPENSEARCH_API),
-                Port.tcp(OPENSEARCH_TRANSPORT),
-                Port.tcp(HABITAT_API),
-                *gossip,
-            ],
-            "OpenSearch ring: API 9200, node transport 9300, Habitat API 9631 "
-            f"and gossip 9638 TCP and UDP ({_SOURCE_FW})",
-        )
-    )
-    # PostgreSQL and OpenSearch join one Habitat ring (upstream Terraform peers them).
-    for a, b in (("postgresql", "opensearch"), ("opensearch", "postgresql")):
-        flows.append(
-            _flow(
-                f"{a}-to-{b}-habitat",
-                a,
-                b,
-                [Port.tcp(HABITAT_API), *gossip],
-                "Shared Habitat ring of the backends: 9631 API, 9638 gossip TCP and UDP "
-                "(chef/automate a2ha-terraform)",
-            )
-        )
+    flows += _backend_ring_flows(self_hosted)
 
-    # Bastion -> every node: SSH to configure, Habitat, and automate-verify.
-    for node in [*FRONTENDS, *BACKENDS]:
-        extra = {"postgresql": [Port.tcp(PG_HAPROXY)], "opensearch": [Port.tcp(OPENSEARCH_API)]}
-        ports = [
-            ssh,
-            *extra.get(node, []),
-            Port.tcp(HABITAT_API),
-            Port.tcp(HABITAT_GOSSIP),
-            Port.tcp(AUTOMATE_VERIFY),
-        ]
-        flows.append(
-            _flow(
-                f"bastion-to-{_kebab(node)}",
-                "bastion",
-                node,
-                ports,
-                f"Bastion deploys and checks {SHORT_NAMES[node]}: SSH {ssh_port}, "
-                + "".join(f"{p.from_port}, " for p in extra.get(node, []))
-                + f"Habitat 9631 and 9638, automate-verify 7799 ({_SOURCE_FW})",
-            )
-        )
+    # Bastion -> every node it deploys: SSH to configure, Habitat, and automate-verify.
+    for node in [*FRONTENDS, *self_hosted]:
+        flows.append(_bastion_flow(node, ssh_port))
 
     # Users -> entry points; with a load balancer, only through it.
     entry = ["load_balancer"] if load_balancer else list(FRONTENDS)
+    # An empty user list means "the VPC" only when nothing else says who the users are.
+    users = _list_and_prefix_lists(
+        "user_cidrs", bool(user_cidrs or not user_prefix_lists), user_prefix_lists
+    )
     for target in entry:
-        flows.append(
-            _flow(
-                f"users-to-{_kebab(target)}",
-                users,
-                target,
-                web,
-                "Users reach the UI and API on 443"
-                + (", 80 redirects to 443" if http_redirect else "")
-                + " (Security and Firewall)",
+        for source, suffix in users:
+            flows.append(
+                _flow(
+                    f"users{suffix}-to-{_kebab(target)}",
+                    source,
+                    target,
+                    web,
+                    "Users reach the UI and API on 443"
+                    + (", 80 redirects to 443" if http_redirect else "")
+                    + " (Security and Firewall)",
+                )
             )
-        )
     if load_balancer:
         for frontend in FRONTENDS:
             flows.append(
@@ -253,16 +207,18 @@ def chef_automate_ha(
         )
     )
 
-    # Admins -> bastion SSH; with no admin CIDRs the rule list is empty.
-    flows.append(
-        _flow(
-            "admins-to-bastion",
-            CidrListPeer(cidr_list="admin_cidrs"),
-            "bastion",
-            [ssh],
-            f"Administrators SSH to the bastion on {ssh_port}, the only way in for operators",
+    # Admins -> bastion SSH. The admin list flow stays even when empty: its
+    # Terraform variable is where admins are added later.
+    for source, suffix in _list_and_prefix_lists("admin_cidrs", True, admin_prefix_lists):
+        flows.append(
+            _flow(
+                f"admins{suffix}-to-bastion",
+                source,
+                "bastion",
+                [ssh],
+                f"Administrators SSH to the bastion on {ssh_port}, the only way in for operators",
+            )
         )
-    )
     if internet_egress_ports:
         egress_ports = [Port.tcp(p) for p in internet_egress_ports]
         flows.append(
@@ -276,12 +232,143 @@ def chef_automate_ha(
             )
         )
 
-    return Policy(
+    policy = Policy(
         cluster=cluster,
-        roles=tuple(Role(id=r, description=ROLES[r]) for r in role_ids),
+        roles=tuple(Role(id=r, description=d) for r, d in roles.items()),
         flows=tuple(flows),
         user_cidrs=tuple(user_cidrs or ()),
         admin_cidrs=tuple(admin_cidrs or ()),
         ssh_port=ssh_port,
         tags=dict(tags or {}),
     )
+    _check_quotas(policy)
+    return policy
+
+
+def _frontend_to_backend(frontend: str, backend: str, *, managed: bool, legacy: bool) -> Flow:
+    if backend == "postgresql" and managed:
+        ports = [POSTGRESQL]
+        why = "to Amazon RDS for PostgreSQL on 5432 (Chef HA managed services)"
+    elif backend == "postgresql":
+        ports = [POSTGRESQL, PG_LEADER_CHECK, *([PG_HAPROXY] if legacy else []), HABITAT_API]
+        why = (
+            "to PostgreSQL: 5432 SQL, 6432 leader check"
+            + (", 7432 HAProxy (deprecated)" if legacy else "")
+            + f", 9631 Habitat API ({_SOURCE_FW})"
+        )
+    elif managed:
+        # Chef's managed-services page says 9200, but an Amazon OpenSearch Service
+        # domain in a VPC serves its endpoint on HTTPS 443 (and 80), never 9200.
+        ports = [MANAGED_OPENSEARCH_HTTPS]
+        why = (
+            "to the Amazon OpenSearch Service domain on HTTPS 443 "
+            "(AWS VPC domains listen on 443; Chef docs say 9200)"
+        )
+    else:
+        ports = [OPENSEARCH_API, HABITAT_API]
+        why = f"to OpenSearch: 9200 HTTPS API, 9631 Habitat API ({_SOURCE_FW})"
+    return _flow(
+        f"{_kebab(frontend)}-to-{backend}",
+        frontend,
+        backend,
+        [Port.tcp(p) for p in ports],
+        f"{SHORT_NAMES[frontend]} {why}",
+    )
+
+
+def _backend_ring_flows(self_hosted: Sequence[str]) -> list[Flow]:
+    """Each self-hosted backend cluster talks to its own members; together they
+    form one Habitat ring (upstream Terraform peers them)."""
+    gossip = [Port.tcp(HABITAT_GOSSIP), Port.udp(HABITAT_GOSSIP)]
+    flows = []
+    if "postgresql" in self_hosted:
+        flows.append(
+            _flow(
+                "postgresql-ring",
+                "postgresql",
+                "postgresql",
+                [
+                    Port.tcp(POSTGRESQL),
+                    Port.tcp(PG_LEADER_CHECK),
+                    Port.tcp(PG_HAPROXY),
+                    Port.tcp(HABITAT_API),
+                    *gossip,
+                ],
+                "PostgreSQL ring: replication 5432, leader check 6432, HAProxy 7432, "
+                f"Habitat API 9631 and gossip 9638 TCP and UDP ({_SOURCE_FW})",
+            )
+        )
+    if "opensearch" in self_hosted:
+        flows.append(
+            _flow(
+                "opensearch-ring",
+                "opensearch",
+                "opensearch",
+                [
+                    Port.tcp(OPENSEARCH_API),
+                    Port.tcp(OPENSEARCH_TRANSPORT),
+                    Port.tcp(HABITAT_API),
+                    *gossip,
+                ],
+                "OpenSearch ring: API 9200, node transport 9300, Habitat API 9631 "
+                f"and gossip 9638 TCP and UDP ({_SOURCE_FW})",
+            )
+        )
+    if len(self_hosted) == len(BACKENDS):
+        for a, b in (("postgresql", "opensearch"), ("opensearch", "postgresql")):
+            flows.append(
+                _flow(
+                    f"{a}-to-{b}-habitat",
+                    a,
+                    b,
+                    [Port.tcp(HABITAT_API), *gossip],
+                    "Shared Habitat ring of the backends: 9631 API, 9638 gossip TCP and UDP "
+                    "(chef/automate a2ha-terraform)",
+                )
+            )
+    return flows
+
+
+def _bastion_flow(node: str, ssh_port: int) -> Flow:
+    extra = {"postgresql": [Port.tcp(PG_HAPROXY)], "opensearch": [Port.tcp(OPENSEARCH_API)]}
+    ports = [
+        Port.tcp(ssh_port),
+        *extra.get(node, []),
+        Port.tcp(HABITAT_API),
+        Port.tcp(HABITAT_GOSSIP),
+        Port.tcp(AUTOMATE_VERIFY),
+    ]
+    return _flow(
+        f"bastion-to-{_kebab(node)}",
+        "bastion",
+        node,
+        ports,
+        f"Bastion deploys and checks {SHORT_NAMES[node]}: SSH {ssh_port}, "
+        + "".join(f"{p.from_port}, " for p in extra.get(node, []))
+        + f"Habitat 9631 and 9638, automate-verify 7799 ({_SOURCE_FW})",
+    )
+
+
+def _list_and_prefix_lists(
+    cidr_list: Literal["user_cidrs", "admin_cidrs"],
+    keep_list: bool,
+    prefix_lists: Sequence[PrefixListPeer],
+) -> list[tuple[CidrListPeer | PrefixListPeer, str]]:
+    """The sources standing for one group of people, each with the suffix that
+    keeps its flow's name unique."""
+    sources: list[tuple[CidrListPeer | PrefixListPeer, str]] = []
+    if keep_list:
+        sources.append((CidrListPeer(cidr_list=cidr_list), ""))
+    sources += [(p, f"-{p.prefix_list_id}") for p in prefix_lists]
+    return sources
+
+
+def _check_quotas(policy: Policy) -> None:
+    try:
+        compile_policy(policy)
+    except QuotaError as error:
+        raise QuotaError(
+            f"chef_automate_ha(): {error}. Here that means: put long user or admin CIDR "
+            "lists in customer-managed prefix lists and pass them as user_prefix_lists= or "
+            "admin_prefix_lists= (each costs its max entries once per port)"
+        ) from None
