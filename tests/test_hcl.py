@@ -1,0 +1,221 @@
+"""Terraform output: fmt-clean, loads in Terraform's config loader, reads back exactly."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable, Mapping
+from pathlib import Path
+from typing import Any
+
+import pytest
+from hypothesis import HealthCheck, given, settings
+from test_compiler import compiled, policies
+
+from hasg import Blueprint, Policy, chef_automate_ha, compile_policy
+from hasg.hcl import HclReadError, read_hcl, read_hcl_dir, to_hcl, to_hcl_module
+
+Fmt = Callable[[Mapping[str, str], Path], dict[str, str]]
+Load = Callable[[Path], object]
+
+
+def snapshot(blueprint: Blueprint) -> Any:
+    """Everything a Blueprint says, descriptions and tags included."""
+    return (
+        blueprint.cluster,
+        blueprint.cidr_lists,
+        [
+            (
+                g.role,
+                g.name,
+                g.description,
+                dict(g.tags),
+                [(r.key, r.description) for r in g.rules],
+                [(r.key, r.description) for r in g.list_rules],
+            )
+            for g in blueprint
+        ],
+    )
+
+
+def mixed_policy() -> Policy:
+    base = chef_automate_ha(
+        cluster="prod-eu",
+        user_cidrs=["198.51.100.0/24", "2001:db8:1::/48"],
+        admin_cidrs=["203.0.113.7/32", "2001:db8:2::/64"],
+        load_balancer=True,
+        tags={"team": "platform", "cost center": "42", "note": "%{if x} ${y}"},
+    )
+    extra = Policy.model_validate(
+        {
+            "cluster": "x",
+            "roles": [{"id": "x", "description": "x"}],
+            "flows": [
+                {
+                    "source": {"prefix_list_id": "pl-0123456789abcdef0", "max_entries": 5},
+                    "destination": "x",
+                    "ports": ["tcp/9100-9102"],
+                    "description": "scrapers ${not} {code}",
+                },
+                {
+                    "source": "x",
+                    "destination": "2001:db8:3::/48",
+                    "ports": ["icmp/8"],
+                    "description": "ping",
+                },
+                {"source": "vpc", "destination": "x", "ports": ["udp/53"], "description": "dns"},
+            ],
+        }
+    )
+    return base.model_copy(
+        update={"roles": base.roles + extra.roles, "flows": base.flows + extra.flows}
+    )
+
+
+CASES = {"builtin": lambda: chef_automate_ha(), "mixed": mixed_policy}
+
+
+@pytest.mark.parametrize("case", CASES)
+def test_emit_then_read_gives_the_same_blueprint(case: str) -> None:
+    blueprint = compile_policy(CASES[case]())
+    back = read_hcl(to_hcl(blueprint))
+    assert back == blueprint
+    assert snapshot(back) == snapshot(blueprint)
+
+
+@pytest.mark.parametrize("case", CASES)
+def test_module_reads_back_too(case: str, tmp_path: Path) -> None:
+    blueprint = compile_policy(CASES[case]())
+    for name, text in to_hcl_module(blueprint).items():
+        (tmp_path / name).write_text(text)
+    assert snapshot(read_hcl_dir(tmp_path)) == snapshot(blueprint)
+
+
+@settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(policies())
+def test_round_trip_for_any_policy(policy: Policy) -> None:
+    blueprint = compiled(policy, check_quotas=False)
+    assert snapshot(read_hcl(to_hcl(blueprint))) == snapshot(blueprint)
+
+
+@pytest.mark.parametrize("case", CASES)
+def test_text_is_what_terraform_fmt_leaves(case: str, tmp_path: Path, fmt: Fmt) -> None:
+    module = to_hcl_module(compile_policy(CASES[case]()))
+    assert fmt(module, tmp_path / "module") == module
+    single = {"main.tf": to_hcl(compile_policy(CASES[case]()))}
+    assert fmt(single, tmp_path / "single") == single
+
+
+def test_the_formatter_check_can_fail(tmp_path: Path, fmt: Fmt) -> None:
+    sloppy = {"main.tf": 'variable "x" {\n  type = string\n   default = "a"\n}\n'}
+    assert fmt(sloppy, tmp_path) != sloppy
+
+
+@pytest.mark.parametrize("case", CASES)
+def test_terraform_config_loader_has_no_diagnostics(
+    case: str, tmp_path: Path, tf_load: Load
+) -> None:
+    for name, text in to_hcl_module(compile_policy(CASES[case]())).items():
+        (tmp_path / name).write_text(text)
+    assert tf_load(tmp_path) is None
+
+
+def test_the_loader_check_can_fail(tmp_path: Path, tf_load: Load) -> None:
+    (tmp_path / "main.tf").write_text('resource "a" "b" {\n}\nresource "a" "b" {\n}\n')
+    with pytest.raises(Exception, match="Duplicate resource"):
+        diagnostics = tf_load(tmp_path)
+        raise AssertionError(diagnostics)
+
+
+def test_template_markers_are_escaped() -> None:
+    text = to_hcl(compile_policy(mixed_policy()))
+    assert '"scrapers $${not} {code}"' in text
+    assert '"%%{if x} $${y}"' in text
+    assert "${not}" not in text.replace("$${not}", "")
+
+
+def test_reordering_the_policy_renames_nothing() -> None:
+    policy = chef_automate_ha(admin_cidrs=["203.0.113.7/32"])
+    reordered = policy.model_copy(
+        update={"flows": tuple(reversed(policy.flows)), "roles": tuple(reversed(policy.roles))}
+    )
+    assert to_hcl(compile_policy(reordered)) == to_hcl(compile_policy(policy))
+
+
+def test_names_say_what_the_rule_is() -> None:
+    text = to_hcl(compile_policy(chef_automate_ha()))
+    names = re.findall(r'resource "aws_vpc_security_group_(\w+)_rule" "(\w+)"', text)
+    assert ("ingress", "postgresql_tcp_5432_from_automate") in names
+    assert ("egress", "bastion_tcp_443_to_0_0_0_0_0") in names
+    assert ("ingress", "automate_tcp_443_from_user_cidrs_ipv4") in names
+    assert len(names) == len(set(names))
+
+
+def test_every_group_and_rule_has_description_and_tags() -> None:
+    module = to_hcl_module(compile_policy(chef_automate_ha()))
+    blocks = re.split(r"\n(?=resource )", module["main.tf"])
+    resources = [b for b in blocks if b.startswith("resource")]
+    assert len(resources) > 50
+    for block in resources:
+        assert "  description " in block and 'managed-by     = "hasg"' in block, block
+        assert '"hasg:cluster" = "chef-automate-ha"' in block and '"hasg:role"' in block
+
+
+def test_vpc_and_cidr_lists_are_variables_and_ids_are_outputs() -> None:
+    module = to_hcl_module(compile_policy(chef_automate_ha()))
+    variables = re.findall(r'variable "(\w+)"', module["variables.tf"])
+    assert variables == [
+        "vpc_id",
+        "admin_cidrs_ipv4",
+        "admin_cidrs_ipv6",
+        "user_cidrs_ipv4",
+        "user_cidrs_ipv6",
+    ]
+    assert 'output "security_group_ids"' in module["outputs.tf"]
+    assert "vpc_id = var.vpc_id" in module["main.tf"].replace("  ", " ").replace(
+        "  ", " "
+    ) or re.search(r"vpc_id\s+= var.vpc_id", module["main.tf"])
+
+
+def test_variables_override_defaults_when_reading() -> None:
+    text = to_hcl(compile_policy(chef_automate_ha()))
+    back = read_hcl(text, variables={"admin_cidrs_ipv4": ["203.0.113.7/32"]})
+    assert back == compile_policy(chef_automate_ha(admin_cidrs=["203.0.113.7/32"]))
+
+
+def test_hand_edited_terraform_is_read_as_written() -> None:
+    text = to_hcl(compile_policy(chef_automate_ha()))
+    edited = re.sub(
+        r"from_port( +)= 5432\n  to_port( +)= 5432", r"from_port\1= 5400\n  to_port\2= 5500", text
+    )
+    back = read_hcl(edited)
+    assert back != compile_policy(chef_automate_ha())
+    assert any(r.from_port == 5400 and r.to_port == 5500 for g in back for r in g.rules)
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        ("resource {", "<hcl>: not valid HCL"),
+        (
+            'resource "aws_vpc_security_group_ingress_rule" "r" {\n'
+            '  security_group_id = "sg-1"\n}\n',
+            r'<hcl>: aws_vpc_security_group_ingress_rule.r: security_group_id: "sg-1" is not a '
+            "security group",
+        ),
+        (
+            'resource "aws_security_group" "a" {\n}\n'
+            'resource "aws_vpc_security_group_ingress_rule" "r" {\n'
+            '  security_group_id = aws_security_group.a.id\n  ip_protocol = "gre"\n}\n',
+            'ip_protocol: "gre" is not one of tcp, udp, icmp, icmpv6, -1',
+        ),
+        (
+            'resource "aws_security_group" "a" {\n}\n'
+            'resource "aws_vpc_security_group_ingress_rule" "r" {\n'
+            '  security_group_id = aws_security_group.a.id\n  ip_protocol = "tcp"\n}\n',
+            "the rule names no peer",
+        ),
+    ],
+)
+def test_unreadable_terraform_is_a_clear_error(text: str, message: str) -> None:
+    with pytest.raises(HclReadError, match=message):
+        read_hcl(text)
