@@ -1,0 +1,198 @@
+"""What it takes to turn the live groups into the Blueprint: a pure function.
+
+`diff(desired, live)` compares two Blueprints and returns `Changes`: groups to
+create or delete, rules to add, remove or re-describe, tags to set, and
+blockers, the differences AWS cannot reconcile in place. It makes no call and
+reads no clock, so the plan a user reviews is exactly what apply executes.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field, replace
+from typing import Literal
+
+from hasg.blueprint import Blueprint, Peer, Rule, SecurityGroup, by_role
+from hasg.compiler import join_descriptions
+
+RuleAction = Literal["add", "remove", "update"]
+GroupAction = Literal["create", "delete"]
+
+# What AWS puts in every new group: allow all egress, over IPv6 too when the
+# VPC has an IPv6 block. hasg's groups allow only what the policy says.
+AWS_DEFAULT_EGRESS_IPV4 = Rule("egress", "-1", -1, -1, Peer("cidr_ipv4", "0.0.0.0/0"))
+AWS_DEFAULT_EGRESS_IPV6 = Rule("egress", "-1", -1, -1, Peer("cidr_ipv6", "::/0"))
+
+
+@dataclass(frozen=True)
+class GroupChange:
+    action: GroupAction
+    # The desired group for "create", the live one (with its rules) for "delete".
+    group: SecurityGroup
+    group_id: str = ""
+
+    @property
+    def role(self) -> str:
+        return self.group.role
+
+
+@dataclass(frozen=True, order=True)
+class RuleChange:
+    role: str
+    action: RuleAction
+    # The rule as it will be ("add", "update") or as it is ("remove").
+    rule: Rule
+    old_description: str = field(default="", compare=False)
+
+
+@dataclass(frozen=True)
+class TagChange:
+    role: str
+    tags: Mapping[str, str]
+
+
+@dataclass(frozen=True)
+class Blocker:
+    """A difference hasg will not resolve by itself; apply refuses while any is left."""
+
+    role: str
+    message: str
+
+
+@dataclass(frozen=True)
+class Changes:
+    groups: tuple[GroupChange, ...] = ()
+    rules: tuple[RuleChange, ...] = ()
+    tags: tuple[TagChange, ...] = ()
+    blockers: tuple[Blocker, ...] = ()
+
+    @property
+    def empty(self) -> bool:
+        """Nothing to execute (blockers are not changes: they stop the execution)."""
+        return not (self.groups or self.rules or self.tags)
+
+    def count(self, action: GroupAction | RuleAction) -> int:
+        if action in ("create", "delete"):
+            return sum(1 for g in self.groups if g.action == action)
+        return sum(1 for r in self.rules if r.action == action)
+
+    def summary(self) -> str:
+        parts = [
+            f"{self.count('create')} group(s) to create",
+            f"{self.count('delete')} to delete",
+            f"{self.count('add')} rule(s) to add",
+            f"{self.count('remove')} to remove",
+            f"{self.count('update')} to update",
+        ]
+        if self.tags:
+            parts.append(f"{len(self.tags)} group(s) to re-tag")
+        return ", ".join(parts)
+
+    def with_blockers(self, blockers: Iterable[Blocker]) -> Changes:
+        return replace(self, blockers=(*blockers, *self.blockers))
+
+
+def diff(desired: Blueprint, live: Blueprint, *, new_group_rules: Iterable[Rule] = ()) -> Changes:
+    """The changes that make `live` equal to `desired`.
+
+    `desired` must have its "vpc" peers resolved (`resolve_vpc_peers`).
+    `new_group_rules` are the rules a group has right after it is created
+    (AWS's default egress), so that the plan removes them like any other
+    rule the Blueprint does not have.
+    """
+    live_groups = by_role(live)
+    desired_roles = set(desired.roles)
+    initial = tuple(new_group_rules)
+    groups: list[GroupChange] = []
+    rules: list[RuleChange] = []
+    tags: list[TagChange] = []
+    blockers: list[Blocker] = []
+
+    for want in desired:
+        have = live_groups.get(want.role)
+        if have is None:
+            groups.append(GroupChange("create", want))
+            rules.extend(_rule_changes(want.role, want.rules, initial))
+            continue
+        blockers.extend(_group_blockers(want, have))
+        missing = {k: v for k, v in want.tags.items() if have.tags.get(k) != v}
+        if missing:
+            tags.append(TagChange(want.role, missing))
+        rules.extend(_rule_changes(want.role, want.rules, have.rules))
+
+    deleted = {g.role for g in live if g.role not in desired_roles}
+    for have in live:
+        if have.role in deleted:
+            groups.append(GroupChange("delete", have))
+            # A group cannot be deleted while another group's rule refers to it.
+            rules.extend(
+                RuleChange(have.role, "remove", r)
+                for r in have.rules
+                if r.peer.kind == "group" and r.peer.value in deleted
+            )
+    return Changes(
+        groups=tuple(groups), rules=tuple(sorted(rules)), tags=tuple(tags), blockers=tuple(blockers)
+    )
+
+
+def _rule_changes(role: str, want: Iterable[Rule], have: Iterable[Rule]) -> Iterable[RuleChange]:
+    have_by_key = {r.key: r for r in have}
+    want_by_key = {r.key: r for r in want}
+    for key, rule in want_by_key.items():
+        old = have_by_key.get(key)
+        if old is None:
+            yield RuleChange(role, "add", rule)
+        elif old.description != rule.description:
+            yield RuleChange(role, "update", rule, old_description=old.description)
+    for key, rule in have_by_key.items():
+        if key not in want_by_key:
+            yield RuleChange(role, "remove", rule)
+
+
+def _group_blockers(want: SecurityGroup, have: SecurityGroup) -> Iterable[Blocker]:
+    if have.description != want.description:
+        yield Blocker(
+            want.role,
+            f"group {have.name}: its description is {have.description!r} but the policy "
+            f"says {want.description!r}, and AWS cannot change a group's description; "
+            "put the old description back in the policy, or replace the group yourself "
+            "(`hasg destroy`, then `hasg apply`)",
+        )
+    if have.name != want.name:
+        yield Blocker(
+            want.role,
+            f"the group tagged for role {want.role} is named {have.name}, not {want.name}, "
+            "and AWS cannot rename a group; replace it (`hasg destroy`, then `hasg apply`)",
+        )
+
+
+def resolve_vpc_peers(blueprint: Blueprint, vpc_cidr: str) -> Blueprint:
+    """The Blueprint with every "vpc" peer replaced by the VPC's CIDR.
+
+    Live rules hold the CIDR, so this is what makes a rule the policy writes
+    as "vpc" compare equal to what AWS answers. Where the policy also names
+    that CIDR for the same ports, the two become one rule with both reasons.
+    """
+    groups = []
+    for group in blueprint:
+        if not any(r.peer.kind == "vpc" for r in group.rules):
+            groups.append(group)
+            continue
+        merged: dict[object, list[Rule]] = {}
+        for rule in group.rules:
+            if rule.peer.kind == "vpc":
+                peer = Peer("cidr_ipv4", vpc_cidr, variable=rule.peer.variable)
+                rule = replace(rule, peer=peer)
+            merged.setdefault(rule.key, []).append(rule)
+        rules = [
+            replace(same[0], description=join_descriptions(_unique(r.description for r in same)))
+            if len(same) > 1
+            else same[0]
+            for same in merged.values()
+        ]
+        groups.append(group.replace(rules=tuple(rules)))
+    return Blueprint(cluster=blueprint.cluster, groups=tuple(groups))
+
+
+def _unique(texts: Iterable[str]) -> list[str]:
+    return list(dict.fromkeys(texts))

@@ -1,0 +1,270 @@
+"""The live side: the VPC, and hasg's own groups in it, read as a Blueprint.
+
+hasg owns a group when it carries all three ownership tags for the cluster
+(`hasg.blueprint.ownership_tags`); it reads only those, plus, before creating
+a group, whatever already holds that name, so that a stranger's group is
+reported rather than adopted.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from functools import partial
+from typing import TYPE_CHECKING
+
+from botocore.exceptions import ClientError
+
+from hasg.aws.diff import AWS_DEFAULT_EGRESS_IPV4, AWS_DEFAULT_EGRESS_IPV6, Blocker, GroupChange
+from hasg.aws.parallel import run_parallel
+from hasg.aws.permissions import from_ip_permissions
+from hasg.aws.session import error_code
+from hasg.blueprint import (
+    CLUSTER_TAG,
+    MANAGED_BY_TAG,
+    MANAGED_BY_VALUE,
+    ROLE_TAG,
+    Blueprint,
+    Rule,
+    SecurityGroup,
+)
+from hasg.errors import HasgError
+
+if TYPE_CHECKING:
+    from mypy_boto3_ec2 import EC2Client
+    from mypy_boto3_ec2.type_defs import (
+        FilterTypeDef,
+        NetworkInterfaceTypeDef,
+        SecurityGroupTypeDef,
+    )
+
+# EC2 ids: the prefix, then 8 hex digits (old) or 17 (since 2018).
+VPC_ID = re.compile(r"vpc-[0-9a-f]{8}(?:[0-9a-f]{9})?")
+
+
+@dataclass(frozen=True)
+class Vpc:
+    id: str
+    cidr: str
+    ipv6_cidrs: tuple[str, ...] = ()
+
+    @property
+    def new_group_rules(self) -> tuple[Rule, ...]:
+        """The rules AWS gives a group it creates in this VPC."""
+        if self.ipv6_cidrs:
+            return (AWS_DEFAULT_EGRESS_IPV4, AWS_DEFAULT_EGRESS_IPV6)
+        return (AWS_DEFAULT_EGRESS_IPV4,)
+
+
+@dataclass(frozen=True)
+class LiveState:
+    """hasg's groups for one cluster in one VPC, as AWS holds them."""
+
+    blueprint: Blueprint
+    group_ids: Mapping[str, str]
+    blockers: tuple[Blocker, ...] = ()
+
+
+def read_vpc(client: EC2Client, vpc_id: str) -> Vpc:
+    """The VPC, or a HasgError that says why there is none."""
+    if not VPC_ID.fullmatch(vpc_id):
+        raise HasgError(f"{vpc_id!r} is not a VPC id (vpc- and 8 or 17 hex digits)")
+    where = f"in {client.meta.region_name}"
+    try:
+        vpcs = client.describe_vpcs(VpcIds=[vpc_id])["Vpcs"]
+    except ClientError as error:
+        if error_code(error) == "InvalidVpcID.NotFound":
+            vpcs = []
+        elif error_code(error) == "InvalidVpcID.Malformed":
+            raise HasgError(f"{vpc_id!r} is not a VPC id (AWS: malformed)") from error
+        else:
+            raise
+    if not vpcs:
+        raise HasgError(f"VPC {vpc_id} not found {where}: check --vpc and --region")
+    vpc = vpcs[0]
+    ipv6 = tuple(
+        a.get("Ipv6CidrBlock", "")
+        for a in vpc.get("Ipv6CidrBlockAssociationSet", [])
+        if a.get("Ipv6CidrBlockState", {}).get("State") == "associated"
+    )
+    return Vpc(id=vpc_id, cidr=vpc.get("CidrBlock", ""), ipv6_cidrs=ipv6)
+
+
+def read_groups(client: EC2Client, vpc: Vpc, cluster: str) -> LiveState:
+    """hasg's groups for `cluster` in `vpc`: one paginated DescribeSecurityGroups."""
+    filters: list[FilterTypeDef] = [
+        {"Name": "vpc-id", "Values": [vpc.id]},
+        {"Name": f"tag:{MANAGED_BY_TAG}", "Values": [MANAGED_BY_VALUE]},
+        {"Name": f"tag:{CLUSTER_TAG}", "Values": [cluster]},
+        {"Name": "tag-key", "Values": [ROLE_TAG]},
+    ]
+    return live_state(cluster, describe_groups(client, filters))
+
+
+def describe_groups(
+    client: EC2Client, filters: Sequence[FilterTypeDef]
+) -> list[SecurityGroupTypeDef]:
+    pages = client.get_paginator("describe_security_groups").paginate(Filters=list(filters))
+    return [group for page in pages for group in page.get("SecurityGroups", [])]
+
+
+def live_state(cluster: str, raw_groups: Iterable[SecurityGroupTypeDef]) -> LiveState:
+    """The groups, keyed by their role tag. Two groups claiming one role is a blocker:
+    hasg will not guess which one is real."""
+    claims: dict[str, list[SecurityGroupTypeDef]] = {}
+    for raw in sorted(raw_groups, key=lambda g: g.get("GroupId", "")):
+        claims.setdefault(tags_of(raw).get(ROLE_TAG, ""), []).append(raw)
+    blockers = [
+        Blocker(
+            role,
+            f"{len(same)} groups are tagged as hasg's {cluster}/{role}: "
+            + ", ".join(f"{g.get('GroupName')} ({g.get('GroupId')})" for g in same)
+            + f"; remove the {ROLE_TAG} tag from all but one",
+        )
+        for role, same in claims.items()
+        if len(same) > 1
+    ]
+    chosen = {role: same[0] for role, same in claims.items()}
+    group_ids = {role: raw.get("GroupId", "") for role, raw in chosen.items()}
+    roles_by_id = {group_id: role for role, group_id in group_ids.items()}
+    groups = [group_from_aws(role, raw, roles_by_id) for role, raw in chosen.items()]
+    return LiveState(Blueprint(cluster, tuple(groups)), group_ids, tuple(blockers))
+
+
+def group_from_aws(
+    role: str, raw: SecurityGroupTypeDef, roles_by_id: Mapping[str, str]
+) -> SecurityGroup:
+    owner = raw.get("OwnerId", "")
+    rules = (
+        *from_ip_permissions("ingress", raw.get("IpPermissions", []), roles_by_id, owner),
+        *from_ip_permissions("egress", raw.get("IpPermissionsEgress", []), roles_by_id, owner),
+    )
+    return SecurityGroup(
+        role=role,
+        name=raw.get("GroupName", ""),
+        description=raw.get("Description", ""),
+        tags=tags_of(raw),
+        rules=rules,
+    )
+
+
+def tags_of(raw: SecurityGroupTypeDef) -> dict[str, str]:
+    return {t.get("Key", ""): t.get("Value", "") for t in raw.get("Tags", [])}
+
+
+def is_owned(raw: SecurityGroupTypeDef, cluster: str, role: str) -> bool:
+    tags = tags_of(raw)
+    return (
+        tags.get(MANAGED_BY_TAG) == MANAGED_BY_VALUE
+        and tags.get(CLUSTER_TAG) == cluster
+        and tags.get(ROLE_TAG) == role
+    )
+
+
+def name_conflicts(
+    client: EC2Client, vpc: Vpc, cluster: str, new_groups: Sequence[SecurityGroup]
+) -> list[Blocker]:
+    """Groups that already hold the name of a group hasg is about to create."""
+    if not new_groups:
+        return []
+    by_name = {g.name: g for g in new_groups}
+    filters: list[FilterTypeDef] = [
+        {"Name": "vpc-id", "Values": [vpc.id]},
+        {"Name": "group-name", "Values": sorted(by_name)},
+    ]
+    blockers = []
+    for raw in describe_groups(client, filters):
+        group = by_name.get(raw.get("GroupName", ""))
+        if group is None or is_owned(raw, cluster, group.role):
+            # Ours, created since the tag read (a concurrent apply): create adopts it.
+            continue
+        blockers.append(Blocker(group.role, foreign_group_message(raw, cluster)))
+    return blockers
+
+
+def foreign_group_message(raw: SecurityGroupTypeDef, cluster: str) -> str:
+    tags = tags_of(raw)
+    whose = "without hasg's tags"
+    if tags.get(MANAGED_BY_TAG) == MANAGED_BY_VALUE and tags.get(CLUSTER_TAG) != cluster:
+        whose = f"for hasg cluster {tags.get(CLUSTER_TAG)!r}, not {cluster!r}"
+    return (
+        f"a group named {raw.get('GroupName')} ({raw.get('GroupId')}) already exists in "
+        f"{raw.get('VpcId')} {whose}; hasg adopts nothing: rename or delete that group, "
+        "or choose another cluster name"
+    )
+
+
+def read_group_rules(
+    client: EC2Client, group_id: str, roles_by_id: Mapping[str, str]
+) -> tuple[Rule, ...]:
+    """One group's live rules, to see what a failed or repeated call left behind."""
+    raw = client.describe_security_groups(GroupIds=[group_id])["SecurityGroups"][0]
+    return group_from_aws("", raw, roles_by_id).rules
+
+
+def holders(
+    client: EC2Client,
+    doomed: Sequence[GroupChange],
+    owned_ids: Iterable[str],
+    max_workers: int,
+) -> list[Blocker]:
+    """What keeps each group of `doomed` from being deleted: network interfaces
+    it is attached to, and rules of groups hasg does not own that refer to it.
+    hasg touches neither, so each is a blocker."""
+    if not doomed:
+        return []
+    ids = sorted(change.group_id for change in doomed)
+    owned = set(owned_ids)
+    held_by: dict[str, set[str]] = {group_id: set() for group_id in ids}
+
+    def interfaces() -> None:
+        pages = client.get_paginator("describe_network_interfaces").paginate(
+            Filters=[{"Name": "group-id", "Values": ids}]
+        )
+        for page in pages:
+            for eni in page.get("NetworkInterfaces", []):
+                for group in eni.get("Groups", []):
+                    if group.get("GroupId") in held_by:
+                        held_by[group.get("GroupId", "")].add(_interface_text(eni))
+
+    def references(filter_name: str) -> None:
+        filters: list[FilterTypeDef] = [{"Name": filter_name, "Values": ids}]
+        for raw in describe_groups(client, filters):
+            if raw.get("GroupId") in owned:
+                continue
+            permissions = raw.get("IpPermissions", []) + raw.get("IpPermissionsEgress", [])
+            for permission in permissions:
+                for pair in permission.get("UserIdGroupPairs", []):
+                    if pair.get("GroupId") in held_by:
+                        held_by[pair.get("GroupId", "")].add(
+                            f"rules of group {raw.get('GroupName')} ({raw.get('GroupId')})"
+                        )
+
+    lookups: list[Callable[[], None]] = [
+        interfaces,
+        partial(references, "ip-permission.group-id"),
+        partial(references, "egress.ip-permission.group-id"),
+    ]
+    run_parallel(lookups, max_workers)
+    return [
+        Blocker(
+            change.role,
+            f"group {change.group.name} ({change.group_id}) is still in use by "
+            + ", ".join(sorted(held_by[change.group_id]))
+            + "; hasg changes nothing outside its own groups: detach or remove those first",
+        )
+        for change in doomed
+        if held_by[change.group_id]
+    ]
+
+
+def _interface_text(eni: NetworkInterfaceTypeDef) -> str:
+    holder = (
+        eni.get("Attachment", {}).get("InstanceId")
+        or eni.get("RequesterId")
+        or eni.get("InterfaceType")
+        or eni.get("Description")
+    )
+    eni_id = eni.get("NetworkInterfaceId", "")
+    return f"network interface {eni_id} ({holder})" if holder else f"network interface {eni_id}"
