@@ -417,10 +417,11 @@ class Policy(_Frozen):
 
     @model_validator(mode="after")
     def _references(self) -> Policy:
+        # Messages start with the field's path, which policy files turn into a line number.
         seen: set[str] = set()
-        for role in self.roles:
+        for index, role in enumerate(self.roles):
             if role.id in seen:
-                raise ValueError(f"role {role.id!r} is defined twice")
+                raise ValueError(f"roles[{index}].id: role {role.id!r} is defined twice")
             seen.add(role.id)
         names: set[str] = set()
         for index, flow in enumerate(self.flows):
@@ -434,10 +435,13 @@ class Policy(_Frozen):
                 if isinstance(peer, CidrListPeer):
                     for cidr in getattr(self, peer.cidr_list):
                         if ipaddress.ip_network(cidr).prefixlen == 0:
-                            flow.check_world_open(f"{cidr} (in {peer.cidr_list})")
+                            try:
+                                flow.check_world_open(f"{cidr} (in {peer.cidr_list})")
+                            except ValueError as error:
+                                raise ValueError(f"flows[{index}].{side}: {error}") from None
             if flow.name is not None:
                 if flow.name in names:
-                    raise ValueError(f"flows[{index}]: flow name {flow.name!r} is used twice")
+                    raise ValueError(f"flows[{index}].name: flow name {flow.name!r} is used twice")
                 names.add(flow.name)
         return self
 
