@@ -1,6 +1,7 @@
 """Generated documentation: text made from the catalog, never written by hand.
 
-`python -m hasg.docs` rewrites every generated file under docs/; a test fails
+`python -m hasg.docs` rewrites every generated file (docs/ and the committed
+Terraform module under terraform/modules/); a test fails
 when a committed file differs from what this module writes now.
 """
 
@@ -10,6 +11,7 @@ import sys
 from collections.abc import Callable
 from pathlib import Path
 
+from hasg import terraform_module
 from hasg.blueprint import Blueprint, Peer
 from hasg.catalog import chef_automate_ha
 from hasg.catalog.documented_table import ERRATA
@@ -84,7 +86,7 @@ def ports_markdown() -> str:
         "",
         "## Coverage of Chef's documented table",
         "",
-        "The 42 cells of the \"Security and Firewall\" table (`hasg.catalog.DOCUMENTED_TABLE`)",
+        'The 42 cells of the "Security and Firewall" table (`hasg.catalog.DOCUMENTED_TABLE`)',
         "and what covers each in the built-in policy (`hasg coverage`).",
         "",
         "| Machine | Direction | Port | Meaning | Covered by | Detail |",
@@ -111,11 +113,15 @@ def ports_markdown() -> str:
     return "\n".join(lines) + "\n"
 
 
-GENERATED: dict[str, Callable[[], str]] = {"docs/ports.md": ports_markdown}
+GENERATED: dict[str, Callable[[], str]] = {
+    "docs/ports.md": ports_markdown,
+    **terraform_module.GENERATED,
+}
 
 
 def main(root: Path = Path(".")) -> int:
     for name, generate in GENERATED.items():
+        (root / name).parent.mkdir(parents=True, exist_ok=True)
         (root / name).write_text(generate(), encoding="utf-8")
         print(f"wrote {name}", file=sys.stderr)
     return 0

