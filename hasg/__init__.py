@@ -1,28 +1,77 @@
 """hasg: compile a port policy into AWS security groups.
 
-import hasg
-policy = hasg.chef_automate_ha(cluster="prod", admin_cidrs=["203.0.113.7/32"])
-blueprint = hasg.compile_policy(policy)
-print(hasg.to_hcl(blueprint))
+    import hasg
+    policy = hasg.chef_automate_ha(cluster="prod", admin_cidrs=["203.0.113.7/32"])
+    blueprint = hasg.compile_policy(policy)
+    print(hasg.to_hcl(blueprint))
+    result = hasg.apply(blueprint, vpc_id="vpc-123")
+
+The AWS functions (plan, apply, destroy) are loaded on first use, so that
+importing hasg never imports boto3.
 """
 
-from hasg.blueprint import Blueprint, Peer, Rule, SecurityGroup
-from hasg.catalog import DOCUMENTED_TABLE, chef_automate_ha
-from hasg.compiler import compile_policy
-from hasg.errors import HasgError, QuotaError
-from hasg.model import (
-    CidrListPeer,
-    CidrPeer,
-    Flow,
-    Policy,
-    Port,
-    PrefixListPeer,
-    Role,
-    RolePeer,
-    VpcPeer,
-)
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:  # the names below, for type checkers; at run time they load on first use
+    from hasg.aws import apply, destroy, plan
+    from hasg.blueprint import Blueprint, Peer, Rule, SecurityGroup
+    from hasg.catalog import DOCUMENTED_TABLE, chef_automate_ha
+    from hasg.compiler import compile_policy
+    from hasg.coverage import check_coverage
+    from hasg.errors import HasgError, PolicyError, QuotaError
+    from hasg.hcl import read_hcl, read_hcl_dir, to_hcl, to_hcl_module
+    from hasg.model import (
+        CidrListPeer,
+        CidrPeer,
+        Flow,
+        Policy,
+        Port,
+        PrefixListPeer,
+        Role,
+        RolePeer,
+        VpcPeer,
+    )
 
 __version__ = "0.1.0"
+
+# Where each public name lives. Loading on first use keeps `hasg --help` from
+# importing pydantic and `hasg emit-hcl` from importing boto3.
+_HOMES = {
+    "hasg.aws": ("apply", "destroy", "plan"),
+    "hasg.blueprint": ("Blueprint", "Peer", "Rule", "SecurityGroup"),
+    "hasg.catalog": ("DOCUMENTED_TABLE", "chef_automate_ha"),
+    "hasg.compiler": ("compile_policy",),
+    "hasg.coverage": ("check_coverage",),
+    "hasg.errors": ("HasgError", "PolicyError", "QuotaError"),
+    "hasg.hcl": ("read_hcl", "read_hcl_dir", "to_hcl", "to_hcl_module"),
+    "hasg.model": (
+        "CidrListPeer",
+        "CidrPeer",
+        "Flow",
+        "Policy",
+        "Port",
+        "PrefixListPeer",
+        "Role",
+        "RolePeer",
+        "VpcPeer",
+    ),
+}
+_HOME_OF = {name: module for module, names in _HOMES.items() for name in names}
+
+
+def __getattr__(name: str) -> Any:
+    module = _HOME_OF.get(name)
+    if module is None:
+        raise AttributeError(f"module 'hasg' has no attribute {name!r}")
+    return getattr(importlib.import_module(module), name)
+
+
+def __dir__() -> list[str]:
+    return sorted([*globals(), *_HOME_OF])
+
 
 __all__ = [
     "DOCUMENTED_TABLE",
@@ -33,6 +82,7 @@ __all__ = [
     "HasgError",
     "Peer",
     "Policy",
+    "PolicyError",
     "Port",
     "PrefixListPeer",
     "QuotaError",
@@ -41,6 +91,14 @@ __all__ = [
     "Rule",
     "SecurityGroup",
     "VpcPeer",
+    "apply",
+    "check_coverage",
     "chef_automate_ha",
     "compile_policy",
+    "destroy",
+    "plan",
+    "read_hcl",
+    "read_hcl_dir",
+    "to_hcl",
+    "to_hcl_module",
 ]

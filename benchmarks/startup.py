@@ -1,0 +1,79 @@
+"""Start-up cost of `hasg emit-hcl`, side by side with `python -c "import pydantic"`.
+
+Runs the commands interleaved (so that load on the machine hits both alike),
+reports the median wall time of each, the ratio, and each command's peak
+resident memory. Target: `hasg emit-hcl` at most 2.0x the baseline.
+
+    python benchmarks/startup.py [--runs 30]
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import statistics
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+TARGET_RATIO = 2.0
+
+
+def hasg_command() -> list[str]:
+    script = Path(sys.executable).with_name("hasg")
+    return [str(script)] if script.exists() else [sys.executable, "-m", "hasg.cli"]
+
+
+def run_once(command: list[str]) -> tuple[float, int]:
+    """Wall seconds and peak RSS (KiB) of one run of the command."""
+    start = time.perf_counter()
+    process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    _, status, usage = os.wait4(process.pid, 0)
+    elapsed = time.perf_counter() - start
+    process.returncode = os.waitstatus_to_exitcode(status)
+    if process.returncode != 0:
+        raise SystemExit(f"{' '.join(command)} exited {process.returncode}")
+    return elapsed, usage.ru_maxrss
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--runs", type=int, default=30)
+    args = parser.parse_args()
+    commands = {
+        "python -c 'import pydantic'": [sys.executable, "-c", "import pydantic"],
+        "python -c 'from pydantic import BaseModel'": [
+            sys.executable,
+            "-c",
+            "from pydantic import BaseModel",
+        ],
+        "hasg --help": [*hasg_command(), "--help"],
+        "hasg emit-hcl": [*hasg_command(), "emit-hcl"],
+    }
+    for command in commands.values():  # warm the file cache and .pyc files
+        run_once(command)
+    times: dict[str, list[float]] = {name: [] for name in commands}
+    peaks: dict[str, int] = dict.fromkeys(commands, 0)
+    for _ in range(args.runs):
+        for name, command in commands.items():
+            elapsed, peak = run_once(command)
+            times[name].append(elapsed)
+            peaks[name] = max(peaks[name], peak)
+
+    baseline = statistics.median(times["python -c 'import pydantic'"])
+    print(f"{'command':45} {'median ms':>10} {'ratio':>6} {'peak MiB':>9}")
+    for name in commands:
+        median = statistics.median(times[name])
+        print(f"{name:45} {median * 1000:10.1f} {median / baseline:6.2f} {peaks[name] / 1024:9.1f}")
+    ratio = statistics.median(times["hasg emit-hcl"]) / baseline
+    verdict = "meets" if ratio <= TARGET_RATIO else "MISSES"
+    print(
+        f"\nhasg emit-hcl / import pydantic = {ratio:.2f}x ({verdict} the {TARGET_RATIO}x target)"
+    )
+    print(f"runs: {args.runs} interleaved, python {sys.version.split()[0]}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,121 @@
+"""The `hasg` command for the foundation: emit-hcl and coverage, errors, start-up imports."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from hasg import chef_automate_ha, compile_policy
+from hasg.cli import main
+from hasg.hcl import to_hcl, to_hcl_module
+
+
+def run(*args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "hasg.cli", *args], capture_output=True, text=True, check=False
+    )
+
+
+def test_emit_hcl_prints_the_built_in_policy() -> None:
+    result = run("emit-hcl")
+    assert result.returncode == 0, result.stderr
+    assert result.stdout == to_hcl(compile_policy(chef_automate_ha()))
+
+
+def test_emit_hcl_out_writes_a_module(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["emit-hcl", "--out", str(tmp_path / "sg")]) == 0
+    expected = to_hcl_module(compile_policy(chef_automate_ha()))
+    written = {p.name: p.read_text() for p in (tmp_path / "sg").iterdir()}
+    assert written == expected
+    assert capsys.readouterr().out == ""
+
+
+def test_emit_hcl_from_a_policy_file(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    policy = chef_automate_ha(cluster="staging", admin_cidrs=["203.0.113.7/32"])
+    path = tmp_path / "policy.json"
+    path.write_text(json.dumps(policy.model_dump(mode="json", exclude_none=True)))
+    assert main(["emit-hcl", "--policy", str(path)]) == 0
+    assert capsys.readouterr().out == to_hcl(compile_policy(policy))
+
+
+def test_coverage_passes_for_the_built_in_policy() -> None:
+    result = run("coverage")
+    assert result.returncode == 0, result.stderr
+    assert "42/42 documented cells covered" in result.stdout
+    assert "known erratum: 9683 is a typo for 9638" in result.stdout
+
+
+def test_coverage_json(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["coverage", "--json"]) == 0
+    report = json.loads(capsys.readouterr().out)
+    assert report["complete"] is True
+    assert len(report["cells"]) == 42
+    stateful = [c for c in report["cells"] if c["covered_by"] == "stateful return"]
+    assert {(c["role"], c["port"]) for c in stateful} >= {("automate", 22), ("automate", 443)}
+
+
+def test_coverage_fails_when_a_cell_is_uncovered(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    policy = chef_automate_ha()
+    data = policy.model_dump(mode="json", exclude_none=True)
+    data["flows"] = [f for f in data["flows"] if f["name"] != "opensearch-ring"]
+    path = tmp_path / "policy.json"
+    path.write_text(json.dumps(data))
+    assert main(["coverage", "--policy", str(path)]) == 1
+    out = capsys.readouterr().out
+    uncovered = [line.split() for line in out.splitlines() if "uncovered" in line]
+    assert [row[:5] for row in uncovered] == [
+        ["OpenSearch", "incoming", "TCP", "9300", "uncovered"],
+        ["OpenSearch", "outgoing", "TCP", "9300", "uncovered"],
+    ]
+    assert "40/42 documented cells covered" in out
+
+
+def test_a_missing_policy_file_is_one_line_no_traceback(tmp_path: Path) -> None:
+    result = run("emit-hcl", "--policy", str(tmp_path / "nope.yaml"))
+    assert result.returncode == 1
+    assert result.stdout == ""
+    assert result.stderr.count("\n") == 1 and "Traceback" not in result.stderr
+    assert "nope.yaml" in result.stderr
+
+
+def test_over_quota_is_one_line(tmp_path: Path) -> None:
+    cidrs = [f"10.{i}.0.0/16" for i in range(70)]
+    path = tmp_path / "policy.json"
+    data = chef_automate_ha().model_dump(mode="json", exclude_none=True)
+    data["user_cidrs"] = cidrs
+    path.write_text(json.dumps(data))
+    result = run("emit-hcl", "--policy", str(path))
+    assert result.returncode == 1
+    assert "Traceback" not in result.stderr and result.stderr.count("\n") == 1
+    assert "would have 145 ingress IPv4 rules; AWS allows 60" in result.stderr
+
+
+@pytest.mark.parametrize("args", [["--help"], ["emit-hcl"]])
+def test_fast_paths_never_import_boto3(args: list[str]) -> None:
+    code = (
+        "import sys\n"
+        "from hasg.cli import main\n"
+        "try:\n"
+        f"    main({args!r})\n"
+        "except SystemExit:\n"
+        "    pass\n"
+        "heavy = sorted(m for m in ('boto3', 'botocore', 'hcl2', 'lark') if m in sys.modules)\n"
+        "print(heavy, file=sys.stderr)\n"
+    )
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert result.stderr.strip().splitlines()[-1] == "[]"
+
+
+def test_help_does_not_even_import_pydantic() -> None:
+    code = (
+        "import sys\nfrom hasg.cli import main\ntry:\n    main(['--help'])\n"
+        "except SystemExit:\n    pass\nprint('pydantic' in sys.modules, file=sys.stderr)\n"
+    )
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert result.stderr.strip().splitlines()[-1] == "False"
