@@ -42,6 +42,12 @@ _DIRECTIONS: dict[str, Direction] = {t: d for d, t in RULE_TYPES.items()}
 TERRAFORM_VERSION = ">= 1.5.0"  # strcontains() arrived in Terraform 1.5
 AWS_PROVIDER_VERSION = ">= 5.0"  # the aws_vpc_security_group_*_rule resources
 _VPC_CIDR = "data.aws_vpc.this.cidr_block"
+# The module creates groups; what uses them (instances, load balancers, RDS) is
+# the caller's. The only checkov check skipped, and only where it cannot apply.
+CHECKOV_SKIPS = (
+    "checkov:skip=CKV2_AWS_5: this module only creates the group; the caller attaches it "
+    "to the role's instances, load balancers or managed services (output security_group_ids)",
+)
 _FAMILIES = ("ipv4", "ipv6")
 
 LIST_DESCRIPTIONS = {
@@ -148,9 +154,11 @@ def _main(blueprint: Blueprint) -> list[Block]:
     if blueprint.cidr_lists:
         blocks.append(_list_locals(blueprint))
     for group in blueprint:
+        block = Block("resource", ("aws_security_group", group.role))
+        for skip in CHECKOV_SKIPS:
+            block.comment(skip)
         blocks.append(
-            Block("resource", ("aws_security_group", group.role))
-            .attr("name", group.name)
+            block.attr("name", group.name)
             .attr("description", group.description)
             .attr("vpc_id", Expr("var.vpc_id"))
             .attr("revoke_rules_on_delete", True)
@@ -195,6 +203,13 @@ def _rule_block(group: SecurityGroup, rule: Rule, tags: Mapping[str, str]) -> Bl
     peer = rule.peer
     if peer.kind == "group":
         block.attr("referenced_security_group_id", Expr(f"aws_security_group.{peer.value}.id"))
+        if rule.direction == "ingress":
+            # An explicit "no CIDR": checkov's open-ingress checks (CKV_AWS_24, 25,
+            # 260, 277) do not know referenced_security_group_id and read an ingress
+            # rule without cidr_ipv4 as open to the world (bridgecrewio/checkov#6624).
+            # null changes nothing for Terraform and keeps those checks evaluating
+            # the rule, where a skip would stop them for good.
+            block.attr("cidr_ipv4", Expr("null"))
     elif peer.kind == "vpc":
         block.attr("cidr_ipv4", Expr(_VPC_CIDR))
     elif peer.kind == "prefix_list":
@@ -264,14 +279,12 @@ def read_hcl(
             first = str(error).strip().splitlines()[0] if str(error).strip() else type(error)
             raise HclReadError(f"{file_name}: not valid HCL: {first}") from None
         for block in tree.get("variable", []):
-            for name, body in block.items():
-                if name != "__is_block__":
-                    variable_blocks[_unquote(name)] = body
+            for name, body in _without_marker(block):
+                variable_blocks[_unquote(name)] = body
         for block in tree.get("resource", []):
-            for rtype, named in block.items():
-                for name, body in named.items():
-                    if name != "__is_block__":
-                        resources.append((file_name, _unquote(rtype), _unquote(name), body))
+            for rtype, named in _without_marker(block):
+                for name, body in _without_marker(named):
+                    resources.append((file_name, _unquote(rtype), _unquote(name), _set(body)))
 
     values = {name: _literal(body.get("default")) for name, body in variable_blocks.items()}
     values.update(variables or {})
@@ -397,7 +410,13 @@ def _group_ref(raw: Any, groups: Mapping[str, Any], where: str, field: str) -> s
 
 
 def _without_marker(mapping: Mapping[str, Any]) -> Iterable[tuple[str, Any]]:
+    """python-hcl2's own keys (`__is_block__`, `__comments__`) left out."""
     return ((k, v) for k, v in mapping.items() if not k.startswith("__"))
+
+
+def _set(body: Mapping[str, Any]) -> dict[str, Any]:
+    """The attributes a body sets: `x = null` is Terraform's way of not setting x."""
+    return {k: v for k, v in body.items() if v is not None}
 
 
 def _unquote(text: str) -> str:

@@ -10,6 +10,7 @@ locals {
 }
 
 resource "aws_security_group" "automate" {
+  # checkov:skip=CKV2_AWS_5: this module only creates the group; the caller attaches it to the role's instances, load balancers or managed services (output security_group_ids)
   name                   = "chef-automate-ha-automate"
   description            = "Chef Automate HA frontend nodes (UI, API, data collector)"
   vpc_id                 = var.vpc_id
@@ -23,6 +24,7 @@ resource "aws_security_group" "automate" {
 }
 
 resource "aws_security_group" "bastion" {
+  # checkov:skip=CKV2_AWS_5: this module only creates the group; the caller attaches it to the role's instances, load balancers or managed services (output security_group_ids)
   name                   = "chef-automate-ha-bastion"
   description            = "Chef Automate HA bastion: deploys and verifies the cluster"
   vpc_id                 = var.vpc_id
@@ -36,6 +38,7 @@ resource "aws_security_group" "bastion" {
 }
 
 resource "aws_security_group" "chef_server" {
+  # checkov:skip=CKV2_AWS_5: this module only creates the group; the caller attaches it to the role's instances, load balancers or managed services (output security_group_ids)
   name                   = "chef-automate-ha-chef-server"
   description            = "Chef Infra Server HA frontend nodes"
   vpc_id                 = var.vpc_id
@@ -49,6 +52,7 @@ resource "aws_security_group" "chef_server" {
 }
 
 resource "aws_security_group" "opensearch" {
+  # checkov:skip=CKV2_AWS_5: this module only creates the group; the caller attaches it to the role's instances, load balancers or managed services (output security_group_ids)
   name                   = "chef-automate-ha-opensearch"
   description            = "Chef Automate HA OpenSearch backend nodes (Habitat ring)"
   vpc_id                 = var.vpc_id
@@ -62,6 +66,7 @@ resource "aws_security_group" "opensearch" {
 }
 
 resource "aws_security_group" "postgresql" {
+  # checkov:skip=CKV2_AWS_5: this module only creates the group; the caller attaches it to the role's instances, load balancers or managed services (output security_group_ids)
   name                   = "chef-automate-ha-postgresql"
   description            = "Chef Automate HA PostgreSQL backend nodes (Habitat ring)"
   vpc_id                 = var.vpc_id
@@ -229,6 +234,7 @@ resource "aws_vpc_security_group_ingress_rule" "automate_tcp_22_from_bastion" {
   from_port                    = 22
   to_port                      = 22
   referenced_security_group_id = aws_security_group.bastion.id
+  cidr_ipv4                    = null
   tags = {
     "hasg:cluster" = "chef-automate-ha"
     "hasg:role"    = "automate"
@@ -243,6 +249,7 @@ resource "aws_vpc_security_group_ingress_rule" "automate_tcp_443_from_chef_serve
   from_port                    = 443
   to_port                      = 443
   referenced_security_group_id = aws_security_group.chef_server.id
+  cidr_ipv4                    = null
   tags = {
     "hasg:cluster" = "chef-automate-ha"
     "hasg:role"    = "automate"
@@ -257,6 +264,7 @@ resource "aws_vpc_security_group_ingress_rule" "automate_tcp_7799_from_bastion" 
   from_port                    = 7799
   to_port                      = 7799
   referenced_security_group_id = aws_security_group.bastion.id
+  cidr_ipv4                    = null
   tags = {
     "hasg:cluster" = "chef-automate-ha"
     "hasg:role"    = "automate"
@@ -271,6 +279,7 @@ resource "aws_vpc_security_group_ingress_rule" "automate_tcp_9631_from_bastion" 
   from_port                    = 9631
   to_port                      = 9631
   referenced_security_group_id = aws_security_group.bastion.id
+  cidr_ipv4                    = null
   tags = {
     "hasg:cluster" = "chef-automate-ha"
     "hasg:role"    = "automate"
@@ -285,6 +294,7 @@ resource "aws_vpc_security_group_ingress_rule" "automate_tcp_9638_from_bastion" 
   from_port                    = 9638
   to_port                      = 9638
   referenced_security_group_id = aws_security_group.bastion.id
+  cidr_ipv4                    = null
   tags = {
     "hasg:cluster" = "chef-automate-ha"
     "hasg:role"    = "automate"
@@ -773,6 +783,7 @@ resource "aws_vpc_security_group_ingress_rule" "chef_server_tcp_22_from_bastion"
   from_port                    = 22
   to_port                      = 22
   referenced_security_group_id = aws_security_group.bastion.id
+  cidr_ipv4                    = null
   tags = {
     "hasg:cluster" = "chef-automate-ha"
     "hasg:role"    = "chef_server"
@@ -787,6 +798,7 @@ resource "aws_vpc_security_group_ingress_rule" "chef_server_tcp_7799_from_bastio
   from_port                    = 7799
   to_port                      = 7799
   referenced_security_group_id = aws_security_group.bastion.id
+  cidr_ipv4                    = null
   tags = {
     "hasg:cluster" = "chef-automate-ha"
     "hasg:role"    = "chef_server"
@@ -801,6 +813,7 @@ resource "aws_vpc_security_group_ingress_rule" "chef_server_tcp_9631_from_bastio
   from_port                    = 9631
   to_port                      = 9631
   referenced_security_group_id = aws_security_group.bastion.id
+  cidr_ipv4                    = null
   tags = {
     "hasg:cluster" = "chef-automate-ha"
     "hasg:role"    = "chef_server"
@@ -815,6 +828,7 @@ resource "aws_vpc_security_group_ingress_rule" "chef_server_tcp_9638_from_bastio
   from_port                    = 9638
   to_port                      = 9638
   referenced_security_group_id = aws_security_group.bastion.id
+  cidr_ipv4                    = null
   tags = {
     "hasg:cluster" = "chef-automate-ha"
     "hasg:role"    = "chef_server"
@@ -941,6 +955,7 @@ resource "aws_vpc_security_group_ingress_rule" "opensearch_tcp_22_from_bastion" 
   from_port                    = 22
   to_port                      = 22
   referenced_security_group_id = aws_security_group.bastion.id
+  cidr_ipv4                    = null
   tags = {
     "hasg:cluster" = "chef-automate-ha"
     "hasg:role"    = "opensearch"
@@ -955,6 +970,7 @@ resource "aws_vpc_security_group_ingress_rule" "opensearch_tcp_7799_from_bastion
   from_port                    = 7799
   to_port                      = 7799
   referenced_security_group_id = aws_security_group.bastion.id
+  cidr_ipv4                    = null
   tags = {
     "hasg:cluster" = "chef-automate-ha"
     "hasg:role"    = "opensearch"
@@ -969,6 +985,7 @@ resource "aws_vpc_security_group_ingress_rule" "opensearch_tcp_9200_from_automat
   from_port                    = 9200
   to_port                      = 9200
   referenced_security_group_id = aws_security_group.automate.id
+  cidr_ipv4                    = null
   tags = {
     "hasg:cluster" = "chef-automate-ha"
     "hasg:role"    = "opensearch"
@@ -983,6 +1000,7 @@ resource "aws_vpc_security_group_ingress_rule" "opensearch_tcp_9200_from_bastion
   from_port                    = 9200
   to_port                      = 9200
   referenced_security_group_id = aws_security_group.bastion.id
+  cidr_ipv4                    = null
   tags = {
     "hasg:cluster" = "chef-automate-ha"
     "hasg:role"    = "opensearch"
@@ -997,6 +1015,7 @@ resource "aws_vpc_security_group_ingress_rule" "opensearch_tcp_9200_from_chef_se
   from_port                    = 9200
   to_port                      = 9200
   referenced_security_group_id = aws_security_group.chef_server.id
+  cidr_ipv4                    = null
   tags = {
     "hasg:cluster" = "chef-automate-ha"
     "hasg:role"    = "opensearch"
@@ -1011,6 +1030,7 @@ resource "aws_vpc_security_group_ingress_rule" "opensearch_tcp_9200_from_opensea
   from_port                    = 9200
   to_port                      = 9200
   referenced_security_group_id = aws_security_group.opensearch.id
+  cidr_ipv4                    = null
   tags = {
     "hasg:cluster" = "chef-automate-ha"
     "hasg:role"    = "opensearch"
@@ -1025,6 +1045,7 @@ resource "aws_vpc_security_group_ingress_rule" "opensearch_tcp_9300_from_opensea
   from_port                    = 9300
   to_port                      = 9300
   referenced_security_group_id = aws_security_group.opensearch.id
+  cidr_ipv4                    = null
   tags = {
     "hasg:cluster" = "chef-automate-ha"
     "hasg:role"    = "opensearch"
@@ -1039,6 +1060,7 @@ resource "aws_vpc_security_group_ingress_rule" "opensearch_tcp_9631_from_automat
   from_port                    = 9631
   to_port                      = 9631
   referenced_security_group_id = aws_security_group.automate.id
+  cidr_ipv4                    = null
   tags = {
     "hasg:cluster" = "chef-automate-ha"
     "hasg:role"    = "opensearch"
@@ -1053,6 +1075,7 @@ resource "aws_vpc_security_group_ingress_rule" "opensearch_tcp_9631_from_bastion
   from_port                    = 9631
   to_port                      = 9631
   referenced_security_group_id = aws_security_group.bastion.id
+  cidr_ipv4                    = null
   tags = {
     "hasg:cluster" = "chef-automate-ha"
     "hasg:role"    = "opensearch"
@@ -1067,6 +1090,7 @@ resource "aws_vpc_security_group_ingress_rule" "opensearch_tcp_9631_from_chef_se
   from_port                    = 9631
   to_port                      = 9631
   referenced_security_group_id = aws_security_group.chef_server.id
+  cidr_ipv4                    = null
   tags = {
     "hasg:cluster" = "chef-automate-ha"
     "hasg:role"    = "opensearch"
@@ -1081,6 +1105,7 @@ resource "aws_vpc_security_group_ingress_rule" "opensearch_tcp_9631_from_opensea
   from_port                    = 9631
   to_port                      = 9631
   referenced_security_group_id = aws_security_group.opensearch.id
+  cidr_ipv4                    = null
   tags = {
     "hasg:cluster" = "chef-automate-ha"
     "hasg:role"    = "opensearch"
@@ -1095,6 +1120,7 @@ resource "aws_vpc_security_group_ingress_rule" "opensearch_tcp_9631_from_postgre
   from_port                    = 9631
   to_port                      = 9631
   referenced_security_group_id = aws_security_group.postgresql.id
+  cidr_ipv4                    = null
   tags = {
     "hasg:cluster" = "chef-automate-ha"
     "hasg:role"    = "opensearch"
@@ -1109,6 +1135,7 @@ resource "aws_vpc_security_group_ingress_rule" "opensearch_tcp_9638_from_bastion
   from_port                    = 9638
   to_port                      = 9638
   referenced_security_group_id = aws_security_group.bastion.id
+  cidr_ipv4                    = null
   tags = {
     "hasg:cluster" = "chef-automate-ha"
     "hasg:role"    = "opensearch"
@@ -1123,6 +1150,7 @@ resource "aws_vpc_security_group_ingress_rule" "opensearch_tcp_9638_from_opensea
   from_port                    = 9638
   to_port                      = 9638
   referenced_security_group_id = aws_security_group.opensearch.id
+  cidr_ipv4                    = null
   tags = {
     "hasg:cluster" = "chef-automate-ha"
     "hasg:role"    = "opensearch"
@@ -1137,6 +1165,7 @@ resource "aws_vpc_security_group_ingress_rule" "opensearch_tcp_9638_from_postgre
   from_port                    = 9638
   to_port                      = 9638
   referenced_security_group_id = aws_security_group.postgresql.id
+  cidr_ipv4                    = null
   tags = {
     "hasg:cluster" = "chef-automate-ha"
     "hasg:role"    = "opensearch"
@@ -1151,6 +1180,7 @@ resource "aws_vpc_security_group_ingress_rule" "opensearch_udp_9638_from_opensea
   from_port                    = 9638
   to_port                      = 9638
   referenced_security_group_id = aws_security_group.opensearch.id
+  cidr_ipv4                    = null
   tags = {
     "hasg:cluster" = "chef-automate-ha"
     "hasg:role"    = "opensearch"
@@ -1165,6 +1195,7 @@ resource "aws_vpc_security_group_ingress_rule" "opensearch_udp_9638_from_postgre
   from_port                    = 9638
   to_port                      = 9638
   referenced_security_group_id = aws_security_group.postgresql.id
+  cidr_ipv4                    = null
   tags = {
     "hasg:cluster" = "chef-automate-ha"
     "hasg:role"    = "opensearch"
@@ -1305,6 +1336,7 @@ resource "aws_vpc_security_group_ingress_rule" "postgresql_tcp_22_from_bastion" 
   from_port                    = 22
   to_port                      = 22
   referenced_security_group_id = aws_security_group.bastion.id
+  cidr_ipv4                    = null
   tags = {
     "hasg:cluster" = "chef-automate-ha"
     "hasg:role"    = "postgresql"
@@ -1319,6 +1351,7 @@ resource "aws_vpc_security_group_ingress_rule" "postgresql_tcp_5432_from_automat
   from_port                    = 5432
   to_port                      = 5432
   referenced_security_group_id = aws_security_group.automate.id
+  cidr_ipv4                    = null
   tags = {
     "hasg:cluster" = "chef-automate-ha"
     "hasg:role"    = "postgresql"
@@ -1333,6 +1366,7 @@ resource "aws_vpc_security_group_ingress_rule" "postgresql_tcp_5432_from_chef_se
   from_port                    = 5432
   to_port                      = 5432
   referenced_security_group_id = aws_security_group.chef_server.id
+  cidr_ipv4                    = null
   tags = {
     "hasg:cluster" = "chef-automate-ha"
     "hasg:role"    = "postgresql"
@@ -1347,6 +1381,7 @@ resource "aws_vpc_security_group_ingress_rule" "postgresql_tcp_5432_from_postgre
   from_port                    = 5432
   to_port                      = 5432
   referenced_security_group_id = aws_security_group.postgresql.id
+  cidr_ipv4                    = null
   tags = {
     "hasg:cluster" = "chef-automate-ha"
     "hasg:role"    = "postgresql"
@@ -1361,6 +1396,7 @@ resource "aws_vpc_security_group_ingress_rule" "postgresql_tcp_6432_from_automat
   from_port                    = 6432
   to_port                      = 6432
   referenced_security_group_id = aws_security_group.automate.id
+  cidr_ipv4                    = null
   tags = {
     "hasg:cluster" = "chef-automate-ha"
     "hasg:role"    = "postgresql"
@@ -1375,6 +1411,7 @@ resource "aws_vpc_security_group_ingress_rule" "postgresql_tcp_6432_from_chef_se
   from_port                    = 6432
   to_port                      = 6432
   referenced_security_group_id = aws_security_group.chef_server.id
+  cidr_ipv4                    = null
   tags = {
     "hasg:cluster" = "chef-automate-ha"
     "hasg:role"    = "postgresql"
@@ -1389,6 +1426,7 @@ resource "aws_vpc_security_group_ingress_rule" "postgresql_tcp_6432_from_postgre
   from_port                    = 6432
   to_port                      = 6432
   referenced_security_group_id = aws_security_group.postgresql.id
+  cidr_ipv4                    = null
   tags = {
     "hasg:cluster" = "chef-automate-ha"
     "hasg:role"    = "postgresql"
@@ -1403,6 +1441,7 @@ resource "aws_vpc_security_group_ingress_rule" "postgresql_tcp_7432_from_automat
   from_port                    = 7432
   to_port                      = 7432
   referenced_security_group_id = aws_security_group.automate.id
+  cidr_ipv4                    = null
   tags = {
     "hasg:cluster" = "chef-automate-ha"
     "hasg:role"    = "postgresql"
@@ -1417,6 +1456,7 @@ resource "aws_vpc_security_group_ingress_rule" "postgresql_tcp_7432_from_bastion
   from_port                    = 7432
   to_port                      = 7432
   referenced_security_group_id = aws_security_group.bastion.id
+  cidr_ipv4                    = null
   tags = {
     "hasg:cluster" = "chef-automate-ha"
     "hasg:role"    = "postgresql"
@@ -1431,6 +1471,7 @@ resource "aws_vpc_security_group_ingress_rule" "postgresql_tcp_7432_from_chef_se
   from_port                    = 7432
   to_port                      = 7432
   referenced_security_group_id = aws_security_group.chef_server.id
+  cidr_ipv4                    = null
   tags = {
     "hasg:cluster" = "chef-automate-ha"
     "hasg:role"    = "postgresql"
@@ -1445,6 +1486,7 @@ resource "aws_vpc_security_group_ingress_rule" "postgresql_tcp_7432_from_postgre
   from_port                    = 7432
   to_port                      = 7432
   referenced_security_group_id = aws_security_group.postgresql.id
+  cidr_ipv4                    = null
   tags = {
     "hasg:cluster" = "chef-automate-ha"
     "hasg:role"    = "postgresql"
@@ -1459,6 +1501,7 @@ resource "aws_vpc_security_group_ingress_rule" "postgresql_tcp_7799_from_bastion
   from_port                    = 7799
   to_port                      = 7799
   referenced_security_group_id = aws_security_group.bastion.id
+  cidr_ipv4                    = null
   tags = {
     "hasg:cluster" = "chef-automate-ha"
     "hasg:role"    = "postgresql"
@@ -1473,6 +1516,7 @@ resource "aws_vpc_security_group_ingress_rule" "postgresql_tcp_9631_from_automat
   from_port                    = 9631
   to_port                      = 9631
   referenced_security_group_id = aws_security_group.automate.id
+  cidr_ipv4                    = null
   tags = {
     "hasg:cluster" = "chef-automate-ha"
     "hasg:role"    = "postgresql"
@@ -1487,6 +1531,7 @@ resource "aws_vpc_security_group_ingress_rule" "postgresql_tcp_9631_from_bastion
   from_port                    = 9631
   to_port                      = 9631
   referenced_security_group_id = aws_security_group.bastion.id
+  cidr_ipv4                    = null
   tags = {
     "hasg:cluster" = "chef-automate-ha"
     "hasg:role"    = "postgresql"
@@ -1501,6 +1546,7 @@ resource "aws_vpc_security_group_ingress_rule" "postgresql_tcp_9631_from_chef_se
   from_port                    = 9631
   to_port                      = 9631
   referenced_security_group_id = aws_security_group.chef_server.id
+  cidr_ipv4                    = null
   tags = {
     "hasg:cluster" = "chef-automate-ha"
     "hasg:role"    = "postgresql"
@@ -1515,6 +1561,7 @@ resource "aws_vpc_security_group_ingress_rule" "postgresql_tcp_9631_from_opensea
   from_port                    = 9631
   to_port                      = 9631
   referenced_security_group_id = aws_security_group.opensearch.id
+  cidr_ipv4                    = null
   tags = {
     "hasg:cluster" = "chef-automate-ha"
     "hasg:role"    = "postgresql"
@@ -1529,6 +1576,7 @@ resource "aws_vpc_security_group_ingress_rule" "postgresql_tcp_9631_from_postgre
   from_port                    = 9631
   to_port                      = 9631
   referenced_security_group_id = aws_security_group.postgresql.id
+  cidr_ipv4                    = null
   tags = {
     "hasg:cluster" = "chef-automate-ha"
     "hasg:role"    = "postgresql"
@@ -1543,6 +1591,7 @@ resource "aws_vpc_security_group_ingress_rule" "postgresql_tcp_9638_from_bastion
   from_port                    = 9638
   to_port                      = 9638
   referenced_security_group_id = aws_security_group.bastion.id
+  cidr_ipv4                    = null
   tags = {
     "hasg:cluster" = "chef-automate-ha"
     "hasg:role"    = "postgresql"
@@ -1557,6 +1606,7 @@ resource "aws_vpc_security_group_ingress_rule" "postgresql_tcp_9638_from_opensea
   from_port                    = 9638
   to_port                      = 9638
   referenced_security_group_id = aws_security_group.opensearch.id
+  cidr_ipv4                    = null
   tags = {
     "hasg:cluster" = "chef-automate-ha"
     "hasg:role"    = "postgresql"
@@ -1571,6 +1621,7 @@ resource "aws_vpc_security_group_ingress_rule" "postgresql_tcp_9638_from_postgre
   from_port                    = 9638
   to_port                      = 9638
   referenced_security_group_id = aws_security_group.postgresql.id
+  cidr_ipv4                    = null
   tags = {
     "hasg:cluster" = "chef-automate-ha"
     "hasg:role"    = "postgresql"
@@ -1585,6 +1636,7 @@ resource "aws_vpc_security_group_ingress_rule" "postgresql_udp_9638_from_opensea
   from_port                    = 9638
   to_port                      = 9638
   referenced_security_group_id = aws_security_group.opensearch.id
+  cidr_ipv4                    = null
   tags = {
     "hasg:cluster" = "chef-automate-ha"
     "hasg:role"    = "postgresql"
@@ -1599,6 +1651,7 @@ resource "aws_vpc_security_group_ingress_rule" "postgresql_udp_9638_from_postgre
   from_port                    = 9638
   to_port                      = 9638
   referenced_security_group_id = aws_security_group.postgresql.id
+  cidr_ipv4                    = null
   tags = {
     "hasg:cluster" = "chef-automate-ha"
     "hasg:role"    = "postgresql"
