@@ -203,19 +203,19 @@ def _rule_block(group: SecurityGroup, rule: Rule, tags: Mapping[str, str]) -> Bl
     peer = rule.peer
     if peer.kind == "group":
         block.attr("referenced_security_group_id", Expr(f"aws_security_group.{peer.value}.id"))
-        if rule.direction == "ingress":
-            # An explicit "no CIDR": checkov's open-ingress checks (CKV_AWS_24, 25,
-            # 260, 277) do not know referenced_security_group_id and read an ingress
-            # rule without cidr_ipv4 as open to the world (bridgecrewio/checkov#6624).
-            # null changes nothing for Terraform and keeps those checks evaluating
-            # the rule, where a skip would stop them for good.
-            block.attr("cidr_ipv4", Expr("null"))
     elif peer.kind == "vpc":
         block.attr("cidr_ipv4", Expr(_VPC_CIDR))
     elif peer.kind == "prefix_list":
         block.attr("prefix_list_id", peer.value)
     else:
         block.attr(peer.kind, peer.value)
+    if rule.direction == "ingress" and peer.kind in ("group", "prefix_list"):
+        # An explicit "no CIDR": checkov's open-ingress checks (CKV_AWS_24, 25, 260,
+        # 277) know neither referenced_security_group_id nor prefix_list_id and read
+        # an ingress rule without cidr_ipv4 as open to the world
+        # (bridgecrewio/checkov#6624). null changes nothing for Terraform and keeps
+        # those checks evaluating the rule, where a skip would stop them for good.
+        block.attr("cidr_ipv4", Expr("null"))
     return block.attr("tags", dict(tags))
 
 
