@@ -9,12 +9,13 @@ fewer, and that the same path fails on SSH open to the world.
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from hasg import Blueprint, Policy, PrefixListPeer, chef_automate_ha, compile_policy
+from hasg import Blueprint, Policy, chef_automate_ha, compile_policy
 from hasg.blueprint import Peer, Rule
 from hasg.cli import main
 from hasg.hcl import RULE_TYPES, rule_resource_name, to_hcl_module
@@ -24,24 +25,20 @@ from terraform.tooling import (
     TERRAFORM,
     Checkov,
     CheckovReport,
+    every_kind_of_peer,
     hcl_values,
+    policy_for,
     resource_type,
+    with_flows,
 )
 
 MODULE_CALL = "module.security_groups."
 # The one check skipped, inline and with its reason (see hasg.hcl.CHECKOV_SKIPS).
 SKIPPED = {("CKV2_AWS_5", "aws_security_group")}
-LISTS = ("user_cidrs", "admin_cidrs")
 
 
 def example_values(**overrides: list[str]) -> dict[str, Any]:
     return {**hcl_values(EXAMPLE_TFVARS), **overrides}
-
-
-def policy_for(values: dict[str, Any]) -> Policy:
-    """The built-in policy with the CIDRs a tfvars file gives the example."""
-    cidrs = {name: [*values[f"{name}_ipv4"], *values[f"{name}_ipv6"]] for name in LISTS}
-    return chef_automate_ha(**cidrs)
 
 
 def rule_addresses(blueprint: Blueprint, prefix: str = MODULE_CALL) -> set[str]:
@@ -69,13 +66,18 @@ def rule_addresses(blueprint: Blueprint, prefix: str = MODULE_CALL) -> set[str]:
 
 def write_tfvars(path: Path, values: dict[str, Any]) -> Path:
     """A tfvars file; JSON's spelling of strings and lists is HCL's too."""
-    import json
-
     path.write_text(
         "".join(f"{name} = {json.dumps(value)}\n" for name, value in values.items()),
         encoding="utf-8",
     )
     return path
+
+
+def emitted(policy: Policy, directory: Path) -> Path:
+    """The module hasg emits for a policy, written to a directory."""
+    for name, text in to_hcl_module(compile_policy(policy)).items():
+        (directory / name).write_text(text, encoding="utf-8")
+    return directory
 
 
 def failures(report: CheckovReport) -> set[tuple[str, str]]:
@@ -103,17 +105,6 @@ def test_committed_terraform_passes_every_check(checkov: Checkov) -> None:
     assert skipped_groups == set(compile_policy(chef_automate_ha()).roles)
 
 
-def mixed_policy() -> Policy:
-    """IPv4, IPv6 and prefix-list peers, a load balancer and a managed database."""
-    return chef_automate_ha(
-        user_cidrs=["198.51.100.0/24", "2001:db8:1::/48"],
-        admin_cidrs=["203.0.113.7/32", "2001:db8:2::/64"],
-        load_balancer=True,
-        managed_postgresql=True,
-        user_prefix_lists=[PrefixListPeer(prefix_list_id="pl-0123456789abcdef0", max_entries=5)],
-    )
-
-
 def test_fresh_emit_hcl_output_passes_every_check(checkov: Checkov, tmp_path: Path) -> None:
     assert main(["emit-hcl", "--out", str(tmp_path)]) == 0
     assert_passes(checkov.scan(tmp_path))
@@ -122,9 +113,7 @@ def test_fresh_emit_hcl_output_passes_every_check(checkov: Checkov, tmp_path: Pa
 def test_emitted_policy_with_every_kind_of_peer_passes_every_check(
     checkov: Checkov, tmp_path: Path
 ) -> None:
-    for name, text in to_hcl_module(compile_policy(mixed_policy())).items():
-        (tmp_path / name).write_text(text, encoding="utf-8")
-    assert_passes(checkov.scan(tmp_path))
+    assert_passes(checkov.scan(emitted(every_kind_of_peer(), tmp_path)))
 
 
 def test_example_with_concrete_values_passes(example_report: CheckovReport) -> None:
@@ -161,25 +150,17 @@ def test_ssh_open_to_the_world_through_the_example_fails(checkov: Checkov, tmp_p
 
 
 def test_policy_with_public_ssh_fails(checkov: Checkov, tmp_path: Path) -> None:
-    base = chef_automate_ha()
-    public_ssh = Policy.model_validate(
+    public_ssh = with_flows(
+        chef_automate_ha(),
         {
-            **base.model_dump(exclude={"flows"}),
-            "flows": [
-                *[flow.model_dump() for flow in base.flows],
-                {
-                    "name": "world-to-bastion",
-                    "source": "0.0.0.0/0",
-                    "destination": "bastion",
-                    "ports": [22],
-                    "description": "SSH from anywhere",
-                    "public": True,
-                },
-            ],
-        }
+            "name": "world-to-bastion",
+            "source": "0.0.0.0/0",
+            "destination": "bastion",
+            "ports": [22],
+            "description": "SSH from anywhere",
+            "public": True,
+        },
     )
-    for name, text in to_hcl_module(compile_policy(public_ssh)).items():
-        (tmp_path / name).write_text(text, encoding="utf-8")
-    report = checkov.scan(tmp_path)
+    report = checkov.scan(emitted(public_ssh, tmp_path))
     address = f"{RULE_TYPES['ingress']}.bastion_tcp_22_from_0_0_0_0_0"
     assert failures(report) == {("CKV_AWS_24", address)}

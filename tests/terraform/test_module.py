@@ -16,7 +16,9 @@ from terraform.tooling import (
     EXAMPLE_TFVARS,
     MODULE,
     REPO,
+    cidr_list_values,
     hcl_values,
+    policy_for,
     terraform_fmt_diff,
     terraform_load,
 )
@@ -57,13 +59,8 @@ def test_committed_module_reads_back_as_the_builtin_policy() -> None:
 
 def test_example_values_read_back_as_the_policy_with_those_cidrs() -> None:
     values = hcl_values(EXAMPLE_TFVARS)
-    lists = {k: v for k, v in values.items() if k.endswith(("_ipv4", "_ipv6"))}
-    expected = chef_automate_ha(
-        user_cidrs=[*lists["user_cidrs_ipv4"], *lists["user_cidrs_ipv6"]],
-        admin_cidrs=[*lists["admin_cidrs_ipv4"], *lists["admin_cidrs_ipv6"]],
-    )
-    blueprint = read_hcl_dir(MODULE, variables=lists)
-    assert blueprint.rule_set() == compile_policy(expected).rule_set()
+    blueprint = read_hcl_dir(MODULE, variables=cidr_list_values(values))
+    assert blueprint.rule_set() == compile_policy(policy_for(values)).rule_set()
 
 
 @pytest.mark.parametrize("directory", [MODULE, EXAMPLE], ids=["module", "example"])

@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from hasg import Policy, PrefixListPeer, chef_automate_ha
 from hasg.hcl import RULE_TYPES
 from hasg.terraform_module import MODULE_DIR
 
@@ -154,3 +155,52 @@ def hcl_values(path: Path) -> dict[str, Any]:
         return raw
 
     return dict(value(hcl2.loads(path.read_text(encoding="utf-8"))))
+
+
+def cidr_list_values(values: dict[str, Any]) -> dict[str, list[str]]:
+    """The policy CIDR list variables (`user_cidrs_ipv4`, ...) among tfvars values."""
+    return {name: list(value) for name, value in values.items() if "_cidrs_ip" in name}
+
+
+def policy_for(values: dict[str, Any]) -> Policy:
+    """The built-in policy with the CIDRs that tfvars values give the module."""
+    lists = cidr_list_values(values)
+    return chef_automate_ha(
+        **{
+            name: [*lists[f"{name}_ipv4"], *lists[f"{name}_ipv6"]]
+            for name in ("user_cidrs", "admin_cidrs")
+        }
+    )
+
+
+def every_kind_of_peer(prefix_list_id: str = "pl-0123456789abcdef0") -> Policy:
+    """IPv4 and IPv6 CIDRs in both policy lists, a prefix list, a load balancer,
+    ICMP to an IPv6 range and UDP to the VPC."""
+    base = chef_automate_ha(
+        cluster="prod-eu",
+        user_cidrs=["198.51.100.0/24", "2001:db8:1::/48"],
+        admin_cidrs=["203.0.113.7/32", "2001:db8:2::/64"],
+        load_balancer=True,
+        user_prefix_lists=[PrefixListPeer(prefix_list_id=prefix_list_id, max_entries=5)],
+    )
+    extra = [
+        {
+            "source": "load_balancer",
+            "destination": "2001:db8:3::/48",
+            "ports": ["icmp/8"],
+            "description": "health probes to the IPv6 uplink",
+        },
+        {
+            "source": "bastion",
+            "destination": "vpc",
+            "ports": ["udp/53"],
+            "description": "DNS from the VPC resolver",
+        },
+    ]
+    return with_flows(base, *extra)
+
+
+def with_flows(policy: Policy, *flows: dict[str, Any]) -> Policy:
+    """The policy and more flows, validated as a whole."""
+    data = policy.model_dump()
+    return Policy.model_validate({**data, "flows": [*data["flows"], *flows]})
