@@ -66,6 +66,137 @@ def _coverage(args: argparse.Namespace) -> int:
     return 0 if report.complete else 1
 
 
+def _init(args: argparse.Namespace) -> int:
+    from pydantic import ValidationError
+
+    from hasg.catalog import chef_automate_ha
+    from hasg.policy_file import dump_policy, validation_error
+
+    try:
+        policy = chef_automate_ha(
+            args.cluster,
+            args.user_cidrs,
+            args.admin_cidrs,
+            ssh_port=args.ssh_port,
+            internet_egress_ports=() if args.no_internet_egress else (80, 443),
+            load_balancer=args.load_balancer,
+            http_redirect=not args.no_http_redirect,
+            legacy_haproxy_from_frontends=not args.no_legacy_haproxy,
+            managed_postgresql=args.managed_postgresql or args.managed_backends,
+            managed_opensearch=args.managed_opensearch or args.managed_backends,
+        )
+    except ValidationError as error:
+        raise validation_error(error, "hasg init") from None
+    text = dump_policy(policy, args.format)
+    if args.out is None:
+        sys.stdout.write(text)
+        return 0
+    out: Path = args.out
+    # An edited policy is worth more than a fresh copy: never overwrite it unasked.
+    with out.open("w" if args.force else "x", encoding="utf-8") as file:
+        file.write(text)
+    print(f"wrote {out}", file=sys.stderr)
+    return 0
+
+
+def _schema(args: argparse.Namespace) -> int:
+    import json
+
+    from hasg.policy_schema import policy_json_schema
+
+    sys.stdout.write(json.dumps(policy_json_schema(), indent=2) + "\n")
+    return 0
+
+
+def _verify(args: argparse.Namespace) -> int:
+    from hasg.compiler import compile_policy
+    from hasg.reachability import verify, verify_json, verify_text
+
+    policy = load_policy(args)
+    report = verify(policy, compile_policy(policy))
+    sys.stdout.write(verify_json(report) if args.json else verify_text(report))
+    return 0 if report.ok else 1
+
+
+def _graph(args: argparse.Namespace) -> int:
+    from hasg.graph import render_graph
+
+    sys.stdout.write(render_graph(load_policy(args), args.format))
+    return 0
+
+
+def _add_policy_commands(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    """init, schema, verify, graph: policy files and what a policy allows."""
+    init = sub.add_parser(
+        "init",
+        help="print the built-in policy as an editable, commented policy file",
+        description="Print the built-in Chef Automate HA policy as a YAML file to edit and "
+        "pass back with --policy. The options choose the built-in policy's variant.",
+    )
+    init.add_argument("--out", type=Path, metavar="FILE", help="write FILE instead of stdout")
+    init.add_argument("--force", action="store_true", help="overwrite FILE if it exists")
+    init.add_argument("--format", choices=("yaml", "json"), default="yaml", help="default: yaml")
+    init.add_argument(
+        "--cluster", default="chef-automate-ha", help="cluster name (default: chef-automate-ha)"
+    )
+    init.add_argument(
+        "--user-cidr",
+        dest="user_cidrs",
+        action="append",
+        metavar="CIDR",
+        help="who may reach the UI/API on 443 and 80; repeatable (default: the VPC's CIDR)",
+    )
+    init.add_argument(
+        "--admin-cidr",
+        dest="admin_cidrs",
+        action="append",
+        metavar="CIDR",
+        help="who may SSH to the bastion; repeatable (default: nobody)",
+    )
+    init.add_argument("--ssh-port", type=int, default=22, metavar="PORT", help="default: 22")
+    for flag, text in (
+        ("--load-balancer", "users reach a load balancer role only"),
+        ("--no-http-redirect", "drop port 80 (the redirect to 443)"),
+        ("--no-legacy-haproxy", "drop 7432 from the frontends (deprecated by Chef in 2025)"),
+        ("--no-internet-egress", "air-gapped bastion: no 80/443 out"),
+        ("--managed-postgresql", "PostgreSQL is Amazon RDS (5432)"),
+        ("--managed-opensearch", "OpenSearch is an Amazon OpenSearch Service domain (443)"),
+        ("--managed-backends", "both of the above"),
+    ):
+        init.add_argument(flag, action="store_true", help=text)
+    init.set_defaults(run=_init)
+
+    schema = sub.add_parser(
+        "schema",
+        help="print the JSON Schema of policy files (for editors)",
+        description="Print the JSON Schema of policy files, shorthands included.",
+    )
+    schema.set_defaults(run=_schema)
+
+    verify = sub.add_parser(
+        "verify",
+        help="show which roles may reach which, and check it against the policy",
+        description="Intersect every role's egress with every role's ingress and print the "
+        "allowed connections as a matrix. Check that every flow of the policy is allowed, "
+        "that no other role-to-role connection is, and that no port is open to a CIDR the "
+        "policy does not name. Exit 1 on any breach.",
+    )
+    policy_option(verify)
+    verify.add_argument("--json", action="store_true", help="machine-readable output")
+    verify.set_defaults(run=_verify)
+
+    graph = sub.add_parser(
+        "graph",
+        help="draw the policy's flows (Mermaid or Graphviz DOT)",
+        description="Print the flow diagram: roles and networks, edges labelled with ports.",
+    )
+    policy_option(graph)
+    graph.add_argument(
+        "--format", choices=("mermaid", "dot"), default="mermaid", help="default: mermaid"
+    )
+    graph.set_defaults(run=_graph)
+
+
 def policy_option(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--policy",
@@ -100,6 +231,7 @@ def build_parser() -> argparse.ArgumentParser:
     cover.add_argument("--json", action="store_true", help="machine-readable output")
     cover.set_defaults(run=_coverage)
 
+    _add_policy_commands(sub)
     _add_aws_commands(sub)
     return parser
 
