@@ -109,13 +109,48 @@ def _schema(args: argparse.Namespace) -> int:
 
 
 def _verify(args: argparse.Namespace) -> int:
-    from hasg.compiler import compile_policy
-    from hasg.reachability import verify, verify_json, verify_text
+    from hasg.reachability import verify_json, verify_policy, verify_text
 
     policy = load_policy(args)
-    report = verify(policy, compile_policy(policy))
+    if args.vpc is None:
+        report = verify_policy(policy)
+    else:
+        from hasg.audit import verify_vpc
+
+        report = verify_vpc(
+            policy,
+            args.vpc,
+            region=args.region,
+            profile=args.profile,
+            endpoint_url=args.endpoint_url,
+        )
     sys.stdout.write(verify_json(report) if args.json else verify_text(report))
     return 0 if report.ok else 1
+
+
+def _audit(args: argparse.Namespace) -> int:
+    from hasg.audit import audit_json, audit_text, audit_vpc, exit_code
+
+    report = audit_vpc(
+        load_policy(args),
+        args.vpc,
+        known_clusters=args.known_clusters or (),
+        region=args.region,
+        profile=args.profile,
+        endpoint_url=args.endpoint_url,
+    )
+    sys.stdout.write(audit_json(report) if args.json else audit_text(report))
+    return exit_code(report)
+
+
+def _aws_options(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--region", help="AWS region (default: AWS_REGION, AWS_DEFAULT_REGION or the profile's)"
+    )
+    parser.add_argument("--profile", help="AWS profile (default: AWS_PROFILE)")
+    parser.add_argument(
+        "--endpoint-url", metavar="URL", help="EC2 endpoint, e.g. a local moto server"
+    )
 
 
 def _graph(args: argparse.Namespace) -> int:
@@ -126,7 +161,7 @@ def _graph(args: argparse.Namespace) -> int:
 
 
 def _add_policy_commands(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
-    """init, schema, verify, graph: policy files and what a policy allows."""
+    """init, schema, verify, graph, audit: policy files, what a policy allows, drift."""
     init = sub.add_parser(
         "init",
         help="print the built-in policy as an editable, commented policy file",
@@ -182,8 +217,34 @@ def _add_policy_commands(sub: argparse._SubParsersAction[argparse.ArgumentParser
         "policy does not name. Exit 1 on any breach.",
     )
     policy_option(verify)
+    verify.add_argument(
+        "--vpc",
+        metavar="ID",
+        help="check the groups live in this VPC instead of the compiled policy",
+    )
+    _aws_options(verify)
     verify.add_argument("--json", action="store_true", help="machine-readable output")
     verify.set_defaults(run=_verify)
+
+    audit = sub.add_parser(
+        "audit",
+        help="report drift between the policy and its groups in a VPC",
+        description="Read the VPC and report missing, extra and changed groups and rules, "
+        "rules of other groups that refer to the policy's groups, and groups tagged for a "
+        "hasg cluster the policy does not name. Reads only. Exit 0 when clean, 2 on drift.",
+    )
+    audit.add_argument("--vpc", required=True, metavar="ID", help="the VPC id (vpc-...)")
+    policy_option(audit)
+    audit.add_argument(
+        "--known-cluster",
+        dest="known_clusters",
+        action="append",
+        metavar="NAME",
+        help="another hasg cluster that shares the VPC on purpose; repeatable",
+    )
+    _aws_options(audit)
+    audit.add_argument("--json", action="store_true", help="machine-readable output")
+    audit.set_defaults(run=_audit)
 
     graph = sub.add_parser(
         "graph",

@@ -125,7 +125,7 @@ class PortSet:
                     proto if full else f"{proto}/{low}" + (f"-{high}" if high > low else "")
                 )
             else:
-                ports = "all" if full else str(low) if low == high else f"{low}-{high}"
+                ports = str(low) if low == high else f"{low}-{high}"
                 words.append(ports if proto == "tcp" else f"{ports}/{proto}")
         return " ".join(words)
 
@@ -361,6 +361,11 @@ def verify(policy: Policy, blueprint: Blueprint, *, vpc_cidrs: Sequence[str] = (
                     )
                 )
     return VerifyReport(reach, tuple(breaches), flows_checked, cidr_rules)
+
+
+def verify_policy(policy: Policy) -> VerifyReport:
+    """`hasg verify` without a VPC: the policy's own compiled Blueprint."""
+    return verify(policy, compile_policy(policy))
 
 
 def _blocked(label: str, pair: Pair, ports: PortSet, reach: Reachability) -> list[Breach]:
