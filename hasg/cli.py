@@ -149,7 +149,9 @@ def _aws_options(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument("--profile", help="AWS profile (default: AWS_PROFILE)")
     parser.add_argument(
-        "--endpoint-url", metavar="URL", help="EC2 endpoint, e.g. a local moto server"
+        "--endpoint-url",
+        metavar="URL",
+        help="EC2 endpoint, e.g. a local moto server (default: AWS_ENDPOINT_URL)",
     )
 
 

@@ -17,6 +17,7 @@ from hasg.catalog import chef_automate_ha
 from hasg.catalog.documented_table import ERRATA
 from hasg.compiler import compile_policy
 from hasg.coverage import check_coverage
+from hasg.policy_docs import policy_file_markdown
 
 
 def _peer_name(peer: Peer) -> str:
@@ -115,6 +116,7 @@ def ports_markdown() -> str:
 
 GENERATED: dict[str, Callable[[], str]] = {
     "docs/ports.md": ports_markdown,
+    "docs/policy-file.md": policy_file_markdown,
     **terraform_module.GENERATED,
 }
 
