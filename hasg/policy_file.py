@@ -125,9 +125,7 @@ class _Document:
         place = _locate(self.root, loc, at_key=error["type"] == "extra_forbidden")
         if error["type"] == "extra_forbidden" and place.model is not None:
             message += _suggestion(str(loc[-1]), place.model)
-        mark = place.mark
-        line, column = (mark.line + 1, mark.column + 1) if mark is not None else (0, 0)
-        return Problem(line, column, self.name, place.path, message)
+        return Problem(*_position(place.mark), self.name, place.path, message)
 
 
 def _parse_yaml(text: str, name: str) -> _Document:
@@ -165,13 +163,16 @@ def _parse_json(text: str, name: str) -> _Document:
 
 
 def _yaml_problem(error: yaml.MarkedYAMLError, name: str) -> Problem:
-    mark = error.problem_mark or error.context_mark
     message = error.problem or "broken YAML"
     if error.context and error.context_mark is not None and error.problem_mark is not None:
-        start = error.context_mark
-        message += f" ({error.context} at {start.line + 1}:{start.column + 1})"
-    line, column = (mark.line + 1, mark.column + 1) if mark is not None else (0, 0)
-    return Problem(line, column, name, "", f"broken YAML: {message}")
+        message += f" ({error.context} at {':'.join(map(str, _position(error.context_mark)))})"
+    position = _position(error.problem_mark or error.context_mark)
+    return Problem(*position, name, "", f"broken YAML: {message}")
+
+
+def _position(mark: yaml.Mark | None) -> tuple[int, int]:
+    """PyYAML counts from 0; editors and compilers from 1. (0, 0): unknown."""
+    return (mark.line + 1, mark.column + 1) if mark is not None else (0, 0)
 
 
 def _check_keys(root: yaml.Node, name: str) -> None:
@@ -183,16 +184,8 @@ def _check_keys(root: yaml.Node, name: str) -> None:
             if key.tag == "tag:yaml.org,2002:merge" or not isinstance(key, yaml.ScalarNode):
                 continue
             if key.value in seen:
-                mark = key.start_mark
-                problems.append(
-                    Problem(
-                        mark.line + 1,
-                        mark.column + 1,
-                        name,
-                        path,
-                        f"{key.value!r} is given twice",
-                    )
-                )
+                position = _position(key.start_mark)
+                problems.append(Problem(*position, name, path, f"{key.value!r} is given twice"))
             seen.add(key.value)
     if problems:
         raise PolicyFileError(problems)
