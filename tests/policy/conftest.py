@@ -32,20 +32,14 @@ class Deployed:
     calls: list[str] = field(default_factory=list)
 
     def authorize(self, role: str, direction: str, permission: dict[str, Any]) -> None:
-        call = (
-            self.ec2.authorize_security_group_ingress
-            if direction == "ingress"
-            else self.ec2.authorize_security_group_egress
-        )
-        call(GroupId=self.group_ids[role], IpPermissions=[permission])  # type: ignore[list-item]
+        self._change("authorize", role, direction, permission)
 
     def revoke(self, role: str, direction: str, permission: dict[str, Any]) -> None:
-        call = (
-            self.ec2.revoke_security_group_ingress
-            if direction == "ingress"
-            else self.ec2.revoke_security_group_egress
-        )
-        call(GroupId=self.group_ids[role], IpPermissions=[permission])  # type: ignore[list-item]
+        self._change("revoke", role, direction, permission)
+
+    def _change(self, verb: str, role: str, direction: str, permission: dict[str, Any]) -> None:
+        call = getattr(self.ec2, f"{verb}_security_group_{direction}")
+        call(GroupId=self.group_ids[role], IpPermissions=[permission])
 
     def stranger(self, name: str, tags: dict[str, str] | None = None) -> str:
         """A group hasg does not manage, in the same VPC."""
