@@ -6,6 +6,9 @@ anywhere else is audited the same way: groups missing or extra, rules
 missing, extra or changed, and group names, descriptions and tags that
 differ.
 
+`audit_hcl` reads a Terraform file or module (`hasg.hcl.read_hcl_dir`) and
+audits it the same way.
+
 `audit_vpc` adds what only the VPC can tell: rules in groups hasg does not
 manage that refer to hasg's groups, groups tagged for a hasg cluster the
 policy does not name, and groups tagged for this cluster that hasg would not
@@ -20,6 +23,7 @@ from __future__ import annotations
 import json
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, replace
+from pathlib import Path
 from typing import TYPE_CHECKING, Literal, get_args
 
 from hasg.aws.diff import RuleChange, diff
@@ -196,6 +200,23 @@ def _ordered(findings: Iterable[Finding]) -> tuple[Finding, ...]:
     return tuple(
         sorted(findings, key=lambda f: (KIND_ORDER.index(f.kind), f.role, f.group, f.detail))
     )
+
+
+# --------------------------------------------------------------------------- Terraform
+
+
+def audit_hcl(policy: Policy, path: Path, *, var_file: Path | None = None) -> AuditReport:
+    """Audit a Terraform file or module directory, as hasg emitted it or as
+    edited by hand. Variables take their defaults, or the values of `var_file`.
+
+    No AWS: both sides name the VPC's CIDR symbolically (`data.aws_vpc` in
+    the HCL, a "vpc" peer in the policy), so they compare as they are.
+    """
+    from hasg.hcl import read_hcl_dir, read_tfvars
+
+    variables = read_tfvars(var_file) if var_file is not None else None
+    actual = read_hcl_dir(path, variables=variables)
+    return audit_blueprint(compile_policy(policy), actual, source=str(path))
 
 
 # --------------------------------------------------------------------------- a live VPC

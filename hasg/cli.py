@@ -129,16 +129,21 @@ def _verify(args: argparse.Namespace) -> int:
 
 
 def _audit(args: argparse.Namespace) -> int:
-    from hasg.audit import audit_json, audit_text, audit_vpc, exit_code
+    from hasg.audit import audit_hcl, audit_json, audit_text, audit_vpc, exit_code
 
-    report = audit_vpc(
-        load_policy(args),
-        args.vpc,
-        known_clusters=args.known_clusters or (),
-        region=args.region,
-        profile=args.profile,
-        endpoint_url=args.endpoint_url,
-    )
+    if args.hcl is not None:
+        report = audit_hcl(load_policy(args), args.hcl, var_file=args.var_file)
+    elif args.var_file is not None:
+        raise HasgError("--var-file gives values to Terraform variables: use it with --hcl")
+    else:
+        report = audit_vpc(
+            load_policy(args),
+            args.vpc,
+            known_clusters=args.known_clusters or (),
+            region=args.region,
+            profile=args.profile,
+            endpoint_url=args.endpoint_url,
+        )
     sys.stdout.write(audit_json(report) if args.json else audit_text(report))
     return exit_code(report)
 
@@ -230,12 +235,28 @@ def _add_policy_commands(sub: argparse._SubParsersAction[argparse.ArgumentParser
 
     audit = sub.add_parser(
         "audit",
-        help="report drift between the policy and its groups in a VPC",
+        help="report drift between the policy and its groups in a VPC or a Terraform file",
         description="Read the VPC and report missing, extra and changed groups and rules, "
         "rules of other groups that refer to the policy's groups, and groups tagged for a "
-        "hasg cluster the policy does not name. Reads only. Exit 0 when clean, 2 on drift.",
+        "hasg cluster the policy does not name. Or read a Terraform file or module "
+        "(emitted by hasg, or edited by hand) and report how its groups and rules differ "
+        "from the policy's. Reads only. Exit 0 when clean, 2 on drift.",
     )
-    audit.add_argument("--vpc", required=True, metavar="ID", help="the VPC id (vpc-...)")
+    audited = audit.add_mutually_exclusive_group(required=True)
+    audited.add_argument("--vpc", metavar="ID", help="the VPC id (vpc-...)")
+    audited.add_argument(
+        "--hcl",
+        type=Path,
+        metavar="PATH",
+        help="a Terraform file, or a module directory (its *.tf files)",
+    )
+    audit.add_argument(
+        "--var-file",
+        type=Path,
+        metavar="FILE",
+        help="with --hcl: values of the Terraform variables (.tfvars or .tfvars.json), "
+        "as for terraform -var-file; default: the variables' defaults",
+    )
     policy_option(audit)
     audit.add_argument(
         "--known-cluster",

@@ -267,17 +267,11 @@ def read_hcl(
 ) -> Blueprint:
     """Read Terraform text (one file's text, or {file name: text}) back into a
     Blueprint. `variables` overrides variable defaults, like a tfvars file."""
-    import hcl2
-
     files = {"<hcl>": texts} if isinstance(texts, str) else dict(texts)
     variable_blocks: dict[str, dict[str, Any]] = {}
     resources: list[tuple[str, str, str, dict[str, Any]]] = []
     for file_name, text in files.items():
-        try:
-            tree = hcl2.loads(text)
-        except Exception as error:  # python-hcl2 raises lark's many error types
-            first = str(error).strip().splitlines()[0] if str(error).strip() else type(error)
-            raise HclReadError(f"{file_name}: not valid HCL: {first}") from None
+        tree = _parse(text, file_name)
         for block in tree.get("variable", []):
             for name, body in _without_marker(block):
                 variable_blocks[_unquote(name)] = body
@@ -367,6 +361,30 @@ def read_hcl_dir(path: Path, *, variables: Mapping[str, Any] | None = None) -> B
     return read_hcl({str(f): f.read_text(encoding="utf-8") for f in files}, variables=variables)
 
 
+def read_tfvars(path: Path) -> dict[str, Any]:
+    """Variable values from a .tfvars (HCL) or .tfvars.json file, for `variables`."""
+    text = path.read_text(encoding="utf-8")
+    if path.name.endswith(".json"):
+        try:
+            values = json.loads(text)
+        except json.JSONDecodeError as error:
+            raise HclReadError(f"{path}: not valid JSON: {error}") from None
+        if not isinstance(values, dict):
+            raise HclReadError(f"{path}: a .tfvars.json file holds one object")
+        return values
+    return {name: _literal(value) for name, value in _without_marker(_parse(text, str(path)))}
+
+
+def _parse(text: str, file_name: str) -> dict[str, Any]:
+    import hcl2
+
+    try:
+        return dict(hcl2.loads(text))
+    except Exception as error:  # python-hcl2 raises lark's many error types
+        first = str(error).strip().splitlines()[0] if str(error).strip() else type(error)
+        raise HclReadError(f"{file_name}: not valid HCL: {first}") from None
+
+
 def _peer(body: Mapping[str, Any], groups: Mapping[str, Any], where: str) -> Peer:
     if "referenced_security_group_id" in body:
         role = _group_ref(
@@ -432,4 +450,6 @@ def _literal(raw: Any) -> Any:
         return _unquote(raw)
     if isinstance(raw, list):
         return [_literal(item) for item in raw]
+    if isinstance(raw, dict):
+        return {_unquote(k): _literal(v) for k, v in _without_marker(raw)}
     return raw

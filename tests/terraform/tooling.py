@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from hasg import Policy, PrefixListPeer, chef_automate_ha
-from hasg.hcl import RULE_TYPES
+from hasg.hcl import RULE_TYPES, read_tfvars
 from hasg.terraform_module import MODULE_DIR
 
 REPO = Path(__file__).resolve().parents[2]
@@ -142,19 +142,9 @@ def _report(raw: Any) -> CheckovReport:
 
 
 def hcl_values(path: Path) -> dict[str, Any]:
-    """A tfvars file (or a module block's arguments) as Python values."""
-    import hcl2
-
-    def value(raw: Any) -> Any:
-        if isinstance(raw, str) and len(raw) >= 2 and raw[0] == raw[-1] == '"':
-            return json.loads(raw)
-        if isinstance(raw, list):
-            return [value(item) for item in raw]
-        if isinstance(raw, dict):
-            return {value(k): value(v) for k, v in raw.items() if not k.startswith("__")}
-        return raw
-
-    return dict(value(hcl2.loads(path.read_text(encoding="utf-8"))))
+    """An HCL file's top-level values: a tfvars file's variables, or a module's
+    blocks (labels unquoted, expressions as python-hcl2 spells them: `${...}`)."""
+    return read_tfvars(path)
 
 
 def cidr_list_values(values: dict[str, Any]) -> dict[str, list[str]]:
