@@ -16,12 +16,14 @@ import importlib
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:  # the names below, for type checkers; at run time they load on first use
-    from hasg.aws import apply, destroy, plan
+    from hasg.audit import AuditReport, audit_blueprint, audit_hcl, audit_vpc, verify_vpc
+    from hasg.aws import ApplyResult, apply, destroy, plan
     from hasg.blueprint import Blueprint, Peer, Rule, SecurityGroup
     from hasg.catalog import DOCUMENTED_TABLE, chef_automate_ha
     from hasg.compiler import compile_policy
     from hasg.coverage import check_coverage
     from hasg.errors import HasgError, PolicyError, QuotaError
+    from hasg.graph import to_dot, to_mermaid
     from hasg.hcl import read_hcl, read_hcl_dir, to_hcl, to_hcl_module
     from hasg.model import (
         CidrListPeer,
@@ -34,18 +36,23 @@ if TYPE_CHECKING:  # the names below, for type checkers; at run time they load o
         RolePeer,
         VpcPeer,
     )
+    from hasg.policy_file import PolicyFileError, dump_policy, load_policy_file, load_policy_text
+    from hasg.policy_schema import policy_json_schema
+    from hasg.reachability import Reachability, VerifyReport, reachability, verify
 
 __version__ = "0.1.0"
 
 # Where each public name lives. Loading on first use keeps `hasg --help` from
 # importing pydantic and `hasg emit-hcl` from importing boto3.
 _HOMES = {
-    "hasg.aws": ("apply", "destroy", "plan"),
+    "hasg.audit": ("AuditReport", "audit_blueprint", "audit_hcl", "audit_vpc", "verify_vpc"),
+    "hasg.aws": ("ApplyResult", "apply", "destroy", "plan"),
     "hasg.blueprint": ("Blueprint", "Peer", "Rule", "SecurityGroup"),
     "hasg.catalog": ("DOCUMENTED_TABLE", "chef_automate_ha"),
     "hasg.compiler": ("compile_policy",),
     "hasg.coverage": ("check_coverage",),
     "hasg.errors": ("HasgError", "PolicyError", "QuotaError"),
+    "hasg.graph": ("to_dot", "to_mermaid"),
     "hasg.hcl": ("read_hcl", "read_hcl_dir", "to_hcl", "to_hcl_module"),
     "hasg.model": (
         "CidrListPeer",
@@ -58,6 +65,9 @@ _HOMES = {
         "RolePeer",
         "VpcPeer",
     ),
+    "hasg.policy_file": ("PolicyFileError", "dump_policy", "load_policy_file", "load_policy_text"),
+    "hasg.policy_schema": ("policy_json_schema",),
+    "hasg.reachability": ("Reachability", "VerifyReport", "reachability", "verify"),
 }
 _HOME_OF = {name: module for module, names in _HOMES.items() for name in names}
 
@@ -75,6 +85,8 @@ def __dir__() -> list[str]:
 
 __all__ = [
     "DOCUMENTED_TABLE",
+    "ApplyResult",
+    "AuditReport",
     "Blueprint",
     "CidrListPeer",
     "CidrPeer",
@@ -83,22 +95,37 @@ __all__ = [
     "Peer",
     "Policy",
     "PolicyError",
+    "PolicyFileError",
     "Port",
     "PrefixListPeer",
     "QuotaError",
+    "Reachability",
     "Role",
     "RolePeer",
     "Rule",
     "SecurityGroup",
+    "VerifyReport",
     "VpcPeer",
     "apply",
+    "audit_blueprint",
+    "audit_hcl",
+    "audit_vpc",
     "check_coverage",
     "chef_automate_ha",
     "compile_policy",
     "destroy",
+    "dump_policy",
+    "load_policy_file",
+    "load_policy_text",
     "plan",
+    "policy_json_schema",
+    "reachability",
     "read_hcl",
     "read_hcl_dir",
+    "to_dot",
     "to_hcl",
     "to_hcl_module",
+    "to_mermaid",
+    "verify",
+    "verify_vpc",
 ]

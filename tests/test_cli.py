@@ -119,3 +119,11 @@ def test_help_does_not_even_import_pydantic() -> None:
     )
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
     assert result.stderr.strip().splitlines()[-1] == "False"
+
+
+def test_public_api_lists_every_lazy_name() -> None:
+    import hasg
+
+    assert sorted(hasg.__all__) == sorted(hasg._HOME_OF)
+    for name in hasg.__all__:
+        assert getattr(hasg, name) is not None
