@@ -58,7 +58,7 @@ _ALREADY_DONE: dict[RuleAction, str] = {
 }
 # Re-reads of one group while others change it too; past this, give up and say so.
 _MAX_ROUNDS = 4
-_CONTINUE = "apply stopped part-way; run it again to finish (it starts from what landed)"
+_CONTINUE = "apply stopped; once that is fixed, run it again: it starts from what landed"
 
 
 @dataclass(frozen=True)

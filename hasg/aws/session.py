@@ -38,9 +38,10 @@ if TYPE_CHECKING:
 
 RetryMode = Literal["standard", "adaptive"]
 
-# Independent calls of one phase run at once; 8 covers a cluster's groups x
-# directions in one or two waves without tripping EC2's request-rate limits.
-DEFAULT_WORKERS = 8
+# Independent calls of one phase run at once. 16 puts a cluster of five groups
+# (up to 15 rule calls) in one wave; EC2 throttles bursts much larger than that,
+# and botocore's retries absorb a throttled call.
+DEFAULT_WORKERS = 16
 
 _ACCESS_DENIED = frozenset(
     {"UnauthorizedOperation", "AccessDenied", "AccessDeniedException", "OptInRequired"}

@@ -1,0 +1,255 @@
+"""Fixtures for the AWS backend: moto's EC2 in-process, call counting, read-back.
+
+Everything here talks to moto only: fake credentials, no profile, no config
+file, no instance metadata. Tests read the result back with
+DescribeSecurityGroups, never from hasg's own state.
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import boto3
+import botocore.loaders
+import botocore.session
+import pytest
+from moto import mock_aws
+
+import hasg
+from hasg.aws.diff import resolve_vpc_peers
+from hasg.aws.read import live_state
+from hasg.blueprint import CLUSTER_TAG, Blueprint
+
+if TYPE_CHECKING:
+    from mypy_boto3_ec2 import EC2Client
+
+REGION = "us-east-1"
+VPC_CIDR = "10.20.0.0/16"
+FAKE_ENV = {
+    "AWS_ACCESS_KEY_ID": "testing",
+    "AWS_SECRET_ACCESS_KEY": "testing",
+    "AWS_DEFAULT_REGION": REGION,
+    "AWS_EC2_METADATA_DISABLED": "true",
+}
+MUTATING = frozenset(
+    {
+        "CreateSecurityGroup",
+        "DeleteSecurityGroup",
+        "AuthorizeSecurityGroupIngress",
+        "AuthorizeSecurityGroupEgress",
+        "RevokeSecurityGroupIngress",
+        "RevokeSecurityGroupEgress",
+        "UpdateSecurityGroupRuleDescriptionsIngress",
+        "UpdateSecurityGroupRuleDescriptionsEgress",
+        "CreateTags",
+        "DeleteTags",
+    }
+)
+
+
+def tcp(port: int, peer: str, description: str = "") -> list[Any]:
+    """The IpPermissions of one tcp rule, from or to a CIDR or a group id, as a
+    person would write it by hand."""
+    item: dict[str, str] = {"GroupId": peer} if peer.startswith("sg-") else {"CidrIp": peer}
+    if description:
+        item["Description"] = description
+    key = "UserIdGroupPairs" if peer.startswith("sg-") else "IpRanges"
+    return [{"IpProtocol": "tcp", "FromPort": port, "ToPort": port, key: [item]}]
+
+
+def fake_aws_environment(tmp: Path) -> dict[str, str]:
+    """The environment for code under test: only fake AWS settings, no ~/.aws."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("AWS_")}
+    env.update(FAKE_ENV)
+    env["AWS_CONFIG_FILE"] = str(tmp / "aws-config-absent")
+    env["AWS_SHARED_CREDENTIALS_FILE"] = str(tmp / "aws-credentials-absent")
+    return env
+
+
+@pytest.fixture(autouse=True)
+def _fake_aws(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    for name in list(os.environ):
+        if name.startswith("AWS_"):
+            monkeypatch.delenv(name)
+    for name, value in fake_aws_environment(tmp_path).items():
+        monkeypatch.setenv(name, value)
+
+
+@pytest.fixture(autouse=True, scope="session")
+def _moto_matches_group_references_like_aws() -> Iterator[None]:
+    """moto compares a rule that references a group together with its description,
+    so it can neither revoke such a rule without the description nor update the
+    description. AWS ignores descriptions when it matches rules; make moto do so."""
+    from moto.ec2.models.security_groups import SecurityGroupRule
+
+    original = SecurityGroupRule.__eq__
+
+    def without_description(pair: dict[str, str]) -> dict[str, str]:
+        return {k: v for k, v in pair.items() if k != "Description"}
+
+    def __eq__(self: Any, other: Any) -> bool:
+        if not original(self, other):
+            saved = (self.source_group, other.source_group)
+            self.source_group = without_description(saved[0])
+            other.source_group = without_description(saved[1])
+            try:
+                return bool(original(self, other))
+            finally:
+                self.source_group, other.source_group = saved
+        return True
+
+    SecurityGroupRule.__eq__ = __eq__
+    yield
+    SecurityGroupRule.__eq__ = original
+
+
+@dataclass
+class CallLog:
+    """Every EC2 API call a session's clients make (botocore's before-call event)."""
+
+    names: list[str] = field(default_factory=list)
+    lock: threading.Lock = field(default_factory=threading.Lock)
+
+    def record(self, model: Any, **_: Any) -> None:
+        with self.lock:
+            self.names.append(model.name)
+
+    @property
+    def mutating(self) -> list[str]:
+        return [n for n in self.names if n in MUTATING]
+
+    def clear(self) -> None:
+        self.names.clear()
+
+
+@dataclass
+class Cloud:
+    """A moto EC2 with one VPC: the session hasg is given, and a separate
+    client for the test's own looks and hand-made drift."""
+
+    session: boto3.session.Session
+    ec2: EC2Client
+    vpc_id: str
+    calls: CallLog
+    vpcs: list[str] = field(default_factory=list)
+
+    def new_vpc(self, cidr: str = VPC_CIDR, *, ipv6: bool = False) -> str:
+        vpc = self.ec2.create_vpc(CidrBlock=cidr, AmazonProvidedIpv6CidrBlock=ipv6)["Vpc"]
+        self.vpcs.append(vpc["VpcId"])
+        return vpc["VpcId"]
+
+    def make_group(
+        self, name: str, *, vpc_id: str | None = None, tags: dict[str, str] | None = None
+    ) -> str:
+        """A group made by someone else than hasg (with whatever tags they chose)."""
+        extra: dict[str, Any] = {}
+        if tags:
+            pairs = [{"Key": k, "Value": v} for k, v in tags.items()]
+            extra["TagSpecifications"] = [{"ResourceType": "security-group", "Tags": pairs}]
+        made = self.ec2.create_security_group(
+            GroupName=name, Description="not hasg's", VpcId=vpc_id or self.vpc_id, **extra
+        )
+        return made["GroupId"]
+
+    def groups(self, vpc_id: str | None = None) -> list[Any]:
+        filters = [{"Name": "vpc-id", "Values": [vpc_id or self.vpc_id]}]
+        return self.ec2.describe_security_groups(Filters=filters)["SecurityGroups"]  # type: ignore[arg-type]
+
+    def read_back(self, cluster: str, vpc_id: str | None = None) -> Blueprint:
+        """The cluster's groups as moto holds them, by DescribeSecurityGroups."""
+        return _cluster_of(cluster, self.groups(vpc_id))
+
+    def group_id(self, name: str, vpc_id: str | None = None) -> str:
+        return next(g["GroupId"] for g in self.groups(vpc_id) if g["GroupName"] == name)
+
+
+_LOADER = botocore.loaders.create_loader()
+
+
+def new_session() -> boto3.session.Session:
+    """A fresh boto3 session (its own event hooks) that shares one loader, so the
+    EC2 model, a few megabytes of JSON, is parsed once per test run, not per test."""
+    core = botocore.session.Session()
+    core.register_component("data_loader", _LOADER)
+    return boto3.session.Session(botocore_session=core, region_name=REGION)
+
+
+@pytest.fixture(scope="session")
+def _moto() -> Iterator[EC2Client]:
+    """One moto for the whole run: each test works in a VPC of its own, and hasg
+    reads and writes by VPC, so tests cannot see each other's groups."""
+    with mock_aws():
+        yield new_session().client("ec2")
+
+
+def forget(vpc_ids: list[str]) -> None:
+    """Drop the VPCs' groups and their tags from moto, which finds a resource's tags
+    by scanning every tag it holds: a run that kept them all would slow down
+    quadratically. (Resetting moto instead costs 0.15 s: it re-creates its AMIs.)"""
+    from moto.core import DEFAULT_ACCOUNT_ID
+    from moto.ec2.models import ec2_backends
+
+    backend = ec2_backends[DEFAULT_ACCOUNT_ID][REGION]
+    for vpc_id in vpc_ids:
+        for group_id in backend.groups.pop(vpc_id, {}):
+            backend.tags.pop(group_id, None)
+    vpc_ids.clear()
+
+
+@pytest.fixture
+def cloud(_moto: EC2Client) -> Iterator[Cloud]:
+    session = new_session()
+    calls = CallLog()
+    session.events.register("before-call.ec2", calls.record)
+    made = Cloud(session, _moto, "", calls)
+    made.vpc_id = made.new_vpc()
+    yield made
+    forget(made.vpcs)
+
+
+@pytest.fixture(scope="session")
+def blueprint() -> Blueprint:
+    return hasg.compile_policy(hasg.chef_automate_ha())
+
+
+def expected(blueprint: Blueprint, vpc_cidr: str = VPC_CIDR) -> Blueprint:
+    return resolve_vpc_peers(blueprint, vpc_cidr)
+
+
+def described_rules(blueprint: Blueprint) -> set[tuple[str, object, str]]:
+    """(role, rule key, description): rule_set() leaves descriptions out."""
+    return {(g.role, r.key, r.description) for g in blueprint for r in g.rules}
+
+
+def _cluster_of(cluster: str, groups: list[Any]) -> Blueprint:
+    mine = [
+        g
+        for g in groups
+        if any(t["Key"] == CLUSTER_TAG and t["Value"] == cluster for t in g.get("Tags", []))
+    ]
+    state = live_state(cluster, mine)
+    assert not state.blockers, state.blockers
+    return state.blueprint
+
+
+def assert_holds(
+    cloud: Cloud, blueprint: Blueprint, vpc_id: str | None = None, cidr: str = VPC_CIDR
+) -> None:
+    """moto holds exactly `blueprint`: one group per role, with its name,
+    description, tags and rules (descriptions too), and nothing else of the cluster."""
+    groups = cloud.groups(vpc_id)
+    want = expected(blueprint, cidr)
+    live = _cluster_of(blueprint.cluster, groups)
+    assert live.roles == want.roles
+    for have, should in zip(live, want, strict=True):
+        assert (have.name, have.description) == (should.name, should.description)
+        assert dict(have.tags) == dict(should.tags)
+    assert live.rule_set() == want.rule_set()
+    assert described_rules(live) == described_rules(want)
+    names = [g["GroupName"] for g in groups]
+    assert len(names) == len(set(names)), "duplicate groups"

@@ -1,0 +1,159 @@
+"""The diff is pure: what it returns, applied to the live state, gives the Blueprint."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+
+from hypothesis import given
+from hypothesis import strategies as st
+
+from hasg.aws.diff import (
+    AWS_DEFAULT_EGRESS_IPV4,
+    Changes,
+    RuleChange,
+    TagChange,
+    diff,
+    resolve_vpc_peers,
+)
+from hasg.blueprint import Blueprint, Peer, Rule, SecurityGroup, group_name, ownership_tags
+
+CLUSTER = "c1"
+ROLES = ["web", "db", "cache"]
+
+
+def group(role: str, rules: tuple[Rule, ...] = (), description: str = "d") -> SecurityGroup:
+    tags = {**ownership_tags(CLUSTER, role), "Name": group_name(CLUSTER, role)}
+    return SecurityGroup(role, group_name(CLUSTER, role), description, tags, rules)
+
+
+peers = st.one_of(
+    st.sampled_from(ROLES).map(lambda r: Peer("group", r)),
+    st.sampled_from(["10.0.0.0/16", "0.0.0.0/0"]).map(lambda c: Peer("cidr_ipv4", c)),
+)
+rule_strategy = st.builds(
+    Rule,
+    direction=st.sampled_from(["ingress", "egress"]),
+    protocol=st.just("tcp"),
+    from_port=st.sampled_from([22, 443, 5432]),
+    to_port=st.just(0),
+    peer=peers,
+    description=st.sampled_from(["", "a", "b"]),
+).map(lambda r: replace(r, to_port=r.from_port))
+
+
+@st.composite
+def blueprints(draw: st.DrawFn) -> Blueprint:
+    roles = draw(st.lists(st.sampled_from(ROLES), unique=True))
+    groups = []
+    for role in roles:
+        rules = draw(st.lists(rule_strategy, max_size=6, unique_by=lambda r: r.key))
+        kept = tuple(r for r in rules if r.peer.kind != "group" or r.peer.value in roles)
+        tags = draw(st.sampled_from([{}, {"team": "x"}]))
+        base = group(role, kept)
+        groups.append(base.replace(tags={**base.tags, **tags}))
+    return Blueprint(CLUSTER, tuple(groups))
+
+
+def execute(live: Blueprint, changes: Changes, new_group_rules: tuple[Rule, ...]) -> Blueprint:
+    """What AWS would hold after the changes: a model of EC2, for the property."""
+    groups = {g.role: g for g in live}
+    rules = {g.role: {r.key: r for r in g.rules} for g in live}
+    for change in changes.groups:
+        if change.action == "create":
+            groups[change.role] = change.group
+            rules[change.role] = {r.key: r for r in new_group_rules}
+        else:
+            del groups[change.role]
+    for rule_change in changes.rules:
+        held = rules.get(rule_change.role)
+        if held is None:
+            continue
+        if rule_change.action == "remove":
+            del held[rule_change.rule.key]
+        else:
+            held[rule_change.rule.key] = rule_change.rule
+    for tag_change in changes.tags:
+        g = groups[tag_change.role]
+        groups[tag_change.role] = g.replace(tags={**g.tags, **tag_change.tags})
+    return Blueprint(
+        live.cluster,
+        tuple(g.replace(rules=tuple(rules[role].values())) for role, g in groups.items()),
+    )
+
+
+@given(blueprints(), blueprints())
+def test_executing_the_changes_gives_the_blueprint(desired: Blueprint, live: Blueprint) -> None:
+    changes = diff(desired, live, new_group_rules=(AWS_DEFAULT_EGRESS_IPV4,))
+    after = execute(live, changes, (AWS_DEFAULT_EGRESS_IPV4,))
+    assert after.roles == desired.roles
+    assert {(g.role, r.key, r.description) for g in after for r in g.rules} == {
+        (g.role, r.key, r.description) for g in desired for r in g.rules
+    }
+    for have, want in zip(after, desired, strict=True):
+        assert dict(want.tags).items() <= dict(have.tags).items()
+    assert diff(desired, after).empty
+
+
+@given(blueprints())
+def test_a_blueprint_against_itself_is_no_change(blueprint: Blueprint) -> None:
+    assert diff(blueprint, blueprint) == Changes()
+
+
+def test_new_groups_lose_aws_default_egress() -> None:
+    web = group("web", (Rule("egress", "tcp", 443, 443, Peer("cidr_ipv4", "0.0.0.0/0"), "out"),))
+    changes = diff(
+        Blueprint(CLUSTER, (web,)),
+        Blueprint(CLUSTER, ()),
+        new_group_rules=(AWS_DEFAULT_EGRESS_IPV4,),
+    )
+    assert [(c.action, c.role) for c in changes.groups] == [("create", "web")]
+    assert RuleChange("web", "remove", AWS_DEFAULT_EGRESS_IPV4) in changes.rules
+
+
+def test_description_changes_in_place_and_tags_are_added() -> None:
+    old = Rule("ingress", "tcp", 22, 22, Peer("group", "web"), "old")
+    live = group("web", (old,)).replace(tags={"managed-by": "hasg"})
+    want = group("web", (replace(old, description="new"),))
+    changes = diff(Blueprint(CLUSTER, (want,)), Blueprint(CLUSTER, (live,)))
+    assert changes.rules == (RuleChange("web", "update", replace(old, description="new"), "old"),)
+    assert changes.rules[0].old_description == "old"
+    assert changes.tags == (
+        TagChange("web", {k: v for k, v in want.tags.items() if k != "managed-by"}),
+    )
+
+
+def test_a_changed_group_description_blocks_and_nothing_replaces_the_group() -> None:
+    changes = diff(
+        Blueprint(CLUSTER, (group("web", description="new words"),)),
+        Blueprint(CLUSTER, (group("web", description="old words"),)),
+    )
+    assert changes.empty
+    (blocker,) = changes.blockers
+    assert "'old words'" in blocker.message and "'new words'" in blocker.message
+    assert "cannot change" in blocker.message
+
+
+def test_a_deleted_group_first_loses_the_rules_that_tie_it_to_other_deleted_groups() -> None:
+    web_to_db = Rule("egress", "tcp", 5432, 5432, Peer("group", "db"))
+    db_from_web = Rule("ingress", "tcp", 5432, 5432, Peer("group", "web"))
+    db_out = Rule("egress", "tcp", 443, 443, Peer("cidr_ipv4", "0.0.0.0/0"))
+    live = Blueprint(CLUSTER, (group("web", (web_to_db,)), group("db", (db_from_web, db_out))))
+    changes = diff(Blueprint(CLUSTER, ()), live)
+    assert {(c.action, c.role) for c in changes.groups} == {("delete", "web"), ("delete", "db")}
+    assert set(changes.rules) == {
+        RuleChange("web", "remove", web_to_db),
+        RuleChange("db", "remove", db_from_web),
+    }
+
+
+def test_vpc_peers_become_the_vpc_cidr_and_merge_with_the_same_cidr() -> None:
+    from_vpc = Rule("ingress", "tcp", 443, 443, Peer("vpc"), "users")
+    from_cidr = Rule("ingress", "tcp", 443, 443, Peer("cidr_ipv4", "10.1.0.0/16"), "admins")
+    other = Rule("ingress", "tcp", 80, 80, Peer("vpc"), "redirect")
+    resolved = resolve_vpc_peers(
+        Blueprint(CLUSTER, (group("web", (from_vpc, from_cidr, other)),)), "10.1.0.0/16"
+    )
+    assert {(r.ports_text(), r.peer, r.description) for r in resolved["web"].rules} == {
+        ("tcp/443", Peer("cidr_ipv4", "10.1.0.0/16"), "admins; users"),
+        ("tcp/80", Peer("cidr_ipv4", "10.1.0.0/16"), "redirect"),
+    }
