@@ -140,7 +140,7 @@ def _apply(args: argparse.Namespace, *, compiled: Compiled, destroy: bool) -> in
     if plan.empty:
         sys.stdout.write(render_plan(plan))
     else:
-        print(f"{verb.capitalize()} complete: {plan.changes.summary()}.")
+        print(f"{verb.capitalize()} complete: {plan.changes.summary(done=True)}.")
     for role, group_id in result.group_ids.items():
         print(f"  {role:<16} {group_id}  {plan.group_name(role)}")
     return EXIT_OK

@@ -76,16 +76,22 @@ class Changes:
             return sum(1 for g in self.groups if g.action == action)
         return sum(1 for r in self.rules if r.action == action)
 
-    def summary(self) -> str:
+    def summary(self, *, done: bool = False) -> str:
+        """`5 group(s) to create, ...`, or, once `done`, `5 group(s) created, ...`."""
+        create, delete, add, remove, update, tag = (
+            ("created", "deleted", "added", "removed", "updated", "re-tagged")
+            if done
+            else ("to create", "to delete", "to add", "to remove", "to update", "to re-tag")
+        )
         parts = [
-            f"{self.count('create')} group(s) to create",
-            f"{self.count('delete')} to delete",
-            f"{self.count('add')} rule(s) to add",
-            f"{self.count('remove')} to remove",
-            f"{self.count('update')} to update",
+            f"{self.count('create')} group(s) {create}",
+            f"{self.count('delete')} {delete}",
+            f"{self.count('add')} rule(s) {add}",
+            f"{self.count('remove')} {remove}",
+            f"{self.count('update')} {update}",
         ]
         if self.tags:
-            parts.append(f"{len(self.tags)} group(s) to re-tag")
+            parts.append(f"{len(self.tags)} group(s) {tag}")
         return ", ".join(parts)
 
     def with_blockers(self, blockers: Iterable[Blocker]) -> Changes:

@@ -10,7 +10,7 @@ import pytest
 
 import hasg
 from hasg.aws import apply, destroy, plan
-from hasg.blueprint import Blueprint, Peer, Rule, ownership_tags
+from hasg.blueprint import Blueprint, Peer, Rule, SecurityGroup, ownership_tags
 from hasg.catalog import DOCUMENTED_TABLE
 from hasg.errors import HasgError
 
@@ -411,3 +411,28 @@ def test_a_rule_to_a_foreign_group_is_shown_and_removed(
     apply(blueprint, vpc_id=applied.vpc_id, session=applied.session)
     assert_holds(applied, blueprint)
     assert [g["GroupId"] for g in applied.groups() if g["GroupId"] == monitor] == [monitor]
+
+
+def test_a_full_group_swaps_a_rule_despite_the_quota(cloud: Cloud) -> None:
+    """60 inbound rules is AWS's limit. Swapping one for another: the authorize,
+    run first here (one call at a time), hits the limit; it waits for the
+    phase's revoke, then goes through."""
+
+    def web(ports: range) -> Blueprint:
+        rules = tuple(
+            Rule("ingress", "tcp", p, p, Peer("cidr_ipv4", "10.9.0.0/16"), "x") for p in ports
+        )
+        tags = {**ownership_tags("quota", "web"), "Name": "quota-web"}
+        return Blueprint("quota", (SecurityGroup("web", "quota-web", "Web", tags, rules),))
+
+    apply(web(range(1, 61)), vpc_id=cloud.vpc_id, session=cloud.session)
+    cloud.calls.clear()
+
+    apply(web(range(2, 62)), vpc_id=cloud.vpc_id, session=cloud.session, max_workers=1)
+
+    assert cloud.calls.mutating == [
+        "AuthorizeSecurityGroupIngress",  # refused: RulesPerSecurityGroupLimitExceeded
+        "RevokeSecurityGroupIngress",
+        "AuthorizeSecurityGroupIngress",
+    ]
+    assert_holds(cloud, web(range(2, 62)))
