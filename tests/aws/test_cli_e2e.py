@@ -359,3 +359,19 @@ def test_two_clis_at_once_end_in_the_blueprint(world: World) -> None:
 
 def test_blueprint_type_is_what_the_cli_compiles() -> None:
     assert isinstance(BUILT_IN, Blueprint) and len(BUILT_IN.groups) == 5
+
+
+def test_the_benchmark_counts_calls_within_the_targets(server: str) -> None:
+    """benchmarks/apply.py runs, and its call counts (not its times: this machine
+    is shared) meet the targets."""
+    bench = load_benchmark()
+    ec2 = boto3.client("ec2", region_name=REGION, endpoint_url=server)
+    before = {v["VpcId"] for v in ec2.describe_vpcs()["Vpcs"]}
+    results = bench.measure(server, latency=0.0, repeat=1)
+    forget([v["VpcId"] for v in ec2.describe_vpcs()["Vpcs"] if v["VpcId"] not in before])
+    runs = {run.name: run for run in results["runs"]}
+    assert (runs["no-op apply"].calls, runs["no-op apply"].mutating) == (2, 0)
+    assert runs["fresh apply"].calls <= 4 * results["groups"] + 2
+    assert (runs["one-rule drift repair"].calls, runs["one-rule drift repair"].mutating) == (3, 1)
+    assert runs["baseline: one call per rule"].calls > results["rules"]
+    assert "| fresh apply | 22 | 19 |" in bench.report(results)
