@@ -222,7 +222,7 @@ class _Executor:
                 "(DependencyViolation)"
             ) from error
 
-    def tag(self, change: TagChange) -> None:  # returns None like converge, to share a phase
+    def tag(self, change: TagChange) -> None:
         tags: list[TagTypeDef] = [{"Key": k, "Value": v} for k, v in change.tags.items()]
         self.client.create_tags(Resources=[self.group_ids[change.role]], Tags=tags)
 
