@@ -31,6 +31,7 @@ from botocore.exceptions import (
 )
 from botocore.loaders import create_loader
 
+from hasg import __version__
 from hasg.errors import HasgError
 
 if TYPE_CHECKING:
@@ -73,7 +74,8 @@ def make_client(
     retry_mode: RetryMode | None = None,
     max_workers: int = DEFAULT_WORKERS,
 ) -> EC2Client:
-    """An EC2 client for `session` (default: boto3's, from the environment)."""
+    """An EC2 client for `session`, or for a new boto3 session of `profile` (default:
+    the environment's). `region` and `endpoint_url` override the session's."""
     with aws_errors():
         if session is None:
             session = boto3.session.Session(profile_name=profile)
@@ -85,7 +87,7 @@ def make_client(
             max_pool_connections=max(max_workers, 1),
             connect_timeout=10,
             read_timeout=30,
-            user_agent_extra="hasg",
+            user_agent_extra=f"hasg/{__version__}",
         )
         client = session.client("ec2", region_name=region, endpoint_url=endpoint_url, config=config)
         _check_region(session, region, client.meta.endpoint_url)

@@ -14,7 +14,7 @@ from hasg.blueprint import Blueprint, Peer, Rule, SecurityGroup, ownership_tags
 from hasg.catalog import DOCUMENTED_TABLE
 from hasg.errors import HasgError
 
-from .conftest import REGION, VPC_CIDR, Cloud, assert_holds, tcp
+from .conftest import REGION, VPC_CIDR, Cloud, assert_holds, expected, tcp
 
 
 def snapshot(cloud: Cloud, vpc_id: str | None = None) -> list[Any]:
@@ -28,11 +28,7 @@ def test_fresh_apply_creates_exactly_the_blueprint(cloud: Cloud, blueprint: Blue
     result = apply(blueprint, vpc_id=cloud.vpc_id, session=cloud.session)
 
     assert_holds(cloud, blueprint)
-    assert result.group_ids == {
-        g["Tags"] and next(t["Value"] for t in g["Tags"] if t["Key"] == "hasg:role"): g["GroupId"]
-        for g in cloud.groups()
-        if g["GroupName"] != "default"
-    }
+    assert result.group_ids == {g.role: cloud.group_id(g.name) for g in blueprint}
     assert result.changes.count("create") == len(blueprint.groups)
 
 
@@ -53,7 +49,7 @@ def test_every_documented_cell_is_open_on_the_right_group(
             # Security groups are stateful: a port a role only answers on is
             # covered by the replies to the inbound flow.
             assert any(r.covers(cell.protocol, port) for r in outbound + inbound), cell
-    assert live.rule_set() == hasg.aws.diff.resolve_vpc_peers(blueprint, VPC_CIDR).rule_set()
+    assert live.rule_set() == expected(blueprint).rule_set()
 
 
 def test_fresh_apply_stays_within_its_call_budget(cloud: Cloud, blueprint: Blueprint) -> None:

@@ -23,7 +23,6 @@ import pytest
 from moto.server import ThreadedMotoServer
 
 import hasg
-from hasg.blueprint import Blueprint
 
 from .conftest import (
     MUTATING,
@@ -355,10 +354,6 @@ def test_two_clis_at_once_end_in_the_blueprint(world: World) -> None:
         _, err = run.communicate(timeout=120)
         assert run.returncode == 0, err
     assert_holds(world.cloud, BUILT_IN)
-
-
-def test_blueprint_type_is_what_the_cli_compiles() -> None:
-    assert isinstance(BUILT_IN, Blueprint) and len(BUILT_IN.groups) == 5
 
 
 def test_the_benchmark_counts_calls_within_the_targets(server: str) -> None:
