@@ -24,6 +24,7 @@ import hasg
 from hasg.aws.diff import resolve_vpc_peers
 from hasg.aws.read import live_state
 from hasg.blueprint import CLUSTER_TAG, Blueprint
+from hasg.catalog import DOCUMENTED_TABLE
 
 if TYPE_CHECKING:
     from mypy_boto3_ec2 import EC2Client
@@ -253,3 +254,19 @@ def assert_holds(
     assert described_rules(live) == described_rules(want)
     names = [g["GroupName"] for g in groups]
     assert len(names) == len(set(names)), "duplicate groups"
+
+
+def assert_documented_cells_open(live: Blueprint) -> None:
+    """Every cell of Chef's documented port table is open on its role's group, in
+    its direction (errata applied)."""
+    for cell in DOCUMENTED_TABLE:
+        rules = live[cell.role].rules
+        inbound = [r for r in rules if r.direction == "ingress"]
+        outbound = [r for r in rules if r.direction == "egress"]
+        port = cell.effective_port
+        if cell.direction == "incoming":
+            assert any(r.covers(cell.protocol, port) for r in inbound), cell
+        else:
+            # Security groups are stateful: a port a role only answers on is
+            # covered by the replies to the inbound flow.
+            assert any(r.covers(cell.protocol, port) for r in outbound + inbound), cell

@@ -11,10 +11,17 @@ import pytest
 import hasg
 from hasg.aws import apply, destroy, plan
 from hasg.blueprint import Blueprint, Peer, Rule, SecurityGroup, ownership_tags
-from hasg.catalog import DOCUMENTED_TABLE
 from hasg.errors import HasgError
 
-from .conftest import REGION, VPC_CIDR, Cloud, assert_holds, expected, tcp
+from .conftest import (
+    REGION,
+    VPC_CIDR,
+    Cloud,
+    assert_documented_cells_open,
+    assert_holds,
+    expected,
+    tcp,
+)
 
 
 def snapshot(cloud: Cloud, vpc_id: str | None = None) -> list[Any]:
@@ -38,17 +45,7 @@ def test_every_documented_cell_is_open_on_the_right_group(
     apply(blueprint, vpc_id=cloud.vpc_id, session=cloud.session)
     live = cloud.read_back(blueprint.cluster)
 
-    for cell in DOCUMENTED_TABLE:
-        rules = live[cell.role].rules
-        inbound = [r for r in rules if r.direction == "ingress"]
-        outbound = [r for r in rules if r.direction == "egress"]
-        port = cell.effective_port
-        if cell.direction == "incoming":
-            assert any(r.covers(cell.protocol, port) for r in inbound), cell
-        else:
-            # Security groups are stateful: a port a role only answers on is
-            # covered by the replies to the inbound flow.
-            assert any(r.covers(cell.protocol, port) for r in outbound + inbound), cell
+    assert_documented_cells_open(live)
     assert live.rule_set() == expected(blueprint).rule_set()
 
 

@@ -29,6 +29,7 @@ from .conftest import (
     REGION,
     CallLog,
     Cloud,
+    assert_documented_cells_open,
     assert_holds,
     fake_aws_environment,
     forget,
@@ -122,6 +123,7 @@ def test_plan_apply_no_op_drift_and_destroy(world: World) -> None:
     assert applied.returncode == 0, applied.stderr
     assert "Apply complete: 5 group(s) created, 0 deleted, 102 rule(s) added" in applied.stdout
     assert_holds(world.cloud, BUILT_IN)
+    assert_documented_cells_open(world.cloud.read_back(BUILT_IN.cluster))
     for role in BUILT_IN.roles:
         assert world.cloud.group_id(BUILT_IN[role].name) in applied.stdout
 
