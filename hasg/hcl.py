@@ -31,6 +31,7 @@ from hasg.blueprint import (
 )
 from hasg.compiler import VPC_FALLBACK_LISTS, expand_cidr_list, icmp_for
 from hasg.errors import HasgError
+from hasg.model import WORLD_SAFE_TCP_PORTS
 from hasg.hcl_writer import Block, Expr, Value, render
 
 MODULE_FILES = ("versions.tf", "variables.tf", "main.tf", "outputs.tf")
@@ -49,6 +50,7 @@ CHECKOV_SKIPS = (
     "to the role's instances, load balancers or managed services (output security_group_ids)",
 )
 _FAMILIES = ("ipv4", "ipv6")
+_WORLD = {"ipv4": "0.0.0.0/0", "ipv6": "::/0"}
 
 LIST_DESCRIPTIONS = {
     "user_cidrs": "CIDRs of the users who may reach the entry points on 443 and 80. "
@@ -111,14 +113,38 @@ def _variables(blueprint: Blueprint) -> list[Block]:
     )
     blocks = [vpc_id]
     for name, cidrs in blueprint.cidr_lists.items():
+        risky = sorted(
+            {r.ports_text() for g in blueprint for r in g.list_rules if r.peer.value == name}
+            - {f"tcp/{p}" for p in WORLD_SAFE_TCP_PORTS}
+        )
         for family in _FAMILIES:
+            variable = list_variable(name, family)
             about = LIST_DESCRIPTIONS.get(name, f"CIDRs of the policy list {name}.")
-            blocks.append(
-                Block("variable", (list_variable(name, family),))
+            default = [c for c in cidrs if (":" in c) == (family == "ipv6")]
+            block = (
+                Block("variable", (variable,))
                 .attr("description", f"{family.replace('ip', 'IP')} {about}")
                 .attr("type", Expr("list(string)"))
-                .attr("default", [c for c in cidrs if (":" in c) == (family == "ipv6")])
+                .attr("default", default)
             )
+            world = _WORLD[family]
+            if risky and world not in default:
+                # The policy's own rule, enforced where the list can change: only
+                # tcp/80 and tcp/443 may reach the whole internet unless a flow
+                # says public (and then the default already holds the world).
+                block.blank().block(
+                    Block("validation")
+                    .attr(
+                        "condition",
+                        Expr(f'contains([0], length(setintersection(var.{variable}, ["{world}"])))'),
+                    )
+                    .attr(
+                        "error_message",
+                        f"{variable} must not hold {world}: the list opens "
+                        f"{', '.join(risky)}, which only 80 and 443 may open to the internet.",
+                    )
+                )
+            blocks.append(block)
     return blocks
 
 

@@ -219,3 +219,24 @@ def test_hand_edited_terraform_is_read_as_written() -> None:
 def test_unreadable_terraform_is_a_clear_error(text: str, message: str) -> None:
     with pytest.raises(HclReadError, match=message):
         read_hcl(text)
+
+
+def test_cidr_list_variables_refuse_the_world_where_the_policy_does() -> None:
+    variables = to_hcl_module(compile_policy(chef_automate_ha()))["variables.tf"]
+    blocks = dict(re.findall(r'variable "(\w+)" \{\n(.*?)\n\}', variables, flags=re.S))
+    for family, world in (("ipv4", "0.0.0.0/0"), ("ipv6", "::/0")):
+        condition = f'setintersection(var.admin_cidrs_{family}, ["{world}"])'
+        assert condition in blocks[f"admin_cidrs_{family}"]
+        # Users reach only 443 and 80, which the world may reach.
+        assert "validation" not in blocks[f"user_cidrs_{family}"]
+
+
+def test_a_public_world_list_keeps_its_default_valid() -> None:
+    data = chef_automate_ha().model_dump()
+    data["admin_cidrs"] = ["0.0.0.0/0"]
+    for flow in data["flows"]:
+        if flow["name"] == "admins-to-bastion":
+            flow["public"] = True
+    variables = to_hcl_module(compile_policy(Policy.model_validate(data)))["variables.tf"]
+    block = variables.split('variable "admin_cidrs_ipv4"')[1].split("\n}\n")[0]
+    assert '["0.0.0.0/0"]' in block and "validation" not in block

@@ -12,12 +12,22 @@ variable "admin_cidrs_ipv4" {
   description = "IPv4 CIDRs of the administrators who may SSH to the bastion. With no admin CIDR of either family: nobody."
   type        = list(string)
   default     = []
+
+  validation {
+    condition     = contains([0], length(setintersection(var.admin_cidrs_ipv4, ["0.0.0.0/0"])))
+    error_message = "admin_cidrs_ipv4 must not hold 0.0.0.0/0: the list opens tcp/22, which only 80 and 443 may open to the internet."
+  }
 }
 
 variable "admin_cidrs_ipv6" {
   description = "IPv6 CIDRs of the administrators who may SSH to the bastion. With no admin CIDR of either family: nobody."
   type        = list(string)
   default     = []
+
+  validation {
+    condition     = contains([0], length(setintersection(var.admin_cidrs_ipv6, ["::/0"])))
+    error_message = "admin_cidrs_ipv6 must not hold ::/0: the list opens tcp/22, which only 80 and 443 may open to the internet."
+  }
 }
 
 variable "user_cidrs_ipv4" {
