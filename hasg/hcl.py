@@ -31,8 +31,8 @@ from hasg.blueprint import (
 )
 from hasg.compiler import VPC_FALLBACK_LISTS, expand_cidr_list, icmp_for
 from hasg.errors import HasgError
-from hasg.model import WORLD_SAFE_TCP_PORTS
 from hasg.hcl_writer import Block, Expr, Value, render
+from hasg.model import WORLD_SAFE_TCP_PORTS
 
 MODULE_FILES = ("versions.tf", "variables.tf", "main.tf", "outputs.tf")
 RULE_TYPES: dict[Direction, str] = {
@@ -136,7 +136,9 @@ def _variables(blueprint: Blueprint) -> list[Block]:
                     Block("validation")
                     .attr(
                         "condition",
-                        Expr(f'contains([0], length(setintersection(var.{variable}, ["{world}"])))'),
+                        Expr(
+                            f'contains([0], length(setintersection(var.{variable}, ["{world}"])))'
+                        ),
                     )
                     .attr(
                         "error_message",
