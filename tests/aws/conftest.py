@@ -7,6 +7,7 @@ DescribeSecurityGroups, never from hasg's own state.
 
 from __future__ import annotations
 
+import copy
 import os
 import threading
 from collections.abc import Iterator
@@ -81,8 +82,8 @@ def _fake_aws(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
         monkeypatch.setenv(name, value)
 
 
-@pytest.fixture(autouse=True, scope="session")
-def _moto_matches_group_references_like_aws() -> Iterator[None]:
+@pytest.fixture(autouse=True)
+def _moto_matches_group_references_like_aws(monkeypatch: pytest.MonkeyPatch) -> None:
     """moto compares a rule that references a group together with its description,
     so it can neither revoke such a rule without the description nor update the
     description. AWS ignores descriptions when it matches rules; make moto do so."""
@@ -90,23 +91,16 @@ def _moto_matches_group_references_like_aws() -> Iterator[None]:
 
     original = SecurityGroupRule.__eq__
 
-    def without_description(pair: dict[str, str]) -> dict[str, str]:
-        return {k: v for k, v in pair.items() if k != "Description"}
+    def undescribed(rule: Any) -> Any:
+        # A shallow copy: other threads may be reading the rule itself.
+        bare = copy.copy(rule)
+        bare.source_group = {k: v for k, v in rule.source_group.items() if k != "Description"}
+        return bare
 
     def __eq__(self: Any, other: Any) -> bool:
-        if not original(self, other):
-            saved = (self.source_group, other.source_group)
-            self.source_group = without_description(saved[0])
-            other.source_group = without_description(saved[1])
-            try:
-                return bool(original(self, other))
-            finally:
-                self.source_group, other.source_group = saved
-        return True
+        return bool(original(self, other) or original(undescribed(self), undescribed(other)))
 
-    SecurityGroupRule.__eq__ = __eq__
-    yield
-    SecurityGroupRule.__eq__ = original
+    monkeypatch.setattr(SecurityGroupRule, "__eq__", __eq__)
 
 
 @dataclass
