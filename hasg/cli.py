@@ -13,6 +13,8 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from hasg.aws.commands import add_commands as add_aws_commands
+from hasg.aws.commands import aws_options
 from hasg.errors import HasgError
 
 if TYPE_CHECKING:
@@ -148,18 +150,6 @@ def _audit(args: argparse.Namespace) -> int:
     return exit_code(report)
 
 
-def _aws_options(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument(
-        "--region", help="AWS region (default: AWS_REGION, AWS_DEFAULT_REGION or the profile's)"
-    )
-    parser.add_argument("--profile", help="AWS profile (default: AWS_PROFILE)")
-    parser.add_argument(
-        "--endpoint-url",
-        metavar="URL",
-        help="EC2 endpoint, e.g. a local moto server (default: AWS_ENDPOINT_URL)",
-    )
-
-
 def _graph(args: argparse.Namespace) -> int:
     from hasg.graph import render_graph
 
@@ -229,7 +219,7 @@ def _add_policy_commands(sub: argparse._SubParsersAction[argparse.ArgumentParser
         metavar="ID",
         help="check the groups live in this VPC instead of the compiled policy",
     )
-    _aws_options(verify)
+    aws_options(verify)
     verify.add_argument("--json", action="store_true", help="machine-readable output")
     verify.set_defaults(run=_verify)
 
@@ -265,7 +255,7 @@ def _add_policy_commands(sub: argparse._SubParsersAction[argparse.ArgumentParser
         metavar="NAME",
         help="another hasg cluster that shares the VPC on purpose; repeatable",
     )
-    _aws_options(audit)
+    aws_options(audit)
     audit.add_argument("--json", action="store_true", help="machine-readable output")
     audit.set_defaults(run=_audit)
 
@@ -316,17 +306,9 @@ def build_parser() -> argparse.ArgumentParser:
     cover.set_defaults(run=_coverage)
 
     _add_policy_commands(sub)
-    _add_aws_commands(sub)
+    # plan, apply, destroy: hasg.aws.commands imports boto3 only when one runs.
+    add_aws_commands(sub, policy_option=policy_option, compiled=compiled)
     return parser
-
-
-def _add_aws_commands(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
-    """plan, apply, destroy: the AWS backend (hasg.aws)."""
-    try:
-        from hasg.aws.commands import add_commands  # type: ignore[import-not-found,unused-ignore]
-    except ImportError:  # the AWS backend is not built yet
-        return
-    add_commands(sub, policy_option=policy_option, compiled=compiled)
 
 
 def _version() -> str:

@@ -77,6 +77,12 @@ def _common_options(
 ) -> None:
     parser.add_argument("--vpc", required=True, metavar="ID", help="the VPC id (vpc-...)")
     policy_option(parser)
+    aws_options(parser)
+    parser.add_argument("--json", action="store_true", help="machine-readable output")
+
+
+def aws_options(parser: argparse.ArgumentParser) -> None:
+    """--region, --profile, --endpoint-url: every command that reads or changes AWS."""
     parser.add_argument(
         "--region", help="AWS region (default: AWS_REGION, AWS_DEFAULT_REGION or the profile's)"
     )
@@ -86,7 +92,6 @@ def _common_options(
         metavar="URL",
         help="EC2 endpoint, e.g. a local moto server (default: AWS_ENDPOINT_URL)",
     )
-    parser.add_argument("--json", action="store_true", help="machine-readable output")
 
 
 def _client(args: argparse.Namespace) -> EC2Client:
