@@ -48,6 +48,12 @@ def main() -> int:
             "-c",
             "from pydantic import BaseModel",
         ],
+        # The floor for any tool that validates with pydantic: one model, one value.
+        "python: one pydantic model, validated": [
+            sys.executable,
+            "-c",
+            "from pydantic import BaseModel\nclass A(BaseModel):\n    x: int\nA(x=1)",
+        ],
         "hasg --help": [*hasg_command(), "--help"],
         "hasg emit-hcl": [*hasg_command(), "emit-hcl"],
     }
