@@ -115,11 +115,13 @@ def _parse_cell(text: str) -> list[tuple[Literal["tcp", "udp"], int]]:
 def _cells() -> tuple[DocumentedCell, ...]:
     cells = []
     for role, machine, incoming, outgoing in _ROWS:
-        for direction, text in (("incoming", incoming), ("outgoing", outgoing)):
+        sides: tuple[tuple[Literal["incoming", "outgoing"], str], ...] = (
+            ("incoming", incoming),
+            ("outgoing", outgoing),
+        )
+        for direction, text in sides:
             for protocol, port in _parse_cell(text):
-                cells.append(
-                    DocumentedCell(role, direction, protocol, port, machine)  # type: ignore[arg-type]
-                )
+                cells.append(DocumentedCell(role, direction, protocol, port, machine))
     return tuple(cells)
 
 
