@@ -175,8 +175,6 @@ def _merge(rules: list[Rule]) -> Rule:
             f"{first}, through {' and '.join(sorted(v or 'a literal peer' for v in lists))}; "
             "keep one of them"
         )
-    # Sorted, so that reordering the policy's flows never changes a description.
-    descriptions = sorted({r.description for r in rules})
     origins = tuple(sorted({o for r in rules for o in r.origins}))
     return Rule(
         first.direction,
@@ -184,12 +182,15 @@ def _merge(rules: list[Rule]) -> Rule:
         first.from_port,
         first.to_port,
         first.peer,
-        description=join_descriptions(descriptions),
+        description=join_descriptions(r.description for r in rules),
         origins=origins,
     )
 
 
-def join_descriptions(descriptions: list[str]) -> str:
+def join_descriptions(texts: Iterable[str]) -> str:
+    """One description for a rule several flows share: each reason once, sorted
+    (so reordering the policy changes nothing), within AWS's 255 characters."""
+    descriptions = sorted(set(texts))
     joined = "; ".join(descriptions)
     if len(joined) <= AWS_TEXT_MAX:
         return joined

@@ -191,14 +191,10 @@ def resolve_vpc_peers(blueprint: Blueprint, vpc_cidr: str) -> Blueprint:
                 rule = replace(rule, peer=peer)
             merged.setdefault(rule.key, []).append(rule)
         rules = [
-            replace(same[0], description=join_descriptions(_unique(r.description for r in same)))
+            replace(same[0], description=join_descriptions(r.description for r in same))
             if len(same) > 1
             else same[0]
             for same in merged.values()
         ]
         groups.append(group.replace(rules=tuple(rules)))
     return Blueprint(cluster=blueprint.cluster, groups=tuple(groups))
-
-
-def _unique(texts: Iterable[str]) -> list[str]:
-    return list(dict.fromkeys(texts))
