@@ -199,6 +199,10 @@ class Blueprint:
         """(role, rule) pairs: what two Blueprints are compared by."""
         return frozenset((g.role, r) for g in self.groups for r in g.rules)
 
+    def described_rule_set(self) -> frozenset[tuple[str, Rule, str]]:
+        """(role, rule, description): `rule_set` with what a rule's identity leaves out."""
+        return frozenset((g.role, r, r.description) for g in self.groups for r in g.rules)
+
 
 def ownership_tags(cluster: str, role: str) -> dict[str, str]:
     """The tags by which hasg recognizes a group as its own."""

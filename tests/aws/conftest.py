@@ -216,11 +216,6 @@ def expected(blueprint: Blueprint, vpc_cidr: str = VPC_CIDR) -> Blueprint:
     return resolve_vpc_peers(blueprint, vpc_cidr)
 
 
-def described_rules(blueprint: Blueprint) -> set[tuple[str, object, str]]:
-    """(role, rule key, description): rule_set() leaves descriptions out."""
-    return {(g.role, r.key, r.description) for g in blueprint for r in g.rules}
-
-
 def _cluster_of(cluster: str, groups: list[Any]) -> Blueprint:
     mine = [
         g
@@ -245,7 +240,7 @@ def assert_holds(
         assert (have.name, have.description) == (should.name, should.description)
         assert dict(have.tags) == dict(should.tags)
     assert live.rule_set() == want.rule_set()
-    assert described_rules(live) == described_rules(want)
+    assert live.described_rule_set() == want.described_rule_set()
     names = [g["GroupName"] for g in groups]
     assert len(names) == len(set(names)), "duplicate groups"
 
