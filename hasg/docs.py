@@ -12,48 +12,36 @@ from collections.abc import Callable
 from pathlib import Path
 
 from hasg import terraform_module
-from hasg.blueprint import Blueprint, Peer
+from hasg.blueprint import Blueprint, Rule
 from hasg.catalog import chef_automate_ha
 from hasg.catalog.documented_table import ERRATA
 from hasg.compiler import compile_policy
 from hasg.coverage import check_coverage
 from hasg.policy_docs import policy_file_markdown
+from hasg.reachability import PortSet, reachability
 
 
-def _peer_name(peer: Peer) -> str:
-    if peer.kind == "group":
-        return peer.value
-    if peer.kind == "cidr_list":
-        return peer.value
-    return "vpc CIDR" if peer.kind == "vpc" else peer.value
+def flow_matrix(blueprint: Blueprint) -> dict[tuple[str, str], PortSet]:
+    """(who opens, who accepts) -> ports. Between roles, what reachability
+    finds (the source's egress AND the destination's ingress); to and from
+    networks, the rules that name them (a CIDR list as one entry)."""
+    cells: dict[tuple[str, str], PortSet] = dict(reachability(blueprint).direct)
 
+    def add(pair: tuple[str, str], rule: Rule) -> None:
+        cells[pair] = cells.get(pair, PortSet()) | PortSet.of_rule(rule)
 
-def flow_matrix(blueprint: Blueprint) -> dict[tuple[str, str], list[str]]:
-    """(source, destination) -> ports, read from the ingress side of every
-    group (and the egress side for destinations that are not roles)."""
-    cells: dict[tuple[str, str], list[str]] = {}
     for group in blueprint:
         for rule in group.list_rules:
-            cells.setdefault((rule.peer.value, group.role), []).append(rule.ports_text())
+            add((rule.peer.value, group.role), rule)
         for rule in group.rules:
-            if rule.peer.variable is not None:
+            if rule.peer.variable is not None or rule.peer.kind == "group":
                 continue
-            if rule.direction == "ingress":
-                key = (_peer_name(rule.peer), group.role)
-            elif rule.peer.kind != "group":
-                key = (group.role, _peer_name(rule.peer))
-            else:
-                continue
-            cells.setdefault(key, []).append(rule.ports_text())
+            network = "vpc CIDR" if rule.peer.kind == "vpc" else rule.peer.value
+            add(
+                (network, group.role) if rule.direction == "ingress" else (group.role, network),
+                rule,
+            )
     return cells
-
-
-def _ports(ports: list[str]) -> str:
-    def order(text: str) -> tuple[int, str]:
-        digits = "".join(c for c in text.split("/")[-1].split("-")[0] if c.isdigit())
-        return (int(digits) if digits else -1, text)
-
-    return ", ".join(p.removeprefix("tcp/") for p in sorted(set(ports), key=order))
 
 
 def ports_markdown() -> str:
@@ -67,7 +55,7 @@ def ports_markdown() -> str:
         "",
         "## Who may reach whom",
         "",
-        "Row: who opens the connection; column: who accepts it. TCP unless marked `udp/`.",
+        "Row: who opens the connection; column: who accepts it. TCP unless marked `/udp`.",
         "`user_cidrs` (empty: only the VPC's own CIDR) and `admin_cidrs` (empty: nobody)",
         "are variables of the policy and of the Terraform module.",
         "",
@@ -78,7 +66,7 @@ def ports_markdown() -> str:
     lines.append("| from \\ to | " + " | ".join(targets) + " |")
     lines.append("|---" * (len(targets) + 1) + "|")
     for source in sources:
-        row = [_ports(matrix.get((source, t), [])) for t in targets]
+        row = [str(matrix.get((source, t), "")) for t in targets]
         lines.append(f"| **{source}** | " + " | ".join(row) + " |")
     lines += [
         "",
