@@ -213,7 +213,7 @@ def rule_resource_name(role: str, rule: Rule, suffix: str = "") -> str:
         "vpc": "vpc",
         "cidr_list": peer.value,
     }.get(peer.kind) or re.sub(r"[^A-Za-z0-9]", "_", peer.value)
-    return f"{role}_{ports}_{side}_{what}{suffix}".replace("-1", "all")
+    return f"{role}_{ports}_{side}_{what}{suffix}"
 
 
 def _rule_body(block: Block, group: SecurityGroup, rule: Rule) -> None:
