@@ -49,6 +49,8 @@ def compile_policy(policy: Policy, *, check_quotas: bool = True) -> Blueprint:
     for flow in policy.flows:
         for role_id, rule in flow_rules(policy, flow):
             merged[role_id].setdefault(rule.key, []).append(rule)
+        if not any(isinstance(p, CidrListPeer) for p in (flow.source, flow.destination)):
+            continue
         for role_id, rule in flow_rules(policy, flow, expand_lists=False):
             if rule.peer.kind == "cidr_list":
                 templates[role_id].setdefault(rule.key, []).append(rule)
