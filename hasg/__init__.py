@@ -22,7 +22,18 @@ if TYPE_CHECKING:  # the names below, for type checkers; at run time they load o
     from hasg.catalog import DOCUMENTED_TABLE, chef_automate_ha
     from hasg.compiler import compile_policy
     from hasg.coverage import check_coverage
-    from hasg.errors import HasgError, PolicyError, QuotaError
+    from hasg.errors import (
+        AwsError,
+        ConcurrentChangeError,
+        ExitCode,
+        HasgError,
+        HclReadError,
+        OwnershipError,
+        PolicyError,
+        PolicyFileError,
+        QuotaError,
+        UsageError,
+    )
     from hasg.graph import to_dot, to_mermaid
     from hasg.hcl import read_hcl, read_hcl_dir, to_hcl, to_hcl_module
     from hasg.model import (
@@ -36,7 +47,7 @@ if TYPE_CHECKING:  # the names below, for type checkers; at run time they load o
         RolePeer,
         VpcPeer,
     )
-    from hasg.policy_file import PolicyFileError, dump_policy, load_policy_file, load_policy_text
+    from hasg.policy_file import dump_policy, load_policy_file, load_policy_text
     from hasg.policy_schema import policy_json_schema
     from hasg.reachability import Reachability, VerifyReport, reachability, verify
 
@@ -51,7 +62,18 @@ _HOMES = {
     "hasg.catalog": ("DOCUMENTED_TABLE", "chef_automate_ha"),
     "hasg.compiler": ("compile_policy",),
     "hasg.coverage": ("check_coverage",),
-    "hasg.errors": ("HasgError", "PolicyError", "QuotaError"),
+    "hasg.errors": (
+        "AwsError",
+        "ConcurrentChangeError",
+        "ExitCode",
+        "HasgError",
+        "HclReadError",
+        "OwnershipError",
+        "PolicyError",
+        "PolicyFileError",
+        "QuotaError",
+        "UsageError",
+    ),
     "hasg.graph": ("to_dot", "to_mermaid"),
     "hasg.hcl": ("read_hcl", "read_hcl_dir", "to_hcl", "to_hcl_module"),
     "hasg.model": (
@@ -65,7 +87,7 @@ _HOMES = {
         "RolePeer",
         "VpcPeer",
     ),
-    "hasg.policy_file": ("PolicyFileError", "dump_policy", "load_policy_file", "load_policy_text"),
+    "hasg.policy_file": ("dump_policy", "load_policy_file", "load_policy_text"),
     "hasg.policy_schema": ("policy_json_schema",),
     "hasg.reachability": ("Reachability", "VerifyReport", "reachability", "verify"),
 }
@@ -87,11 +109,16 @@ __all__ = [
     "DOCUMENTED_TABLE",
     "ApplyResult",
     "AuditReport",
+    "AwsError",
     "Blueprint",
     "CidrListPeer",
     "CidrPeer",
+    "ConcurrentChangeError",
+    "ExitCode",
     "Flow",
     "HasgError",
+    "HclReadError",
+    "OwnershipError",
     "Peer",
     "Policy",
     "PolicyError",
@@ -104,6 +131,7 @@ __all__ = [
     "RolePeer",
     "Rule",
     "SecurityGroup",
+    "UsageError",
     "VerifyReport",
     "VpcPeer",
     "apply",

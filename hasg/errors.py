@@ -1,10 +1,33 @@
-"""Errors hasg reports to its users: each one a single line that says what and where."""
+"""Every error hasg reports on purpose, and the exit codes of every command.
+
+One module, so that bootstrap code catches one type (`hasg.HasgError`) and
+the CLI maps one type to one exit code. Each error is a single line that
+says what is wrong and where (file:line:column, field, rule or group).
+"""
 
 from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from enum import IntEnum
+
+
+class ExitCode(IntEnum):
+    """What every `hasg` command returns, as Terraform's do: 0 all is well,
+    1 an error (bad input, AWS refused, a checker could not read something),
+    2 changes pending (`plan --detailed-exitcode`) or drift (`audit`)."""
+
+    OK = 0
+    ERROR = 1
+    CHANGES = 2
 
 
 class HasgError(Exception):
     """A problem with the user's input or environment; the CLI prints it and exits 1."""
+
+
+class UsageError(HasgError):
+    """A command or function called with arguments that do not fit together."""
 
 
 class QuotaError(HasgError):
@@ -12,4 +35,55 @@ class QuotaError(HasgError):
 
 
 class PolicyError(HasgError):
-    """A policy that validates field by field but cannot be compiled as a whole."""
+    """A policy that is not valid: a field, or the policy as a whole."""
+
+
+class HclReadError(HasgError):
+    """Terraform text that hasg cannot read back into a Blueprint."""
+
+
+class OwnershipError(HasgError):
+    """hasg was asked to act on something that is not provably its own."""
+
+
+class ConcurrentChangeError(HasgError):
+    """Someone else changed hasg's groups while hasg was changing them."""
+
+
+class AwsError(HasgError):
+    """AWS refused or failed a call. `code` is EC2's error code, when there is one."""
+
+    def __init__(self, message: str, *, code: str = "", operation: str = "") -> None:
+        super().__init__(" ".join(message.split()))
+        self.code = code
+        self.operation = operation
+
+
+# A long list of problems buries the first; the rest show up on the next run.
+MAX_PROBLEMS = 20
+
+
+@dataclass(frozen=True, order=True)
+class Problem:
+    """One thing wrong with an input file, and where."""
+
+    line: int  # 1-based; 0 when the position is not known
+    column: int
+    file: str
+    path: str  # the field, e.g. flows[3].ports[0]; "" for the file as a whole
+    message: str
+
+    def __str__(self) -> str:
+        where = f"{self.file}:{self.line}:{self.column}" if self.line else self.file
+        return f"{where}: {self.path}: {self.message}" if self.path else f"{where}: {self.message}"
+
+
+class PolicyFileError(PolicyError):
+    """A policy file that hasg cannot use; one line per problem."""
+
+    def __init__(self, problems: Sequence[Problem]) -> None:
+        self.problems = tuple(sorted(problems, key=lambda p: (p.line == 0, p)))
+        lines = [str(p) for p in self.problems[:MAX_PROBLEMS]]
+        if len(self.problems) > MAX_PROBLEMS:
+            lines.append(f"... and {len(self.problems) - MAX_PROBLEMS} more problems")
+        super().__init__("\n".join(lines))

@@ -16,7 +16,7 @@ import json
 import re
 from collections.abc import Iterable, Mapping
 from pathlib import Path
-from typing import Any, cast, get_args
+from typing import Any
 
 from hasg.blueprint import (
     CLUSTER_TAG,
@@ -27,10 +27,11 @@ from hasg.blueprint import (
     Protocol,
     Rule,
     SecurityGroup,
+    canonical_protocol,
     ownership_tags,
 )
 from hasg.compiler import VPC_FALLBACK_LISTS, expand_cidr_list, icmp_for
-from hasg.errors import HasgError
+from hasg.errors import HclReadError
 from hasg.hcl_writer import Block, Expr, Value, render
 from hasg.model import WORLD_SAFE_TCP_PORTS
 
@@ -280,10 +281,6 @@ def _outputs(blueprint: Blueprint) -> list[Block]:
 # --------------------------------------------------------------------------- read
 
 
-class HclReadError(HasgError):
-    """Terraform text that hasg cannot read back into a Blueprint."""
-
-
 _REFERENCE = re.compile(r"\$\{aws_security_group\.([A-Za-z0-9_-]+)\.id\}")
 _LIST_LOCAL = re.compile(r"\$\{local\.([a-z0-9_]+)_(ipv4|ipv6)\}")
 
@@ -441,11 +438,10 @@ def _port(raw: Any, where: str, field: str) -> int:
 
 
 def _protocol(raw: Any, where: str) -> Protocol:
-    value = str(_literal(raw)).lower()
-    for protocol in get_args(Protocol):
-        if value == protocol:
-            return cast(Protocol, protocol)
-    raise HclReadError(f"{where}: ip_protocol: {raw} is not one of {', '.join(get_args(Protocol))}")
+    try:
+        return canonical_protocol(_literal(raw))
+    except ValueError as error:
+        raise HclReadError(f"{where}: ip_protocol: {error}") from None
 
 
 def _group_ref(raw: Any, groups: Mapping[str, Any], where: str, field: str) -> str:

@@ -11,9 +11,10 @@ from typing import Any
 from pydantic import BaseModel
 
 from hasg.catalog import chef_automate_ha
+from hasg.errors import PolicyFileError
 from hasg.graph import to_mermaid
 from hasg.model import Policy, Port
-from hasg.policy_file import PolicyFileError, load_policy_text
+from hasg.policy_file import load_policy_text
 from hasg.policy_schema import (
     FIELD_HELP,
     FILE_MODELS,

@@ -17,7 +17,7 @@ from __future__ import annotations
 import json
 import math
 import re
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from difflib import get_close_matches
 from pathlib import Path
@@ -27,7 +27,7 @@ import yaml
 from pydantic import BaseModel, Discriminator, Tag, ValidationError
 from pydantic_core import ErrorDetails
 
-from hasg.errors import HasgError
+from hasg.errors import PolicyFileError, Problem
 from hasg.model import (
     CidrListPeer,
     CidrPeer,
@@ -43,36 +43,6 @@ from hasg.policy_schema import FIELD_HELP, PEER_SHORTHAND, PORT_SHORTHAND, SSH_P
 
 FileFormat = Literal["yaml", "json"]
 FILE_FORMATS: tuple[FileFormat, ...] = ("yaml", "json")
-# A long list of problems buries the first; the rest show up on the next run.
-MAX_PROBLEMS = 20
-
-
-@dataclass(frozen=True, order=True)
-class Problem:
-    """One thing wrong with a policy file, and where."""
-
-    line: int  # 1-based; 0 when the position is not known
-    column: int
-    file: str
-    path: str  # the field, e.g. flows[3].ports[0]; "" for the file as a whole
-    message: str
-
-    def __str__(self) -> str:
-        where = f"{self.file}:{self.line}:{self.column}" if self.line else self.file
-        return f"{where}: {self.path}: {self.message}" if self.path else f"{where}: {self.message}"
-
-
-class PolicyFileError(HasgError):
-    """A policy file that hasg cannot use; one line per problem."""
-
-    def __init__(self, problems: Sequence[Problem]) -> None:
-        self.problems = tuple(sorted(problems, key=lambda p: (p.line == 0, p)))
-        lines = [str(p) for p in self.problems[:MAX_PROBLEMS]]
-        if len(self.problems) > MAX_PROBLEMS:
-            lines.append(f"... and {len(self.problems) - MAX_PROBLEMS} more problems")
-        super().__init__("\n".join(lines))
-
-
 # --------------------------------------------------------------------------- reading
 
 

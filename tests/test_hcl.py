@@ -12,7 +12,8 @@ from hypothesis import HealthCheck, given, settings
 from test_compiler import compiled, policies
 
 from hasg import Blueprint, Policy, chef_automate_ha, compile_policy
-from hasg.hcl import HclReadError, read_hcl, read_hcl_dir, to_hcl, to_hcl_module
+from hasg.errors import HclReadError
+from hasg.hcl import read_hcl, read_hcl_dir, to_hcl, to_hcl_module
 
 Fmt = Callable[[Mapping[str, str], Path], dict[str, str]]
 Load = Callable[[Path], object]

@@ -33,7 +33,7 @@ if TYPE_CHECKING:
     from hasg.aws.diff import TagChange as TagChange
     from hasg.aws.planner import Plan as Plan
     from hasg.aws.planner import plan as plan
-    from hasg.aws.session import AwsError as AwsError
+    from hasg.errors import AwsError as AwsError
 
 _EXPORTS = {
     "apply": "hasg.aws.applier",
@@ -46,7 +46,7 @@ _EXPORTS = {
     "RuleChange": "hasg.aws.diff",
     "TagChange": "hasg.aws.diff",
     "Blocker": "hasg.aws.diff",
-    "AwsError": "hasg.aws.session",
+    "AwsError": "hasg.errors",
 }
 
 __all__ = sorted(_EXPORTS)

@@ -36,14 +36,13 @@ from hasg.aws.read import (
 )
 from hasg.aws.session import (
     DEFAULT_WORKERS,
-    AwsError,
     aws_errors,
     error_code,
     make_client,
     translate,
 )
 from hasg.blueprint import Blueprint, Direction, Peer, Protocol, Rule, SecurityGroup
-from hasg.errors import HasgError
+from hasg.errors import AwsError, HasgError
 
 if TYPE_CHECKING:
     import boto3

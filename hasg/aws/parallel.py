@@ -8,8 +8,8 @@ from typing import TypeVar
 
 from botocore.exceptions import BotoCoreError, ClientError
 
-from hasg.aws.session import AwsError, translate
-from hasg.errors import HasgError
+from hasg.aws.session import translate
+from hasg.errors import AwsError, HasgError
 
 T = TypeVar("T")
 

@@ -13,9 +13,9 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, TypeVar, cast
+from typing import TYPE_CHECKING, TypeVar
 
-from hasg.blueprint import Direction, Peer, Protocol, Rule
+from hasg.blueprint import Direction, Peer, Protocol, Rule, canonical_protocol
 from hasg.errors import HasgError
 
 if TYPE_CHECKING:
@@ -27,9 +27,6 @@ if TYPE_CHECKING:
         PrefixListIdTypeDef,
         UserIdGroupPairTypeDef,
     )
-
-# EC2 answers with a name for these and the number for any other protocol.
-_PROTOCOL_NAMES = {"6": "tcp", "17": "udp", "1": "icmp", "58": "icmpv6", "all": "-1"}
 
 
 def to_ip_permissions(
@@ -86,9 +83,11 @@ def from_ip_permissions(
 
 
 def normalize_protocol(protocol: str) -> Protocol:
-    text = protocol.lower()
     # Protocols hasg never writes (esp, gre, ...) still have to be read to be revoked.
-    return cast("Protocol", _PROTOCOL_NAMES.get(text, text))
+    try:
+        return canonical_protocol(protocol)
+    except ValueError as error:
+        raise HasgError(f"EC2 answered with IpProtocol {protocol!r}: {error}") from None
 
 
 @dataclass

@@ -32,7 +32,7 @@ from botocore.exceptions import (
 from botocore.loaders import create_loader
 
 from hasg import __version__
-from hasg.errors import HasgError
+from hasg.errors import AwsError, HasgError
 
 if TYPE_CHECKING:
     from mypy_boto3_ec2 import EC2Client
@@ -54,15 +54,6 @@ _THROTTLED = frozenset({"RequestLimitExceeded", "Throttling", "ThrottlingExcepti
 _AWS_HOSTS = (".amazonaws.com", ".amazonaws.com.cn", ".api.aws", ".c2s.ic.gov", ".sc2s.sgov.gov")
 # EC2 appends a long encoded blob to UnauthorizedOperation; it is not for a terminal.
 _ENCODED_MESSAGE = re.compile(r"\s*Encoded authorization failure message:.*", re.DOTALL)
-
-
-class AwsError(HasgError):
-    """AWS refused or failed a call. `code` is EC2's error code, when there is one."""
-
-    def __init__(self, message: str, *, code: str = "", operation: str = "") -> None:
-        super().__init__(" ".join(message.split()))
-        self.code = code
-        self.operation = operation
 
 
 def make_client(

@@ -11,9 +11,9 @@ import pytest
 from moto.core import set_initial_no_auth_action_count
 
 from hasg.aws import apply, destroy, plan
-from hasg.aws.session import AwsError, make_client
+from hasg.aws.session import make_client
 from hasg.blueprint import Blueprint
-from hasg.errors import HasgError
+from hasg.errors import AwsError, HasgError
 
 from .conftest import REGION, Cloud, assert_holds, new_session
 
