@@ -212,10 +212,9 @@ def audit_hcl(policy: Policy, path: Path, *, var_file: Path | None = None) -> Au
     No AWS: both sides name the VPC's CIDR symbolically (`data.aws_vpc` in
     the HCL, a "vpc" peer in the policy), so they compare as they are.
     """
-    from hasg.hcl import read_hcl_dir, read_tfvars
+    from hasg.hcl import read_hcl_dir
 
-    variables = read_tfvars(var_file) if var_file is not None else None
-    actual = read_hcl_dir(path, variables=variables)
+    actual = read_hcl_dir(path, var_file=var_file)
     return audit_blueprint(compile_policy(policy), actual, source=str(path))
 
 

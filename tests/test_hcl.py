@@ -208,8 +208,8 @@ def test_hand_edited_terraform_is_read_as_written() -> None:
         (
             'resource "aws_security_group" "a" {\n}\n'
             'resource "aws_vpc_security_group_ingress_rule" "r" {\n'
-            '  security_group_id = aws_security_group.a.id\n  ip_protocol = "gre"\n}\n',
-            'ip_protocol: "gre" is not one of tcp, udp, icmp, icmpv6, -1',
+            '  security_group_id = aws_security_group.a.id\n  ip_protocol = "bogus"\n}\n',
+            "ip_protocol: 'bogus' is not an IP protocol",
         ),
         (
             'resource "aws_security_group" "a" {\n}\n'
