@@ -47,7 +47,7 @@ from typing import Any
 
 import yaml
 
-from hasg.errors import InventoryError, Problem
+from hasg.errors import InventoryError, PolicyFileError, Problem
 from hasg.networks import Family, canonical_cidr, family_of
 from hasg.policy_file import _check_keys, _position, _yaml_problem
 
@@ -188,6 +188,9 @@ def _address(text: object) -> Address:
         raise ValueError(f"{text!r} is not an IPv4 or IPv6 address") from None
     if address.is_unspecified or address.is_multicast or address.is_loopback:
         raise ValueError(f"{text} is not a host's unicast address")
+    if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped is not None:
+        # Else one host could hide under two spellings, one per family.
+        raise ValueError(f"{text} is an IPv4-mapped IPv6 address; write {address.ipv4_mapped}")
     return address
 
 
@@ -261,6 +264,8 @@ def load_inventory_text(text: str, *, name: str = "<inventory>") -> Inventory:
         if root is None:
             raise InventoryError([Problem(1, 1, name, "", "the file is empty")])
         _check_keys(root, name)
+    except PolicyFileError as error:  # a key given twice: the policy file's own check
+        raise InventoryError(error.problems) from None
     except yaml.MarkedYAMLError as error:
         raise InventoryError([_yaml_problem(error, name)]) from None
     except yaml.YAMLError as error:

@@ -87,20 +87,29 @@ ICMP_TYPES: dict[str, dict[str, int]] = {
         "mld2-listener-report": 143,
     },
 }
-ICMP_CODES: dict[str, int] = {
-    "net-unreachable": 0,
-    "host-unreachable": 1,
-    "prot-unreachable": 2,
-    "port-unreachable": 3,
-    "frag-needed": 4,
-    "net-prohibited": 9,
-    "host-prohibited": 10,
-    "admin-prohibited": 13,
-    "no-route": 0,
-    "addr-unreachable": 3,
-    "policy-fail": 5,
-    "reject-route": 6,
+ICMP_CODES: dict[str, dict[str, int]] = {
+    "icmp": {
+        "net-unreachable": 0,
+        "host-unreachable": 1,
+        "prot-unreachable": 2,
+        "port-unreachable": 3,
+        "frag-needed": 4,
+        "net-prohibited": 9,
+        "host-prohibited": 10,
+        "admin-prohibited": 13,
+    },
+    "icmpv6": {
+        "no-route": 0,
+        "admin-prohibited": 1,
+        "addr-unreachable": 3,
+        "port-unreachable": 4,
+        "policy-fail": 5,
+        "reject-route": 6,
+    },
 }
+# nft names protocols from /etc/protocols; Debian's names 0 and 143 apart from
+# the IANA keywords that canonical_protocol knows. Other names fail closed.
+_NFT_PROTOCOL_NAMES: dict[object, int] = {"ip": 0, "ethernet": 143}
 # What every host accepts besides its rules (see the module's docstring).
 ESSENTIAL_ICMP: dict[str, tuple[str, ...]] = {
     "icmp": ("destination-unreachable", "echo-request", "time-exceeded", "parameter-problem"),
@@ -378,9 +387,9 @@ class _Reader:
             elif "payload" in left and left["payload"].get("field") in ("type", "code"):
                 protocol = _protocol(left["payload"]["protocol"], protocol)
                 if left["payload"]["field"] == "type":
-                    ports = [(_icmp_number(protocol, v), -1) for v in _listed(right)]
+                    ports = [(_icmp_name(ICMP_TYPES, protocol, v), -1) for v in _listed(right)]
                 else:
-                    (icmp_code,) = [_icmp_code(v) for v in _listed(right)]
+                    (icmp_code,) = [_icmp_name(ICMP_CODES, protocol, v) for v in _listed(right)]
             else:
                 raise _Unreadable(f"a match on {json.dumps(left)}")
         if protocol == "-1" or not has_ports(protocol):
@@ -409,7 +418,13 @@ def _cidr(value: Any) -> str:
 
 
 def _protocol(value: Any, before: str) -> str:
-    protocol = canonical_protocol(value)
+    try:
+        protocol = canonical_protocol(_NFT_PROTOCOL_NAMES.get(value, value))
+    except ValueError:
+        raise _Unreadable(
+            f"protocol {value!r} (a name from the host's /etc/protocols; "
+            "`nft -n -j list ruleset` prints numbers)"
+        ) from None
     if before not in ("-1", protocol):
         raise _Unreadable(f"two protocols ({before}, {protocol})")
     return protocol
@@ -424,20 +439,13 @@ def _range(value: Any) -> tuple[int, int]:
     raise _Unreadable(f"a port {json.dumps(value)}")
 
 
-def _icmp_number(protocol: str, value: Any) -> int:
+def _icmp_name(names: Mapping[str, Mapping[str, int]], protocol: str, value: Any) -> int:
+    """An ICMP type or code as nft lists it: by name when it knows one."""
     if isinstance(value, int):
         return value
-    if isinstance(value, str) and value in ICMP_TYPES[protocol]:
-        return ICMP_TYPES[protocol][value]
-    raise _Unreadable(f"{protocol} type {value!r}")
-
-
-def _icmp_code(value: Any) -> int:
-    if isinstance(value, int):
-        return value
-    if isinstance(value, str) and value in ICMP_CODES:
-        return ICMP_CODES[value]
-    raise _Unreadable(f"icmp code {value!r}")
+    if isinstance(value, str) and value in names[protocol]:
+        return names[protocol][value]
+    raise _Unreadable(f"{protocol} value {value!r}")
 
 
 # --------------------------------------------------------------------------- audit

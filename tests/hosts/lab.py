@@ -128,21 +128,19 @@ class Lab:
     def serve(self, tcp_ports: Iterable[int], udp_ports: Iterable[int]) -> None:
         """A listener on every host, on every port given (TCP accept, UDP echo)."""
         arguments = [json.dumps(sorted(set(tcp_ports))), json.dumps(sorted(set(udp_ports)))]
-        started = [
-            subprocess.Popen(
-                ["ip", "netns", "exec", self.namespace(h), sys.executable, str(AGENT), "serve"]
-                + arguments,
-                stdin=subprocess.PIPE,
-                stdout=subprocess.PIPE,
-                text=True,
-            )
-            for h in self.hosts
-        ]
+        started = [self.agent(h, "serve", *arguments) for h in self.hosts]
         self.listeners += started
         for listener in started:
             assert listener.stdout is not None
             if listener.stdout.readline().strip() != "ready":
                 raise RuntimeError("a listener did not start")
+
+    def agent(self, host: Host, *arguments: str) -> subprocess.Popen[str]:
+        """netns_agent.py in the host's namespace, talking over pipes."""
+        command = ["ip", "netns", "exec", self.namespace(host), sys.executable, str(AGENT)]
+        return subprocess.Popen(
+            [*command, *arguments], stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True
+        )
 
     def probe(self, probes: Sequence[Probe]) -> dict[Probe, str]:
         """Every probe, each source host's probes at once, all hosts in parallel."""
@@ -150,16 +148,7 @@ class Lab:
         for index, (source, protocol, address, port) in enumerate(probes):
             by_source.setdefault(source, []).append([index, protocol, address, port])
         names = {h.name: h for h in self.hosts}
-        running = {
-            source: subprocess.Popen(
-                ["ip", "netns", "exec", self.namespace(names[source]), sys.executable, str(AGENT)]
-                + ["probe"],
-                stdin=subprocess.PIPE,
-                stdout=subprocess.PIPE,
-                text=True,
-            )
-            for source in by_source
-        }
+        running = {source: self.agent(names[source], "probe") for source in by_source}
         outcomes: dict[Probe, str] = {}
         for source, process in running.items():
             process.stdin.write(json.dumps(by_source[source]))  # type: ignore[union-attr]

@@ -74,7 +74,9 @@ def probe(targets: list[list[object]]) -> dict[str, str]:
             event = selectors.EVENT_READ if kind == socket.SOCK_DGRAM else selectors.EVENT_WRITE
             selector.register(sock, event, (ident, kind))
         else:
-            outcome[str(ident)] = "dropped" if code == errno.EPERM else errno.errorcode.get(code, str(code))
+            outcome[str(ident)] = (
+                "dropped" if code == errno.EPERM else errno.errorcode.get(code, str(code))
+            )
             sock.close()
     deadline = time.monotonic() + PROBE_TIMEOUT
     while selector.get_map() and time.monotonic() < deadline:
