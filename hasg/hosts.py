@@ -23,13 +23,14 @@ Only core modules are imported here: backends speak `HostRuleset`.
 
 from __future__ import annotations
 
+import ipaddress
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 
 from hasg.blueprint import ROLE_TAG, Blueprint, Direction, Peer, Protocol, Rule, SecurityGroup
 from hasg.errors import InventoryError, Problem, UsageError
 from hasg.inventory import Host, Inventory
-from hasg.networks import FAMILIES, Family, family_of
+from hasg.networks import FAMILIES, Family, canonical_cidr, family_of
 
 VPC_SET = "vpc"
 
@@ -44,6 +45,11 @@ class AddressSet:
     name: str
     family: Family
     elements: tuple[str, ...]
+
+    @property
+    def hosts_only(self) -> bool:
+        """Only single addresses: nft needs no `flags interval`, firewalld a hash:ip."""
+        return all(as_address(e) != e for e in self.elements)
 
 
 @dataclass(frozen=True, order=True)
@@ -84,6 +90,18 @@ class HostRuleset:
     def peer_cidrs(self, rule: HostRule) -> tuple[str, ...]:
         """The networks a rule's peer holds: a set's elements, or its CIDR."""
         return self.set_named(rule.peer).elements if rule.names_set else (rule.peer,)
+
+
+def as_cidr(text: str) -> str:
+    """An address (one host) or a network, as a canonical CIDR: `198.18.0.5/32`."""
+    text = text.strip()
+    return canonical_cidr(text if "/" in text else f"{text}/{128 if ':' in text else 32}")
+
+
+def as_address(cidr: str) -> str:
+    """A one-host CIDR as its address (`198.18.0.5`); a network stays itself."""
+    network = ipaddress.ip_network(cidr)
+    return str(network.network_address) if network.num_addresses == 1 else cidr
 
 
 def role_set_name(role: str, family: Family) -> str:

@@ -35,7 +35,16 @@ from typing import Any
 
 from hasg.blueprint import Direction, Rule, SecurityGroup, canonical_protocol, has_ports
 from hasg.errors import ExitCode
-from hasg.hosts import AddressSet, HostRule, HostRuleset, cidr_peer, cidr_rule, host_group
+from hasg.hosts import (
+    AddressSet,
+    HostRule,
+    HostRuleset,
+    as_address,
+    as_cidr,
+    cidr_peer,
+    cidr_rule,
+    host_group,
+)
 from hasg.networks import Family, canonical_cidr
 
 TABLE = "hasg"
@@ -162,12 +171,11 @@ def ruleset_text(ruleset: HostRuleset, *, enforce_egress: bool = False) -> str:
 
 
 def _set_lines(address_set: AddressSet) -> list[str]:
-    hosts_only = all(e.endswith(("/32", "/128")) for e in address_set.elements)
-    elements = ", ".join(_address_text(e) for e in address_set.elements)
+    elements = ", ".join(as_address(e) for e in address_set.elements)
     return [
         f"\tset {address_set.name} {{",
         f"\t\ttype {_ADDRESS_TYPE[address_set.family]}",
-        *([] if hosts_only else ["\t\tflags interval"]),
+        *([] if address_set.hosts_only else ["\t\tflags interval"]),
         f"\t\telements = {{ {elements} }}",
         "\t}",
     ]
@@ -191,7 +199,7 @@ def _chain_lines(direction: Direction, rules: Iterable[HostRule]) -> list[str]:
 
 def rule_text(rule: HostRule) -> str:
     """One rule: the peer, then the protocol and ports, then the comment."""
-    peer = f"@{rule.peer}" if rule.names_set else _address_text(rule.peer)
+    peer = f"@{rule.peer}" if rule.names_set else as_address(rule.peer)
     words = [f"{_PAYLOAD_FAMILY[rule.family]} {_ADDRESS_FIELD[rule.direction]} {peer}"]
     protocol = rule.protocol
     if protocol in ("tcp", "udp"):
@@ -220,12 +228,6 @@ def comment_text(description: str) -> str:
         return text
     cut = text.encode()[: COMMENT_LIMIT - 3].decode(errors="ignore")
     return cut + "..."
-
-
-def _address_text(cidr: str) -> str:
-    """A host's CIDR as its address (`198.18.0.10`), a network as itself."""
-    address, _, bits = cidr.partition("/")
-    return address if bits in ("32", "128") and ("." in address) == (bits == "32") else cidr
 
 
 # --------------------------------------------------------------------------- reading nft -j
@@ -413,7 +415,7 @@ def _cidr(value: Any) -> str:
     if isinstance(value, dict) and "prefix" in value:
         return canonical_cidr(f"{value['prefix']['addr']}/{value['prefix']['len']}")
     if isinstance(value, str):
-        return canonical_cidr(value if "/" in value else f"{value}/{128 if ':' in value else 32}")
+        return as_cidr(value)
     raise _Unreadable(f"an address element {json.dumps(value)}")
 
 

@@ -5,7 +5,6 @@ from the kernel as written, and a reader that fails closed."""
 from __future__ import annotations
 
 import json
-import random
 import subprocess
 from collections.abc import Iterator
 from pathlib import Path
@@ -19,9 +18,9 @@ from hasg.backends import nftables
 from hasg.blueprint import Blueprint, Peer, Rule, SecurityGroup, canonical_protocol, has_ports
 from hasg.errors import UsageError
 from hasg.hosts import as_blueprint, host_rulesets
-from hasg.inventory import Host, load_inventory, load_inventory_text
+from hasg.inventory import Host, load_chef_config, load_inventory, load_inventory_text
 from tests.hosts.conftest import FIXTURES
-from tests.hosts.lab import Lab, missing_capability, require_lab
+from tests.hosts.lab import Lab, require_lab
 
 CHEF_INVENTORY = load_inventory(FIXTURES / "config.toml").with_options(
     bastion=["198.18.0.5"], networks=["198.18.0.0/24"]
@@ -72,8 +71,6 @@ def test_same_inventory_same_bytes_whatever_the_order() -> None:
     )
     assert shuffled_ips != text
     first = chef_files()
-    from hasg.inventory import load_chef_config
-
     other = load_chef_config(shuffled_ips, name="x").with_options(
         bastion=["198.18.0.5"], networks=["198.18.0.0/24"]
     )
@@ -224,7 +221,7 @@ def test_the_reader_fails_closed_on_what_it_cannot_read() -> None:
         assert audit.exit_code == hasg.ExitCode.CHANGES
 
 
-def test_other_tables_are_left_alone_by_the_file(nft_root: None) -> None:
+def test_other_tables_are_left_alone_by_the_file(nft_root: None, tmp_path: Path) -> None:
     """Loading a host's file twice over another table keeps that table: it
     replaces only table inet hasg."""
     host = Host("automate", CHEF_INVENTORY.hosts_of("automate")[0].addresses)
@@ -232,16 +229,9 @@ def test_other_tables_are_left_alone_by_the_file(nft_root: None) -> None:
         lab.exec(host, "nft", "add table inet firewalld")
         lab.exec(host, "nft", "add chain inet firewalld keep")
         text = chef_files()["198.18.0.10.nft"]
-        path = Path(lab.exec(host, "mktemp").strip())
+        path = tmp_path / "automate.nft"
         path.write_text(text, encoding="utf-8")
         lab.load(host, path)
         lab.load(host, path)
         listed = lab.exec(host, "nft", "list", "tables")
         assert "table inet firewalld" in listed and "table inet hasg" in listed
-        path.unlink()
-
-
-def test_missing_capability_is_explained() -> None:
-    reason = missing_capability()
-    assert reason is None or "root" in reason or "install" in reason or "namespace" in reason
-    random.seed(0)
