@@ -40,16 +40,16 @@ from __future__ import annotations
 import ipaddress
 import re
 import sys
-from collections.abc import Iterable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import yaml
 
 from hasg.errors import InventoryError, PolicyFileError, Problem
 from hasg.networks import Family, canonical_cidr, family_of
-from hasg.policy_file import _check_keys, _position, _yaml_problem
+from hasg.policy_file import _parse_yaml, _position
 
 if sys.version_info >= (3, 11):
     import tomllib
@@ -57,6 +57,7 @@ else:  # pragma: no cover - Python 3.10 only
     import tomli as tomllib
 
 Address = ipaddress.IPv4Address | ipaddress.IPv6Address
+_Value = TypeVar("_Value")
 
 # The roles `config.toml` lists, by the prefix of their `_private_ips` key.
 CHEF_ROLES = ("automate", "chef_server", "opensearch", "postgresql")
@@ -145,9 +146,9 @@ class Inventory:
                 )
             added = [
                 Host(BASTION_ROLE, (a,))
-                for a in _addresses(bastion, "--bastion", problems, self.file)
+                for a in _parsed(_address, bastion, "--bastion", problems, self.file)
             ]
-        cidrs = [*self.networks, *_networks(networks, "--network", problems, self.file)]
+        cidrs = [*self.networks, *_parsed(_network, networks, "--network", problems, self.file)]
         hosts = (*self.hosts, *added)
         problems += _shared_addresses(hosts, self.file)
         if problems:
@@ -194,35 +195,26 @@ def _address(text: object) -> Address:
     return address
 
 
-def _addresses(
+def _network(value: object) -> str:
+    if not isinstance(value, str):
+        raise ValueError(f"{value!r} is not a valid IPv4 or IPv6 CIDR")
+    return canonical_cidr(value)
+
+
+def _parsed(
+    parse: Callable[[object], _Value],
     values: Iterable[object],
     where: str,
     problems: list[Problem],
     file: str,
     line: int = 0,
     column: int = 0,
-) -> list[Address]:
+) -> list[_Value]:
+    """Each value parsed; each one that does not parse is a problem, placed."""
     found = []
     for value in values:
         try:
-            found.append(_address(value))
-        except ValueError as error:
-            problems.append(Problem(line, column, file, where, str(error)))
-    return found
-
-
-def _networks(
-    values: Iterable[object],
-    where: str,
-    problems: list[Problem],
-    file: str,
-    line: int = 0,
-    column: int = 0,
-) -> list[str]:
-    found = []
-    for value in values:
-        try:
-            found.append(canonical_cidr(value))  # type: ignore[arg-type]
+            found.append(parse(value))
         except ValueError as error:
             problems.append(Problem(line, column, file, where, str(error)))
     return found
@@ -258,20 +250,12 @@ def _host(role: str, addresses: Sequence[Address]) -> Host:
 
 def load_inventory_text(text: str, *, name: str = "<inventory>") -> Inventory:
     """A YAML (or JSON, which YAML reads) inventory: roles, networks, ssh_port."""
-    loader = yaml.SafeLoader(text)
     try:
-        root = loader.get_single_node()
-        if root is None:
-            raise InventoryError([Problem(1, 1, name, "", "the file is empty")])
-        _check_keys(root, name)
-    except PolicyFileError as error:  # a key given twice: the policy file's own check
+        # The policy file's reader: broken YAML, an empty file, a key given twice.
+        root = _parse_yaml(text, name).root
+    except PolicyFileError as error:
         raise InventoryError(error.problems) from None
-    except yaml.MarkedYAMLError as error:
-        raise InventoryError([_yaml_problem(error, name)]) from None
-    except yaml.YAMLError as error:
-        raise InventoryError([Problem(0, 0, name, "", f"broken YAML: {error}")]) from None
-    finally:
-        loader.dispose()
+    assert root is not None  # _parse_yaml refuses an empty file
     problems: list[Problem] = []
     here = _Here(name, problems)
     top = here.mapping(root, "")
@@ -288,7 +272,7 @@ def load_inventory_text(text: str, *, name: str = "<inventory>") -> Inventory:
         elif key.value == "networks":
             places["networks"] = _position(key.start_mark)
             for item in here.sequence(value, "networks"):
-                networks += here.scalars(item, "networks", _networks)
+                networks += here.scalars(item, "networks", _network)
         elif key.value == "ssh_port":
             ssh_port = here.port(value, "ssh_port")
         else:
@@ -327,19 +311,23 @@ class _Here:
         self.add(node, path, "should be a list")
         return []
 
-    def scalars(self, node: yaml.Node, path: str, reader: Any) -> list[Any]:
+    def scalars(
+        self, node: yaml.Node, path: str, parse: Callable[[object], _Value]
+    ) -> list[_Value]:
         if not isinstance(node, yaml.ScalarNode):
             self.add(node, path, "should be a single value")
             return []
         return list(
-            reader([node.value], path, self.problems, self.file, *_position(node.start_mark))
+            _parsed(
+                parse, [node.value], path, self.problems, self.file, *_position(node.start_mark)
+            )
         )
 
     def hosts(self, role: str, node: yaml.Node) -> Iterator[Host]:
         path = f"roles.{role}"
         for item in self.sequence(node, path):
             parts = list(item.value) if isinstance(item, yaml.SequenceNode) else [item]
-            addresses = [a for part in parts for a in self.scalars(part, path, _addresses)]
+            addresses = [a for part in parts for a in self.scalars(part, path, _address)]
             families = [a.version for a in addresses]
             if len(set(families)) != len(families):
                 self.add(item, path, "one host has at most one IPv4 and one IPv6 address")
