@@ -21,11 +21,15 @@ from pathlib import Path
 
 import pytest
 
-from hasg.inventory import Host
+from hasg.blueprint import Blueprint
+from hasg.inventory import Host, Inventory
 
 AGENT = Path(__file__).with_name("netns_agent.py")
 # (host name, protocol, address, port): one probe from a host to another.
 Probe = tuple[str, str, str, int]
+
+# Ports the Chef policy never names, probed to show that nothing else opens.
+NEVER_NAMED = (("tcp", 3306), ("tcp", 8080), ("tcp", 9639), ("udp", 53), ("udp", 9631))
 
 
 def missing_capability() -> str | None:
@@ -159,3 +163,25 @@ class Lab:
             for index, outcome in json.loads(stdout).items():
                 outcomes[probes[int(index)]] = outcome
         return outcomes
+
+
+def policy_ports(blueprint: Blueprint) -> set[tuple[str, int]]:
+    """Every TCP and UDP port the Blueprint's rules name (both ends of a range)."""
+    return {
+        (rule.protocol, port)
+        for group in blueprint
+        for rule in group.rules
+        if rule.protocol in ("tcp", "udp")
+        for port in (rule.from_port, rule.to_port)
+    }
+
+
+def all_probes(inventory: Inventory, ports: set[tuple[str, int]]) -> list[Probe]:
+    return [
+        (source.name, protocol, str(address), port)
+        for source in inventory.hosts
+        for destination in inventory.hosts
+        if destination != source
+        for address in destination.addresses
+        for protocol, port in sorted(ports)
+    ]

@@ -24,24 +24,11 @@ from hasg.blueprint import Blueprint, Direction, Peer
 from hasg.hosts import HostRuleset, host_rulesets
 from hasg.inventory import Address, Host, Inventory
 from hasg.reachability import reachability
-from tests.hosts.lab import Lab, Probe, require_lab
+from tests.hosts.lab import NEVER_NAMED, Lab, all_probes, policy_ports, require_lab
 
-# Ports the Chef policy never names, probed to show that nothing else opens.
-NEVER_NAMED = (("tcp", 3306), ("tcp", 8080), ("tcp", 9639), ("udp", 53), ("udp", 9631))
 FAMILIES = {"ipv4": 4, "ipv6": 6}
 # A probe dropped on the wire times out; one refused by the prober's own output chain: EPERM.
 BLOCKED = ("timeout", "dropped")
-
-
-def policy_ports(blueprint: Blueprint) -> set[tuple[str, int]]:
-    """Every TCP and UDP port the Blueprint's rules name (both ends of a range)."""
-    return {
-        (rule.protocol, port)
-        for group in blueprint
-        for rule in group.rules
-        if rule.protocol in ("tcp", "udp")
-        for port in (rule.from_port, rule.to_port)
-    }
 
 
 def holds(peer: Peer, host: Host, address: Address, inventory: Inventory) -> bool:
@@ -90,17 +77,6 @@ def expected_open(
         blueprint, inventory, source, "egress", destination, destination_address, protocol, port
     )
     return inbound and outbound
-
-
-def all_probes(inventory: Inventory, ports: set[tuple[str, int]]) -> list[Probe]:
-    return [
-        (source.name, protocol, str(address), port)
-        for source in inventory.hosts
-        for destination in inventory.hosts
-        if destination != source
-        for address in destination.addresses
-        for protocol, port in sorted(ports)
-    ]
 
 
 @pytest.fixture(scope="module")
