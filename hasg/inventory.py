@@ -220,22 +220,31 @@ def _parsed(
     return found
 
 
-def _shared_addresses(hosts: Iterable[Host], file: str) -> list[Problem]:
-    """An address may belong to one host, and a host to one role."""
+def _shared_addresses(
+    hosts: Iterable[Host],
+    file: str,
+    places: Mapping[str, tuple[int, int]] | None = None,
+    path: str = "{}",
+) -> list[Problem]:
+    """An address may belong to one host, and a host to one role. The problem
+    sits where the later role is written (`places`, `path` by role)."""
     owner: dict[Address, Host] = {}
     problems = []
     for host in hosts:
         for address in host.addresses:
             other = owner.setdefault(address, host)
             if other is not host:
+                where = (
+                    "twice in " + host.role
+                    if other.role == host.role
+                    else (f"in {other.role} and in {host.role}")
+                )
                 problems.append(
                     Problem(
-                        0,
-                        0,
+                        *(places or {}).get(host.role, (0, 0)),
                         file,
-                        host.role,
-                        f"{address} is listed in {other.role} and in {host.role}; "
-                        "a host firewall serves one role",
+                        path.format(host.role),
+                        f"{address} is listed {where}; a host firewall serves one role",
                     )
                 )
     return problems
@@ -279,7 +288,7 @@ def load_inventory_text(text: str, *, name: str = "<inventory>") -> Inventory:
             here.add(key, str(key.value), "unknown key; an inventory has roles, networks, ssh_port")
     if "roles" not in {k.value for k in top}:
         here.add(root, "", "an inventory needs `roles:` (role -> list of addresses)")
-    problems += _shared_addresses(hosts, name)
+    problems += _shared_addresses(hosts, name, places, "roles.{}")
     if problems:
         raise InventoryError(problems)
     return Inventory(
@@ -411,15 +420,7 @@ def load_chef_config(text: str, *, name: str = "config.toml") -> Inventory:
         count = _table(_table(document, role), "config").get("instance_count", "")
         _check_count(role, count, len(values), role in external, add)
         hosts += [_host(role, [a]) for a in addresses]
-    problems += [
-        replace(
-            p,
-            line=places[p.path][0],
-            column=places[p.path][1],
-            path=f"existing_infra.config.{p.path}_private_ips",
-        )
-        for p in _shared_addresses(hosts, name)
-    ]
+    problems += _shared_addresses(hosts, name, places, "existing_infra.config.{}_private_ips")
     if problems:
         raise InventoryError(problems)
     return Inventory(name, tuple(sorted(hosts)), (), ssh_port, external, places)

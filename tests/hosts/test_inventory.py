@@ -172,6 +172,20 @@ def test_yaml_inventory_dual_stack_hosts_and_errors_with_positions() -> None:
     assert twice == "hosts.yaml:3:3: roles: 'a' is given twice"
 
 
+def test_a_host_in_two_roles_is_placed_in_yaml_too() -> None:
+    text = "roles:\n  automate: [198.18.0.10]\n  bastion: [198.18.0.5, 198.18.0.010]\n"
+    assert "not an IPv4 or IPv6 address" in refused(text, toml=False)  # no octal spelling
+    text = "roles:\n  automate: [fd00::a]\n  bastion: ['FD00:0::A']\n"
+    assert refused(text, toml=False) == (
+        "hosts.yaml:3:3: roles.bastion: fd00::a is listed in automate and in bastion; "
+        "a host firewall serves one role"
+    )
+    inventory = load_inventory_text("roles:\n  automate: [[198.18.0.10, 'fd00::a']]\n")
+    assert inventory.host("FD00:0:0::A").name == "198.18.0.10"
+    with pytest.raises(InventoryError, match=r"no host has the address 198\.18\.0\.11"):
+        inventory.host("198.18.0.11")
+
+
 def test_json_inventories_read_the_same() -> None:
     document = {"roles": {"automate": ["198.18.0.10"], "bastion": [["198.18.0.5", "fd00:18::5"]]}}
     inventory = load_inventory_text(json.dumps(document, indent=2), name="hosts.json")
