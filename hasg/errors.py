@@ -87,3 +87,9 @@ class PolicyFileError(PolicyError):
         if len(self.problems) > MAX_PROBLEMS:
             lines.append(f"... and {len(self.problems) - MAX_PROBLEMS} more problems")
         super().__init__("\n".join(lines))
+
+
+class InventoryError(PolicyFileError):
+    """An inventory (config.toml or YAML/JSON hosts) hasg cannot use, or one
+    that does not give the policy what it needs; one line per problem,
+    file:line:column first, like a policy file's."""
