@@ -69,9 +69,8 @@ def _coverage(args: argparse.Namespace) -> int:
 
 
 def _init(args: argparse.Namespace) -> int:
-    from pydantic import ValidationError
-
     from hasg.catalog import chef_automate_ha
+    from hasg.errors import PolicyError
     from hasg.policy_file import dump_policy, validation_error
 
     try:
@@ -87,7 +86,7 @@ def _init(args: argparse.Namespace) -> int:
             managed_postgresql=args.managed_postgresql or args.managed_backends,
             managed_opensearch=args.managed_opensearch or args.managed_backends,
         )
-    except ValidationError as error:
+    except PolicyError as error:
         raise validation_error(error, "hasg init") from None
     text = dump_policy(policy, args.format)
     if args.out is None:
