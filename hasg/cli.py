@@ -63,7 +63,8 @@ def _coverage(args: argparse.Namespace) -> int:
     policy = load_policy(args)
     from hasg.compiler import compile_policy
 
-    report = check_coverage(compile_policy(policy), ssh_port=policy.ssh_port)
+    managed = {role.id for role in policy.roles if role.managed}
+    report = check_coverage(compile_policy(policy), ssh_port=policy.ssh_port, managed_roles=managed)
     sys.stdout.write(coverage_json(report) if args.json else coverage_table(report))
     return 0 if report.complete else 1
 
