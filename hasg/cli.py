@@ -63,15 +63,15 @@ def _coverage(args: argparse.Namespace) -> int:
     policy = load_policy(args)
     from hasg.compiler import compile_policy
 
-    report = check_coverage(compile_policy(policy), ssh_port=policy.ssh_port)
+    managed = {role.id for role in policy.roles if role.managed}
+    report = check_coverage(compile_policy(policy), ssh_port=policy.ssh_port, managed_roles=managed)
     sys.stdout.write(coverage_json(report) if args.json else coverage_table(report))
     return 0 if report.complete else 1
 
 
 def _init(args: argparse.Namespace) -> int:
-    from pydantic import ValidationError
-
     from hasg.catalog import chef_automate_ha
+    from hasg.errors import PolicyError
     from hasg.policy_file import dump_policy, validation_error
 
     try:
@@ -87,7 +87,7 @@ def _init(args: argparse.Namespace) -> int:
             managed_postgresql=args.managed_postgresql or args.managed_backends,
             managed_opensearch=args.managed_opensearch or args.managed_backends,
         )
-    except ValidationError as error:
+    except PolicyError as error:
         raise validation_error(error, "hasg init") from None
     text = dump_policy(policy, args.format)
     if args.out is None:

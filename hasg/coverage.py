@@ -10,13 +10,21 @@ the documented Outgoing rows simply repeat the Incoming ones (reference, 1).
 from __future__ import annotations
 
 import json
+from collections.abc import Collection
 from dataclasses import dataclass
 from typing import Literal
 
 from hasg.blueprint import Blueprint, Direction, Rule, SecurityGroup
 from hasg.catalog.documented_table import DOCUMENTED_TABLE, DocumentedCell
 
-How = Literal["ingress rule", "egress rule", "stateful return", "optional, not opened", "uncovered"]
+How = Literal[
+    "ingress rule",
+    "egress rule",
+    "stateful return",
+    "optional, not opened",
+    "n/a: managed by AWS",
+    "uncovered",
+]
 
 
 @dataclass(frozen=True)
@@ -62,10 +70,17 @@ def check_coverage(
     blueprint: Blueprint,
     *,
     ssh_port: int = 22,
+    managed_roles: Collection[str] = (),
     table: tuple[DocumentedCell, ...] = DOCUMENTED_TABLE,
 ) -> CoverageReport:
     """Each documented cell, with what covers it. A role missing from the
-    Blueprint leaves its cells uncovered."""
+    Blueprint leaves its cells uncovered.
+
+    `managed_roles` are run by AWS (Amazon RDS, OpenSearch Service; a Role
+    with `managed`): the table's cells for their machines (SSH, Habitat,
+    replication) describe nodes that do not exist, so they are not
+    applicable where nothing covers them. They still must be in the
+    Blueprint: their group is what the service is attached to."""
     roles = set(blueprint.roles)
     cells = []
     for cell in table:
@@ -84,6 +99,8 @@ def check_coverage(
                 how = "stateful return"
         if not rules:
             how = "optional, not opened" if cell.optional else "uncovered"
+            if cell.role in managed_roles:
+                how = "n/a: managed by AWS"
         cells.append(CellCoverage(cell, how, port, rules))
     return CoverageReport(tuple(cells))
 
@@ -111,9 +128,14 @@ def coverage_table(report: CoverageReport) -> str:
         "  ".join(col.ljust(w) for col, w in zip(row[:4], widths, strict=True)) + "  " + row[4]
         for row in [header, *rows]
     ]
-    covered = sum(c.covered for c in report.cells)
+    applicable = [c for c in report.cells if c.how != "n/a: managed by AWS"]
+    covered = sum(c.covered for c in applicable)
     lines.append("")
-    lines.append(f"{covered}/{len(report.cells)} documented cells covered")
+    managed = len(report.cells) - len(applicable)
+    lines.append(
+        f"{covered}/{len(applicable)} documented cells covered"
+        + (f" ({managed} more n/a: managed by AWS)" if managed else "")
+    )
     return "\n".join(line.rstrip() for line in lines) + "\n"
 
 

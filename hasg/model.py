@@ -2,29 +2,40 @@
 
 Every model is immutable and rejects unknown fields. Validation happens on
 construction, so a `Policy` that exists is one hasg can compile: AWS's limits
-on names and descriptions, known roles, valid ports and CIDRs, and no opening
-to the whole internet that the policy did not ask for.
+on names, descriptions and tags, known roles, valid ports and CIDRs, and no
+wide-open port that the policy did not ask for.
+
+Bad input raises `PolicyError` (a `HasgError`), never pydantic's
+`ValidationError`: bootstrap code catches one type. The pydantic error stays
+reachable as the `PolicyError`'s `__cause__`, which policy files read for the
+location of every problem.
 """
 
 from __future__ import annotations
 
-import ipaddress
 import re
-from collections.abc import Mapping
-from typing import Annotated, Any, Literal
+import unicodedata
+from collections.abc import Callable, Mapping, Sequence
+from typing import Annotated, Any, Literal, TypeVar
 
 from pydantic import (
     AfterValidator,
     BaseModel,
+    BeforeValidator,
     ConfigDict,
     Discriminator,
     Field,
     Tag,
+    ValidationError,
     field_validator,
     model_validator,
 )
+from pydantic_core import ErrorDetails
+from typing_extensions import Self
 
-from hasg.blueprint import CLUSTER_TAG, MANAGED_BY_TAG, ROLE_TAG
+from hasg.blueprint import AWS_TAG_LIMIT, HASG_TAG_KEYS, RESERVED_TAG_PREFIX
+from hasg.errors import PolicyError
+from hasg.networks import canonical_cidr, covers_world, family_of, wide_open
 
 AWS_TEXT_MAX = 255
 # EC2's allowed characters for VPC security group names, group descriptions
@@ -53,15 +64,19 @@ def aws_text(value: str, *, required: bool = True) -> str:
     return value
 
 
-def canonical_cidr(value: str) -> str:
-    """A CIDR in AWS's canonical form; host bits set is an error, not a guess."""
-    try:
-        return str(ipaddress.ip_network(value, strict=True))
-    except ValueError as error:
-        if "host bits set" in str(error):
-            network = ipaddress.ip_network(value, strict=False)
-            raise ValueError(f"{value} has host bits set; did you mean {network}?") from None
-        raise ValueError(f"{value!r} is not a valid IPv4 or IPv6 CIDR") from None
+def whole_number(value: Any) -> int:
+    """An int, and only an int: `"2222"`, `2222.0` and `true` are refused, not
+    read as 2222 or 1, so that a typo never quietly becomes another port."""
+    if isinstance(value, bool):
+        raise ValueError(f"{value!r} is a yes/no value, not a number; write a whole number")
+    if isinstance(value, int):
+        return value
+    if isinstance(value, float) and value.is_integer():
+        raise ValueError(f"{value!r} is a decimal number; write {int(value)}")
+    text = value.strip() if isinstance(value, str) else ""
+    if text.isascii() and text.lstrip("+-").isdigit():
+        raise ValueError(f"{value!r} is text; write {text} without quotes")
+    raise ValueError(f"expected a whole number, got {_kind_of(value)}")
 
 
 def _description(value: str) -> str:
@@ -70,10 +85,93 @@ def _description(value: str) -> str:
 
 Cidr = Annotated[str, AfterValidator(canonical_cidr)]
 Description = Annotated[str, AfterValidator(_description)]
+WholeNumber = Annotated[int, BeforeValidator(whole_number)]
+StrictBool = Annotated[bool, Field(strict=True)]
 
 
 class _Frozen(BaseModel):
+    """Immutable, no unknown fields, and every refusal a `PolicyError`."""
+
     model_config = ConfigDict(frozen=True, extra="forbid")
+
+    def __init__(self, **data: Any) -> None:
+        _refusing(type(self), lambda: super(_Frozen, self).__init__(**data))
+
+    # Nested models are validated by pydantic-core without calling __init__
+    # (as for BaseModel's own, which RootModel marks the same way); otherwise a
+    # nested error would escape as a PolicyError and lose its location.
+    __init__.__pydantic_base_init__ = True  # type: ignore[attr-defined]
+
+    @classmethod
+    def model_validate(cls, *args: Any, **kwargs: Any) -> Self:
+        return _refusing(cls, lambda: super(_Frozen, cls).model_validate(*args, **kwargs))
+
+    @classmethod
+    def model_validate_json(cls, *args: Any, **kwargs: Any) -> Self:
+        return _refusing(cls, lambda: super(_Frozen, cls).model_validate_json(*args, **kwargs))
+
+
+_Result = TypeVar("_Result")
+
+
+def _refusing(model: type[BaseModel], validate: Callable[[], _Result]) -> _Result:
+    try:
+        return validate()
+    except ValidationError as error:
+        raise invalid(model, error) from error
+
+
+def invalid(model: type[BaseModel], error: ValidationError) -> PolicyError:
+    """One line for a refused model: its first problem, where, and how many more."""
+    details = relevant_errors(error.errors(include_url=False))
+    first = details[0]
+    where = ".".join(str(part) for part in first["loc"])
+    text = f"{model.__name__}: {where + ': ' if where else ''}{error_message(first)}"
+    if len(details) > 1:
+        text += f" (and {len(details) - 1} more problems)"
+    return PolicyError(" ".join(text.split()))
+
+
+def relevant_errors(errors: list[ErrorDetails]) -> list[ErrorDetails]:
+    """Drop what only follows from another error: pydantic also calls a list
+    too short when its items failed."""
+    enclosing = {e["loc"][:i] for e in errors for i in range(len(e["loc"]))}
+    return [e for e in errors if not (e["type"] == "too_short" and e["loc"] in enclosing)]
+
+
+def error_message(error: ErrorDetails) -> str:
+    """A pydantic error as hasg says it (policy files and models alike)."""
+    kind, ctx, value = error["type"], error.get("ctx") or {}, error["input"]
+    if kind == "value_error" and "error" in ctx:
+        return str(ctx["error"])
+    if kind == "extra_forbidden":
+        return "unknown field"
+    if kind == "missing":
+        return "required field is missing"
+    if kind == "invalid_peer":
+        shown = repr(value) if len(repr(value)) <= 80 else _kind_of(value)
+        return f"{shown} is not a peer; {PEER_HELP}"
+    if kind in ("model_type", "model_attributes_type", "dict_type"):
+        return f"expected a mapping, got {_kind_of(value)}"
+    if kind in ("tuple_type", "list_type"):
+        return f"expected a list, got {_kind_of(value)}"
+    if kind == "too_short":
+        least = ctx.get("min_length", 1)
+        return f"needs at least {least} item{'s' if least != 1 else ''}"
+    message = error["msg"]
+    return f"{message[0].lower()}{message[1:]} (got {_kind_of(value)})"
+
+
+def _kind_of(value: Any) -> str:
+    if value is None:
+        return "nothing"
+    if isinstance(value, (list, tuple)):
+        return "a list"
+    if isinstance(value, Mapping):
+        return "a mapping"
+    if isinstance(value, (str, int, float, bool)) and len(text := repr(value)) <= 80:
+        return text
+    return f"{type(value).__name__} value"
 
 
 # --------------------------------------------------------------------------- ports
@@ -92,14 +190,14 @@ class Port(_Frozen):
     """
 
     protocol: PortProtocol = "tcp"
-    from_port: int = -1
-    to_port: int = -1
+    from_port: WholeNumber = -1
+    to_port: WholeNumber = -1
 
     @model_validator(mode="before")
     @classmethod
     def _shorthand(cls, data: Any) -> Any:
-        if isinstance(data, bool):
-            return data
+        if isinstance(data, (bool, float)):
+            return whole_number(data)  # raises: says what to write instead
         if isinstance(data, int):
             return {"protocol": "tcp", "from_port": data, "to_port": data}
         if isinstance(data, str):
@@ -200,14 +298,15 @@ class CidrPeer(_Frozen):
 
     @property
     def is_world(self) -> bool:
-        return ipaddress.ip_network(self.cidr).prefixlen == 0
+        """Every address of its family (`0.0.0.0/0`, `::/0`)."""
+        return covers_world((self.cidr,), family_of(self.cidr))
 
 
 class PrefixListPeer(_Frozen):
     """A customer-managed prefix list; it costs `max_entries` rules of the quota."""
 
     prefix_list_id: str
-    max_entries: int = Field(ge=1, le=1000)
+    max_entries: WholeNumber = Field(ge=1, le=1000)
     address_family: Literal["IPv4", "IPv6"] = "IPv4"
 
     @field_validator("prefix_list_id")
@@ -260,6 +359,12 @@ def _peer_tag(value: Any) -> str | None:
     return None
 
 
+PEER_HELP = (
+    "a peer is a role id (bastion), a CIDR (10.0.0.0/8, 2001:db8::/32), vpc, user_cidrs, "
+    "admin_cidrs, or a mapping with one of the keys role, cidr, prefix_list_id (with "
+    "max_entries), cidr_list or vpc"
+)
+
 PeerSpec = Annotated[
     Annotated[RolePeer, Tag("role")]
     | Annotated[CidrPeer, Tag("cidr")]
@@ -269,10 +374,7 @@ PeerSpec = Annotated[
     Discriminator(
         _peer_tag,
         custom_error_type="invalid_peer",
-        custom_error_message=(
-            "a peer is a role id, a CIDR, 'vpc', 'user_cidrs', 'admin_cidrs', or a mapping "
-            "with one of: role, cidr, prefix_list_id (+ max_entries), cidr_list, vpc"
-        ),
+        custom_error_message=PEER_HELP,
     ),
 ]
 
@@ -306,10 +408,16 @@ def peer_label(peer: RolePeer | CidrPeer | PrefixListPeer | CidrListPeer | VpcPe
 
 
 class Role(_Frozen):
-    """A kind of machine; it gets one security group."""
+    """A kind of machine; it gets one security group.
+
+    `managed`: AWS runs the role as a managed service (Amazon RDS, Amazon
+    OpenSearch Service). Its group is attached to that service, and the ports
+    Chef documents for its machines (SSH, Habitat) are not hasg's to open.
+    """
 
     id: str
     description: Description
+    managed: StrictBool = False
 
     @field_validator("id")
     @classmethod
@@ -333,7 +441,7 @@ class Flow(_Frozen):
     destination: PeerSpec
     ports: tuple[Port, ...] = Field(min_length=1)
     description: Description
-    public: bool = False
+    public: StrictBool = False
     name: str | None = None
 
     @field_validator("source", "destination", mode="before")
@@ -354,20 +462,32 @@ class Flow(_Frozen):
                 f"(got {peer_label(self.source)} and {peer_label(self.destination)})"
             )
         for peer in (self.source, self.destination):
-            if isinstance(peer, CidrPeer) and peer.is_world:
-                self.check_world_open(peer.cidr)
+            if isinstance(peer, CidrPeer):
+                self.check_open((peer.cidr,), peer.cidr)
         return self
 
-    def check_world_open(self, cidr: str) -> None:
-        """Refuse to open anything but HTTPS and its redirect to the world."""
+    def check_open(self, cidrs: Sequence[str], peer: str) -> None:
+        """Refuse to open anything but HTTPS and its redirect wide, unasked.
+
+        Judged on the union of the networks the peer stands for, so that
+        `0.0.0.0/1` and `128.0.0.0/1` are the world, and by public addresses,
+        so that a range broader than a public /24 (IPv4) or /48 (IPv6) needs
+        `public: true` too (see hasg.networks). tcp/80 and tcp/443 may reach
+        even the world without it: that is what entry points are for.
+        """
         if self.public:
             return
         risky = [str(p) for p in self.ports if not p.is_world_safe()]
-        if risky:
-            raise ValueError(
-                f"flow {self.label} opens {', '.join(risky)} to {cidr}; only tcp/80 and tcp/443 "
-                "may reach the whole internet unless the flow says public: true"
-            )
+        too_open = wide_open(cidrs) if risky else ()
+        if not too_open:
+            return
+        shown = ", ".join(cidrs[:4]) + (f" and {len(cidrs) - 4} more" if len(cidrs) > 4 else "")
+        holds = "together hold" if len(cidrs) > 1 else "holds"
+        raise ValueError(
+            f"flow {self.label} opens {', '.join(risky)} to {peer}: {shown} {holds} "
+            f"{' and '.join(map(str, too_open))}; only tcp/80 and tcp/443 may be open that "
+            "wide unless the flow says public: true"
+        )
 
     @property
     def label(self) -> str:
@@ -385,7 +505,7 @@ class Policy(_Frozen):
     flows: tuple[Flow, ...] = ()
     user_cidrs: tuple[Cidr, ...] = ()
     admin_cidrs: tuple[Cidr, ...] = ()
-    ssh_port: int = Field(default=22, ge=1, le=65535)
+    ssh_port: WholeNumber = Field(default=22, ge=1, le=65535)
     tags: dict[str, str] = Field(default_factory=dict)
 
     @field_validator("cluster")
@@ -403,16 +523,15 @@ class Policy(_Frozen):
     @field_validator("tags")
     @classmethod
     def _tags(cls, tags: dict[str, str]) -> dict[str, str]:
-        reserved = {MANAGED_BY_TAG, CLUSTER_TAG, ROLE_TAG, "Name"}
+        most = AWS_TAG_LIMIT - len(HASG_TAG_KEYS)
+        if len(tags) > most:
+            raise ValueError(
+                f"{len(tags)} tags, and hasg adds its own {len(HASG_TAG_KEYS)} "
+                f"({', '.join(HASG_TAG_KEYS)}); AWS allows {AWS_TAG_LIMIT} per security group, "
+                f"so a policy may have at most {most}"
+            )
         for key, value in tags.items():
-            if key in reserved:
-                raise ValueError(f"tag {key!r} is set by hasg itself")
-            if key.lower().startswith("aws:"):
-                raise ValueError(f"tag {key!r}: the aws: prefix is reserved by AWS")
-            if not 1 <= len(key) <= 128:
-                raise ValueError(f"tag key {key!r} must be 1 to 128 characters")
-            if len(value) > 256:
-                raise ValueError(f"tag {key!r}: value is longer than 256 characters")
+            check_tag(key, value)
         return dict(sorted(tags.items()))
 
     @model_validator(mode="after")
@@ -433,12 +552,10 @@ class Policy(_Frozen):
                         f"(roles: {', '.join(sorted(seen))})"
                     )
                 if isinstance(peer, CidrListPeer):
-                    for cidr in getattr(self, peer.cidr_list):
-                        if ipaddress.ip_network(cidr).prefixlen == 0:
-                            try:
-                                flow.check_world_open(f"{cidr} (in {peer.cidr_list})")
-                            except ValueError as error:
-                                raise ValueError(f"flows[{index}].{side}: {error}") from None
+                    try:
+                        flow.check_open(getattr(self, peer.cidr_list), peer.cidr_list)
+                    except ValueError as error:
+                        raise ValueError(f"flows[{index}].{side}: {error}") from None
             if flow.name is not None:
                 if flow.name in names:
                     raise ValueError(f"flows[{index}].name: flow name {flow.name!r} is used twice")
@@ -450,3 +567,50 @@ class Policy(_Frozen):
             if role.id == role_id:
                 return role
         raise KeyError(role_id)
+
+
+# --------------------------------------------------------------------------- tags
+
+# EC2 User Guide, "Tag restrictions": keys 1-128 and values 0-256 Unicode
+# characters; letters, numbers and spaces, and _ . : / = + - @. Line and
+# paragraph separators are Unicode "spaces" too, but break every line-based
+# reader (terminals, HCL), so only space separators (Zs) count as spaces.
+TAG_KEY_MAX = 128
+TAG_VALUE_MAX = 256
+_TAG_PUNCTUATION = frozenset("_.:/=+-@")
+_AWS_PREFIX = "aws:"
+
+
+def _tag_character(char: str) -> bool:
+    category = unicodedata.category(char)
+    return category[0] in "LN" or category == "Zs" or char in _TAG_PUNCTUATION
+
+
+def check_tag(key: str, value: str) -> None:
+    """Refuse a tag AWS would refuse, or one that is hasg's or AWS's own."""
+    if key in HASG_TAG_KEYS or key.lower().startswith(RESERVED_TAG_PREFIX):
+        raise ValueError(
+            f"tag {key!r}: hasg sets {', '.join(HASG_TAG_KEYS)} itself and reserves the "
+            f"{RESERVED_TAG_PREFIX} prefix"
+        )
+    if key.lower().startswith(_AWS_PREFIX):
+        raise ValueError(f"tag {key!r}: the {_AWS_PREFIX} prefix is reserved by AWS")
+    if not 1 <= len(key) <= TAG_KEY_MAX:
+        raise ValueError(f"tag key {key!r} must be 1 to {TAG_KEY_MAX} characters")
+    if len(value) > TAG_VALUE_MAX:
+        raise ValueError(f"tag {key!r}: value is longer than {TAG_VALUE_MAX} characters")
+    for what, text in (("key", key), ("value", value)):
+        # Terraform normalises every string to NFC; boto3 sends it as written.
+        # Text that is not NFC would tag differently through emit-hcl and apply.
+        nfc = unicodedata.normalize("NFC", text)
+        if nfc != text:
+            raise ValueError(
+                f"tag {key!r}: the {what} is not in Unicode normal form C, which Terraform "
+                f"would turn it into (apply would not); write {nfc!r}"
+            )
+        bad = sorted({c for c in text if not _tag_character(c)})
+        if bad:
+            raise ValueError(
+                f"tag {key!r}: the {what} contains {''.join(bad)!r}, which AWS does not allow "
+                "in tags (allowed: letters, digits, spaces and _.:/=+-@)"
+            )

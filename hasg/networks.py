@@ -126,11 +126,12 @@ class Openness:
     def __str__(self) -> str:
         if self.world:
             return f"every {self.family.replace('ip', 'IP')} address"
-        prefix = WIDE_OPEN_PREFIX[self.family]
-        return (
-            f"{self.public:,} public {self.family.replace('ip', 'IP')} addresses "
-            f"(more than a /{prefix})"
-        )
+        name = self.family.replace("ip", "IP")
+        limit = f"more than a /{WIDE_OPEN_PREFIX[self.family]}"
+        if self.family == "ipv6":  # a 39-digit count says less than a prefix length
+            as_prefix = _BITS[self.family] - (self.public.bit_length() - 1)
+            return f"as many public {name} addresses as a /{as_prefix} ({limit})"
+        return f"{self.public:,} public {name} addresses ({limit})"
 
 
 def wide_open(cidrs: Iterable[str | Network]) -> tuple[Openness, ...]:

@@ -14,7 +14,7 @@ from hasg.catalog import chef_automate_ha
 from hasg.errors import PolicyFileError
 from hasg.graph import to_mermaid
 from hasg.model import Policy, Port
-from hasg.policy_file import load_policy_text
+from hasg.policy_file import MAX_DEPTH, MAX_FILE_BYTES, load_policy_text
 from hasg.policy_schema import (
     FIELD_HELP,
     FILE_MODELS,
@@ -73,7 +73,18 @@ ERROR_EXAMPLES = (
     ("A misspelt field, `port:`", "    ports: [tcp/5432]\n", "    port: [tcp/5432]\n"),
     ("A wrong type, `ssh_port: twenty-two`", "ssh_port: 2222", "ssh_port: twenty-two"),
     ("A role no one defined, `destination: dbs`", "destination: db\n", "destination: dbs\n"),
-    ("Broken YAML, a line indented one space too far", "  - id: db\n", "  - id: db\n   x: 1\n"),
+    (
+        "A number YAML readers disagree on, `ssh_port: 022` (octal 18 to YAML 1.1, 22 to YAML 1.2)",
+        "ssh_port: 2222",
+        "ssh_port: 022",
+    ),
+    (
+        "Broken YAML: after the line `  - id: db`, a line `   x: 1` indented three spaces, "
+        "which is deeper than the dash of `- id: db` (two) but shallower than its key `id` "
+        "(four), so PyYAML finds a new mapping where the list's item should go on or end",
+        "  - id: db\n",
+        "  - id: db\n   x: 1\n",
+    ),
 )
 
 
@@ -151,7 +162,18 @@ def policy_file_markdown() -> str:
         "A file hasg cannot use is refused whole, with one line per problem:",
         "`file:line:column: field: message`, for broken YAML or JSON, unknown fields,",
         "wrong types and values out of range alike, and the exit code is 1. Unknown",
-        "fields come with the nearest known one. Taking the example above and breaking it:",
+        "fields come with the nearest known one.",
+        "",
+        "hasg reads nothing it would have to guess at. Refused the same way: a key given",
+        "twice (YAML, or JSON with any whitespace; loaders keep the last one silently), an",
+        "unquoted YAML value that YAML 1.1 and YAML 1.2 readers read differently (`yes`,",
+        "`no`, `on`, `off`, `y`, `n`; `022`; `1:20`; `0x1f`, `0o17`, `1_000`; dates),",
+        "`NaN` and `Infinity` in JSON, control characters anywhere (comments too), text",
+        f"that is not UTF-8, nesting deeper than {MAX_DEPTH} levels and files larger than",
+        f'{MAX_FILE_BYTES:,} bytes. Numbers are whole numbers written as numbers: `"2222"`,',
+        "`2222.0` and `true` are not 2222 or 1. Quote a value to mean the text.",
+        "",
+        "Taking the example above and breaking it:",
         "",
     ]
     for what, old, new in ERROR_EXAMPLES:

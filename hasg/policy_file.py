@@ -15,11 +15,15 @@ people can edit. Reading a written file gives back exactly the same `Policy`.
 from __future__ import annotations
 
 import json
+import json.decoder
+import json.scanner
 import math
 import re
+from bisect import bisect_right
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from difflib import get_close_matches
+from json.decoder import scanstring  # type: ignore[attr-defined]
 from pathlib import Path
 from typing import Annotated, Any, Literal, Union, get_args, get_origin
 
@@ -27,7 +31,7 @@ import yaml
 from pydantic import BaseModel, Discriminator, Tag, ValidationError
 from pydantic_core import ErrorDetails
 
-from hasg.errors import PolicyFileError, Problem
+from hasg.errors import PolicyError, PolicyFileError, Problem
 from hasg.model import (
     CidrListPeer,
     CidrPeer,
@@ -35,9 +39,12 @@ from hasg.model import (
     Policy,
     Port,
     PrefixListPeer,
+    Role,
     RolePeer,
     VpcPeer,
+    error_message,
     peer_from_text,
+    relevant_errors,
 )
 from hasg.policy_schema import FIELD_HELP, PEER_SHORTHAND, PORT_SHORTHAND, SSH_PORT_WORD
 
@@ -46,16 +53,37 @@ FILE_FORMATS: tuple[FileFormat, ...] = ("yaml", "json")
 # --------------------------------------------------------------------------- reading
 
 
+# A policy is a few kilobytes; these bound what a hostile or broken file can
+# cost (memory, Python's recursion limit) far above any real one.
+MAX_FILE_BYTES = 1 << 20
+MAX_DEPTH = 32  # a policy nests 5 levels (flows[i].source.prefix_list_id)
+
+
 def load_policy_file(path: Path) -> Policy:
     """Read a policy file: JSON if it is named *.json, YAML otherwise."""
-    data = path.read_bytes()
+    try:
+        with path.open("rb") as file:
+            data = file.read(MAX_FILE_BYTES + 1)
+    except OSError as error:
+        reason = error.strerror or type(error).__name__
+        raise PolicyFileError([Problem(0, 0, str(path), "", f"cannot read: {reason}")]) from None
     try:
         text = data.decode("utf-8-sig")
     except UnicodeDecodeError as error:
-        raise PolicyFileError(
-            [Problem(0, 0, str(path), "", f"is not UTF-8 text (byte {error.start})")]
-        ) from None
+        if len(data) > MAX_FILE_BYTES:
+            text = ""  # cut mid-character; the size is what is wrong
+        else:
+            raise PolicyFileError(
+                [Problem(0, 0, str(path), "", f"is not UTF-8 text (byte {error.start})")]
+            ) from None
+    if len(data) > MAX_FILE_BYTES:
+        raise _too_large(str(path))
     return load_policy_text(text, name=str(path), file_format=file_format_of(path))
+
+
+def _too_large(name: str) -> PolicyFileError:
+    message = f"is larger than {MAX_FILE_BYTES:,} bytes, which no policy is"
+    return PolicyFileError([Problem(0, 0, name, "", message)])
 
 
 def file_format_of(path: Path) -> FileFormat:
@@ -66,69 +94,94 @@ def load_policy_text(
     text: str, *, name: str = "<policy>", file_format: FileFormat = "yaml"
 ) -> Policy:
     """Parse and validate a policy; `name` is what error messages call the file."""
+    if len(text.encode("utf-8", "surrogatepass")) > MAX_FILE_BYTES:
+        raise _too_large(name)
     document = _parse_json(text, name) if file_format == "json" else _parse_yaml(text, name)
     data = _expand_ssh_word(document.data)
     try:
         return Policy.model_validate(data)
-    except ValidationError as error:
-        raise document.error(error) from None
+    except PolicyError as error:
+        if not isinstance(error.__cause__, ValidationError):
+            raise
+        raise document.error(error.__cause__) from None
 
 
-def validation_error(error: ValidationError, name: str) -> PolicyFileError:
-    """A pydantic error about a Policy built in code, as one line per problem
-    that starts with `name` (say, the command whose options built it)."""
-    return _Document(name, None, None).error(error)
+def validation_error(error: ValidationError | PolicyError, name: str) -> PolicyFileError:
+    """A refused Policy built in code, as one line per problem that starts with
+    `name` (say, the command whose options built it)."""
+    cause = error.__cause__ if isinstance(error, PolicyError) else error
+    if not isinstance(cause, ValidationError):
+        return PolicyFileError([Problem(0, 0, name, "", str(error))])
+    return _Document(name, None, None).error(cause)
 
 
 @dataclass(frozen=True)
 class _Document:
     name: str
     data: Any
-    root: yaml.Node | None  # None for JSON that PyYAML cannot compose, or no file at all
+    root: yaml.Node | None  # None where there is no file
 
     def error(self, error: ValidationError) -> PolicyFileError:
-        details = _relevant(error.errors(include_url=False))
+        details = relevant_errors(error.errors(include_url=False))
         return PolicyFileError([self.problem(e) for e in details])
 
     def problem(self, error: ErrorDetails) -> Problem:
-        loc, message = _relocate(error["loc"], _message(error))
+        loc, message = _relocate(error["loc"], error_message(error))
         place = _locate(self.root, loc, at_key=error["type"] == "extra_forbidden")
         if error["type"] == "extra_forbidden" and place.model is not None:
             message += _suggestion(str(loc[-1]), place.model)
         return Problem(*_position(place.mark), self.name, place.path, message)
 
 
+# --------------------------------------------------------------------------- YAML
+
+
+class _YamlLoader(yaml.SafeLoader):
+    """PyYAML's SafeLoader, refusing nesting deeper than any policy: its
+    composer recurses once per level and would die on Python's recursion limit."""
+
+    def __init__(self, stream: str) -> None:
+        super().__init__(stream)
+        self.depth = 0
+
+    def compose_node(self, parent: yaml.Node | None, index: int) -> yaml.Node | None:
+        self.depth += 1
+        try:
+            if self.depth > MAX_DEPTH:
+                raise yaml.MarkedYAMLError(
+                    problem=f"nested more than {MAX_DEPTH} levels deep",
+                    problem_mark=self.peek_event().start_mark,  # type: ignore[no-untyped-call]
+                )
+            return super().compose_node(parent, index)
+        finally:
+            self.depth -= 1
+
+
 def _parse_yaml(text: str, name: str) -> _Document:
-    loader = yaml.SafeLoader(text)
+    loader: _YamlLoader | None = None
     try:
+        loader = _YamlLoader(text)  # reads the whole text for unprintable characters
         root = loader.get_single_node()
         if root is None:
             raise PolicyFileError([Problem(1, 1, name, "", "the file is empty")])
         _check_keys(root, name)
+        _check_plain_scalars(loader, root, name)
         data = loader.construct_document(root)
     except yaml.MarkedYAMLError as error:
         raise PolicyFileError([_yaml_problem(error, name)]) from None
+    except yaml.reader.ReaderError as error:
+        # Raised for a control character anywhere, comments included.
+        line = text.count("\n", 0, error.position) + 1
+        column = error.position - text.rfind("\n", 0, error.position)
+        message = f"broken YAML: character {chr(error.character)!r} is not allowed in YAML"
+        raise PolicyFileError([Problem(line, column, name, "", message)]) from None
     except (yaml.YAMLError, ValueError) as error:
         # PyYAML raises plain ValueError for a few impossible values (2024-13-45).
-        raise PolicyFileError([Problem(0, 0, name, "", f"broken YAML: {error}")]) from None
+        reason = " ".join(str(error).split())
+        raise PolicyFileError([Problem(0, 0, name, "", f"broken YAML: {reason}")]) from None
     finally:
-        loader.dispose()
-    return _Document(name, data, root)
-
-
-def _parse_json(text: str, name: str) -> _Document:
-    try:
-        data = json.loads(text)
-    except json.JSONDecodeError as error:
-        raise PolicyFileError(
-            [Problem(error.lineno, error.colno, name, "", f"broken JSON: {error.msg}")]
-        ) from None
-    try:
-        root: yaml.Node | None = yaml.compose(text, Loader=yaml.SafeLoader)
-    except yaml.YAMLError:
-        root = None  # valid JSON that YAML reads differently: errors lose their positions
-    if root is not None:
-        _check_keys(root, name)
+        if loader is not None:
+            loader.dispose()
     return _Document(name, data, root)
 
 
@@ -137,7 +190,7 @@ def _yaml_problem(error: yaml.MarkedYAMLError, name: str) -> Problem:
     if error.context and error.context_mark is not None and error.problem_mark is not None:
         message += f" ({error.context} at {':'.join(map(str, _position(error.context_mark)))})"
     position = _position(error.problem_mark or error.context_mark)
-    return Problem(*position, name, "", f"broken YAML: {message}")
+    return Problem(*position, name, "", f"broken YAML: {' '.join(message.split())}")
 
 
 def _position(mark: yaml.Mark | None) -> tuple[int, int]:
@@ -148,7 +201,9 @@ def _position(mark: yaml.Mark | None) -> tuple[int, int]:
 def _check_keys(root: yaml.Node, name: str) -> None:
     """Refuse a key given twice, which YAML loaders silently resolve to the last."""
     problems = []
-    for node, path in _mappings(root, ""):
+    for node, path in _nodes(root, ""):
+        if not isinstance(node, yaml.MappingNode):
+            continue
         seen: set[str] = set()
         for key, _ in node.value:
             if key.tag == "tag:yaml.org,2002:merge" or not isinstance(key, yaml.ScalarNode):
@@ -161,20 +216,224 @@ def _check_keys(root: yaml.Node, name: str) -> None:
         raise PolicyFileError(problems)
 
 
-def _mappings(node: yaml.Node, path: str) -> Iterator[tuple[yaml.MappingNode, str]]:
-    stack: list[tuple[yaml.Node, str]] = [(node, path)]
+def _check_plain_scalars(loader: yaml.SafeLoader, root: yaml.Node, name: str) -> None:
+    """Refuse an unquoted value that YAML readers read differently, where it stands."""
+    problems = []
+    for node, path in _nodes(root, ""):
+        if not isinstance(node, yaml.ScalarNode) or node.style is not None:
+            continue
+        implicit = loader.resolve(yaml.ScalarNode, node.value, (True, False))  # type: ignore[no-untyped-call]
+        if node.tag != implicit:
+            continue  # explicitly tagged (!!str yes): the file says what it means
+        why = yaml_ambiguity(node.value)
+        if why is not None:
+            problems.append(Problem(*_position(node.start_mark), name, path, why))
+    if problems:
+        raise PolicyFileError(problems)
+
+
+_YAML11_BOOLEANS = frozenset({"yes", "no", "on", "off", "y", "n"})
+_LEADING_ZERO = re.compile(r"[-+]?0[0-9_]+")
+_SEXAGESIMAL = re.compile(r"[-+]?[0-9][0-9_]*(?::[0-5]?[0-9])+(?:\.[0-9_]*)?")
+_OTHER_BASES = re.compile(r"[-+]?(?:0b[01_]+|0o[0-7_]+|0x[0-9a-f_]+)")
+_UNDERSCORED = re.compile(r"[-+]?[0-9][0-9_]*_[0-9_]*(?:\.[0-9_]*)?")
+_DATE = re.compile(r"[0-9]{4}-[0-9]{1,2}-[0-9]{1,2}(?:[Tt ].*)?")
+_DECIMAL = re.compile(r"[-+]?[0-9]+")
+MAX_DIGITS = 18  # no number in a policy comes close; int() of 4,301 digits raises
+
+
+def yaml_ambiguity(plain: str) -> str | None:
+    """Why an unquoted YAML scalar means different things to different readers
+    (YAML 1.1, which PyYAML and many tools follow, and YAML 1.2), or None.
+
+    `022` is 18 to YAML 1.1 and 22 to YAML 1.2, `1:20` is 80 to YAML 1.1,
+    `no` is false to YAML 1.1 and text to YAML 1.2. hasg refuses the guess.
+    """
+    low = plain.lower()
+    if low in _YAML11_BOOLEANS:
+        return (
+            f"YAML 1.1 reads {plain} as a boolean, YAML 1.2 as text: write true or false, "
+            "or quote it"
+        )
+    if _LEADING_ZERO.fullmatch(plain):
+        return (
+            f"YAML 1.1 reads {plain} as an octal number, YAML 1.2 as a decimal one: write "
+            f"it without leading zeros ({plain.lstrip('+-0_') or '0'}), or quote it"
+        )
+    if _SEXAGESIMAL.fullmatch(plain):
+        return f"YAML 1.1 reads {plain} as a base-60 number, YAML 1.2 as text: quote it"
+    if _OTHER_BASES.fullmatch(low) or _UNDERSCORED.fullmatch(plain):
+        return (
+            f"YAML readers disagree on {plain} (a number to some, text to others): write a "
+            "plain decimal number, or quote it"
+        )
+    if _DATE.fullmatch(plain):
+        return f"YAML 1.1 reads {plain} as a date: quote it"
+    if _DECIMAL.fullmatch(plain) and len(plain.lstrip("+-")) > MAX_DIGITS:
+        return f"a number of {len(plain.lstrip('+-')):,} digits is no value of a policy"
+    return None
+
+
+def _nodes(root: yaml.Node, path: str) -> Iterator[tuple[yaml.Node, str]]:
+    """Every node once (aliases share nodes), with its path, keys included."""
+    stack: list[tuple[yaml.Node, str]] = [(root, path)]
     visited: set[int] = set()
     while stack:
         node, path = stack.pop()
-        if id(node) in visited:  # aliases share nodes
+        if id(node) in visited:
             continue
         visited.add(id(node))
+        yield node, path
         if isinstance(node, yaml.MappingNode):
-            yield node, path
             for key, value in node.value:
+                stack.append((key, path))
                 stack.append((value, _join(path, key.value if isinstance(key.value, str) else "?")))
         elif isinstance(node, yaml.SequenceNode):
             stack.extend((item, _join(path, i)) for i, item in enumerate(node.value))
+
+
+# --------------------------------------------------------------------------- JSON
+
+
+def _parse_json(text: str, name: str) -> _Document:
+    reader = _JsonReader(text, name)
+    try:
+        parsed = reader.read()
+    except json.JSONDecodeError as error:
+        raise PolicyFileError(
+            [Problem(error.lineno, error.colno, name, "", f"broken JSON: {error.msg}")]
+        ) from None
+    if reader.problems:
+        raise PolicyFileError(reader.problems)
+    return _Document(name, parsed.data, parsed.node)
+
+
+@dataclass(frozen=True)
+class _Parsed:
+    data: Any
+    node: yaml.Node
+
+
+_STR_TAG = "tag:yaml.org,2002:str"
+_JSON_SCANNER: Any = json.scanner
+_WHITESPACE = re.compile(r"[ \t\n\r]*")  # JSON's four (RFC 8259, section 2)
+
+
+class _JsonReader:
+    """The json module's own scanner, reading objects and arrays here so that
+    every key and value keeps its position and a key given twice is refused
+    (json.loads lets the last one win), whatever the whitespace."""
+
+    def __init__(self, text: str, name: str) -> None:
+        self.text, self.name = text, name
+        self.problems: list[Problem] = []
+        self.depth = 0
+        self.line_starts = [0, *(m.end() for m in re.finditer("\n", text))]
+        # The pure-Python scanner: the C one parses objects and arrays itself.
+        decoder: Any = json.JSONDecoder(strict=True)
+        decoder.parse_object = self._object
+        decoder.parse_array = self._array
+        decoder.parse_constant = self._not_json  # NaN, Infinity: Python's, not JSON's
+        decoder.memo = {}
+        self.scan_once = _JSON_SCANNER.py_make_scanner(decoder)
+
+    def read(self) -> _Parsed:
+        parsed, end = self._value(self._skip(0))
+        end = self._skip(end)
+        if end != len(self.text):
+            raise json.JSONDecodeError("Extra data", self.text, end)
+        return parsed
+
+    def mark(self, index: int) -> yaml.Mark:
+        line = bisect_right(self.line_starts, index) - 1
+        return yaml.Mark(self.name, index, line, index - self.line_starts[line], "", 0)
+
+    def _not_json(self, constant: str) -> Any:
+        raise ValueError(f"{constant} is not a JSON value")
+
+    def _skip(self, index: int) -> int:
+        match = _WHITESPACE.match(self.text, index)
+        return match.end() if match else index
+
+    def _value(self, index: int) -> tuple[_Parsed, int]:
+        try:
+            value, end = self.scan_once(self.text, index)
+        except StopIteration as stop:
+            raise json.JSONDecodeError("Expecting value", self.text, stop.value) from None
+        except json.JSONDecodeError:
+            raise
+        except ValueError as error:  # 5,000 digits: Python's int-from-text limit
+            reason = str(error).split(";")[0]
+            raise json.JSONDecodeError(reason, self.text, index) from None
+        if isinstance(value, _Parsed):
+            return value, end
+        node = yaml.ScalarNode(_STR_TAG, str(value), self.mark(index), self.mark(end))
+        return _Parsed(value, node), end
+
+    def _enter(self, index: int) -> None:
+        self.depth += 1
+        if self.depth > MAX_DEPTH:
+            message = f"nested more than {MAX_DEPTH} levels deep"
+            raise json.JSONDecodeError(message, self.text, index)
+
+    def _after_item(self, end: int, close: str) -> tuple[bool, int]:
+        """Past the `,` to the next item (False), or at the closing bracket (True)."""
+        end = self._skip(end)
+        if self.text[end : end + 1] == close:
+            return True, end
+        if self.text[end : end + 1] != ",":
+            raise json.JSONDecodeError("Expecting ',' delimiter", self.text, end)
+        return False, self._skip(end + 1)
+
+    def _object(self, s_and_end: tuple[str, int], *_: Any) -> tuple[_Parsed, int]:
+        text, end = s_and_end
+        start = end - 1
+        self._enter(start)
+        data: dict[str, Any] = {}
+        pairs: list[tuple[yaml.Node, yaml.Node]] = []
+        end = self._skip(end)
+        if text[end : end + 1] != "}":
+            while True:
+                if text[end : end + 1] != '"':
+                    raise json.JSONDecodeError(
+                        "Expecting property name enclosed in double quotes", text, end
+                    )
+                key_start = end
+                key, end = scanstring(text, end + 1, True)
+                key_node = yaml.ScalarNode(_STR_TAG, key, self.mark(key_start), self.mark(end))
+                end = self._skip(end)
+                if text[end : end + 1] != ":":
+                    raise json.JSONDecodeError("Expecting ':' delimiter", text, end)
+                value, end = self._value(self._skip(end + 1))
+                if key in data:
+                    where = _position(key_node.start_mark)
+                    self.problems.append(Problem(*where, self.name, "", f"{key!r} is given twice"))
+                data[key] = value.data
+                pairs.append((key_node, value.node))
+                done, end = self._after_item(end, "}")
+                if done:
+                    break
+        self.depth -= 1
+        node = yaml.MappingNode("tag:yaml.org,2002:map", pairs, self.mark(start), self.mark(end))
+        return _Parsed(data, node), end + 1
+
+    def _array(self, s_and_end: tuple[str, int], *_: Any) -> tuple[_Parsed, int]:
+        text, end = s_and_end
+        start = end - 1
+        self._enter(start)
+        items: list[_Parsed] = []
+        end = self._skip(end)
+        if text[end : end + 1] != "]":
+            while True:
+                item, end = self._value(end)
+                items.append(item)
+                done, end = self._after_item(end, "]")
+                if done:
+                    break
+        self.depth -= 1
+        nodes = [i.node for i in items]
+        node = yaml.SequenceNode("tag:yaml.org,2002:seq", nodes, self.mark(start), self.mark(end))
+        return _Parsed([i.data for i in items], node), end + 1
 
 
 def _expand_ssh_word(data: Any) -> Any:
@@ -197,49 +456,6 @@ def _expand_ssh_word(data: Any) -> Any:
 
 
 # --------------------------------------------------------------------------- errors
-
-
-def _relevant(errors: list[ErrorDetails]) -> list[ErrorDetails]:
-    """Drop what only follows from another error: pydantic also calls a list
-    too short when its items failed."""
-    enclosing = {e["loc"][:i] for e in errors for i in range(len(e["loc"]))}
-    return [e for e in errors if not (e["type"] == "too_short" and e["loc"] in enclosing)]
-
-
-def _message(error: ErrorDetails) -> str:
-    kind, ctx, value = error["type"], error.get("ctx") or {}, error["input"]
-    if kind == "value_error" and "error" in ctx:
-        return str(ctx["error"])
-    if kind == "extra_forbidden":
-        return "unknown field"
-    if kind == "missing":
-        return "required field is missing"
-    if kind == "invalid_peer":
-        return f"{value!r} is not a peer; {PEER_SHORTHAND[0].lower()}{PEER_SHORTHAND[1:]}"
-    if kind in ("model_type", "model_attributes_type", "dict_type"):
-        return f"expected a mapping, got {_kind_of(value)}"
-    if kind in ("tuple_type", "list_type"):
-        return f"expected a list, got {_kind_of(value)}"
-    if kind == "too_short":
-        least = ctx.get("min_length", 1)
-        return f"needs at least {least} item{'s' if least != 1 else ''}"
-    message = error["msg"]
-    message = message[0].lower() + message[1:]
-    if isinstance(value, (str, int, float, bool)) or value is None:
-        message += f" (got {value!r})"
-    else:
-        message += f" (got {_kind_of(value)})"
-    return message
-
-
-def _kind_of(value: Any) -> str:
-    if value is None:
-        return "nothing"
-    if isinstance(value, (list, tuple)):
-        return "a list"
-    if isinstance(value, Mapping):
-        return "a mapping"
-    return repr(value)
 
 
 # A message that begins with a field path ("flows[3].source: unknown role")
@@ -390,9 +606,16 @@ def policy_document(policy: Policy) -> dict[str, Any]:
         "admin_cidrs": list(policy.admin_cidrs),
         "ssh_port": policy.ssh_port,
         "tags": dict(policy.tags),
-        "roles": [{"id": r.id, "description": r.description} for r in policy.roles],
+        "roles": [_role_document(r) for r in policy.roles],
         "flows": [_flow_document(policy, f) for f in policy.flows],
     }
+
+
+def _role_document(role: Role) -> dict[str, Any]:
+    document: dict[str, Any] = {"id": role.id, "description": role.description}
+    if role.managed:
+        document["managed"] = True
+    return document
 
 
 def _flow_document(policy: Policy, flow: Flow) -> dict[str, Any]:
@@ -460,8 +683,10 @@ def _commented_yaml(document: Mapping[str, Any]) -> str:
     out += _comment(help_text["roles"])
     out.append("roles:")
     for role in document["roles"]:
-        out.append(f"  - id: {_scalar(role['id'])}")
-        out.append(f"    description: {_scalar(role['description'])}")
+        out += [
+            f"{'  - ' if index == 0 else '    '}{key}: {_scalar(value)}"
+            for index, (key, value) in enumerate(role.items())
+        ]
     out.append("")
     out += _comment(f"{help_text['flows']} {PEER_SHORTHAND} {PORT_SHORTHAND}")
     out.append("flows:" if document["flows"] else "flows: []")
@@ -495,11 +720,24 @@ _YAML_BREAKS = frozenset("\n\r\x85\u2028\u2029")
 def _scalar(value: Any) -> str:
     """One value in YAML flow style, quoted where YAML would misread it."""
     options: dict[str, Any] = {"width": math.inf, "allow_unicode": True, "sort_keys": False}
-    text = str(yaml.safe_dump(value, default_flow_style=True, **options))
+    text = str(yaml.dump(value, Dumper=_Dumper, default_flow_style=True, **options))
     text = text.removesuffix("\n").removesuffix("\n...")
     if any(c in text for c in _YAML_BREAKS):  # escape line breaks: one line holds one value
         text = str(yaml.safe_dump(value, default_style='"', **options)).removesuffix("\n")
     return text
+
+
+class _Dumper(yaml.SafeDumper):
+    """PyYAML's SafeDumper, quoting what the reader refuses unquoted (`y`,
+    `0o17`): PyYAML writes those plain, as it reads them as text itself."""
+
+    def represent_str(self, data: str) -> yaml.ScalarNode:
+        if yaml_ambiguity(data) is not None:
+            return self.represent_scalar("tag:yaml.org,2002:str", data, style="'")
+        return super().represent_str(data)
+
+
+_Dumper.add_representer(str, _Dumper.represent_str)
 
 
 def _comment(text: str, width: int = 88) -> list[str]:

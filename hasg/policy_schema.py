@@ -67,8 +67,11 @@ FIELD_HELP: dict[type[BaseModel], dict[str, str]] = {
             "flow's ports stands for it, so changing this one value moves every SSH flow."
         ),
         "tags": (
-            "Extra tags for every group. hasg sets `Name`, `managed-by`, `hasg:cluster` and "
-            "`hasg:role` itself."
+            "Extra tags for every group, at most 45: AWS allows 50 per group and hasg sets "
+            "`Name`, `managed-by`, `hasg:cluster`, `hasg:role` and `hasg:policy-digest` "
+            "itself. Keys may not start with `hasg:` or `aws:` (any case). Keys 1-128 and "
+            "values 0-256 characters of letters, digits, spaces and `_ . : / = + - @` (AWS's "
+            "tag rules), in Unicode normal form C (Terraform normalises to it, apply would not)."
         ),
     },
     Role: {
@@ -77,6 +80,11 @@ FIELD_HELP: dict[type[BaseModel], dict[str, str]] = {
             "(at most 63). Flows name roles by it."
         ),
         "description": "What the machines of this role do; the description of its group.",
+        "managed": (
+            "`true` when AWS runs this role as a managed service (Amazon RDS, Amazon "
+            "OpenSearch Service) and its group is attached to that service. `hasg coverage` "
+            "reports the documented cells of its machines (SSH, Habitat) as n/a: managed by AWS."
+        ),
     },
     Flow: {
         "source": "Who opens the connections: a peer.",
@@ -87,8 +95,10 @@ FIELD_HELP: dict[type[BaseModel], dict[str, str]] = {
             "characters that AWS allows)."
         ),
         "public": (
-            "Say `true` to open ports other than tcp/80 and tcp/443 to the whole internet "
-            "(0.0.0.0/0 or ::/0); hasg refuses otherwise."
+            "Say `true` to open ports other than tcp/80 and tcp/443 wide: to the whole "
+            "internet, or to more public addresses than a /24 (IPv4) or a /48 (IPv6) holds, "
+            "judged on the union of the CIDRs the peer stands for (`0.0.0.0/1` and "
+            "`128.0.0.0/1` are the whole internet); hasg refuses otherwise."
         ),
         "name": "A unique name for the flow, used in reports; default `<source>-to-<destination>`.",
     },

@@ -3,12 +3,16 @@
 from __future__ import annotations
 
 import ipaddress
+from pathlib import Path
 
 import pytest
 
-from hasg import DOCUMENTED_TABLE, chef_automate_ha, compile_policy
+from hasg import DOCUMENTED_TABLE, Port, chef_automate_ha, compile_policy
 from hasg.blueprint import Blueprint
+from hasg.cli import main
 from hasg.coverage import check_coverage
+from hasg.networks import wide_open
+from hasg.reachability import PortSet, reachability
 
 NODES = ("automate", "chef_server", "postgresql", "opensearch")
 
@@ -180,15 +184,92 @@ def test_every_rule_has_a_description(blueprint: Blueprint) -> None:
             assert len(rule.description) > 20, rule
 
 
+# Who may open connections to whom among the nodes (source, destination), from
+# Chef's "Firewall Checks" matrix: the frontends call the backends, Infra Server
+# calls Automate, each backend cluster talks within itself, and the two backends
+# share one Habitat ring. Upstream's Terraform lets all 16 pairs talk.
+CHEF_NODE_PAIRS = {
+    ("automate", "postgresql"),
+    ("automate", "opensearch"),
+    ("chef_server", "postgresql"),
+    ("chef_server", "opensearch"),
+    ("chef_server", "automate"),
+    ("postgresql", "postgresql"),
+    ("opensearch", "opensearch"),
+    ("postgresql", "opensearch"),
+    ("opensearch", "postgresql"),
+}
+
+
 def test_tighter_than_upstream(blueprint: Blueprint) -> None:
-    """Upstream: any node to any node on 5432-9638, SSH from 0.0.0.0/0, allow-all egress."""
-    node_pairs_upstream = len(NODES) * len(NODES)
-    node_pairs_here = {
-        (g.role, r.peer.value)
-        for g in blueprint
-        if g.role in NODES
-        for r in g.rules_for("ingress")
-        if r.peer.kind == "group" and r.peer.value in NODES
-    }
-    assert len(node_pairs_here) < node_pairs_upstream
-    assert ("automate", "postgresql") not in node_pairs_here  # PostgreSQL never calls Automate
+    """Upstream: any node to any node on 5432-9638, SSH from 0.0.0.0/0, allow-all egress.
+
+    Here exactly the documented pairs may talk (egress AND ingress), each on
+    named ports only, never upstream's whole 5432-9638 range."""
+    reach = reachability(blueprint)
+    talking = {(a, b) for a in NODES for b in NODES if reach.allowed(a, b)}
+    assert talking == CHEF_NODE_PAIRS
+    assert ("postgresql", "automate") not in talking  # PostgreSQL never calls Automate
+    upstream_range = PortSet.of_port(Port.tcp(5432, 9638))
+    for a, b in talking:
+        allowed = reach.allowed(a, b)
+        assert (allowed & upstream_range) != upstream_range, (a, b, str(allowed))
+        assert len(allowed.as_list()) <= 6, (a, b, str(allowed))
+    for group in blueprint:
+        for rule in group.rules:
+            assert rule.protocol != "-1", rule  # no allow-all, in either direction
+            assert rule.from_port == rule.to_port, rule  # one named port per rule
+            if rule.covers("tcp", 22) and rule.peer.kind.startswith("cidr"):
+                assert not wide_open([rule.peer.value]), rule
+
+
+@pytest.mark.parametrize(
+    "options",
+    [
+        {"managed_postgresql": True},
+        {"managed_opensearch": True},
+        {"managed_postgresql": True, "managed_opensearch": True},
+    ],
+    ids=["managed-postgresql", "managed-opensearch", "managed-backends"],
+)
+def test_managed_backends_are_covered_with_their_machine_cells_not_applicable(
+    options: dict[str, bool],
+) -> None:
+    policy = chef_automate_ha(**options)
+    managed = {r.id for r in policy.roles if r.managed}
+    assert managed == {k.removeprefix("managed_") for k in options}
+    report = check_coverage(compile_policy(policy), managed_roles=managed)
+
+    assert report.complete, [str(c.cell) for c in report.uncovered]
+    not_applicable = {c.cell.role for c in report.cells if c.how == "n/a: managed by AWS"}
+    assert not_applicable == managed
+    # Without knowing they are managed, the same cells are uncovered: the n/a is earned.
+    assert {c.cell.role for c in check_coverage(compile_policy(policy)).uncovered} == managed
+
+
+def test_managed_does_not_excuse_what_the_frontends_lack() -> None:
+    policy = chef_automate_ha(managed_postgresql=True, managed_opensearch=True)
+    without = policy.model_copy(
+        update={"flows": tuple(f for f in policy.flows if f.name != "bastion-to-automate")}
+    )
+    report = check_coverage(compile_policy(without), managed_roles={"postgresql", "opensearch"})
+    assert not report.complete
+    assert {c.cell.role for c in report.uncovered} == {"automate"}
+
+
+@pytest.mark.parametrize(
+    "flag", ["--managed-postgresql", "--managed-opensearch", "--managed-backends"]
+)
+def test_hasg_coverage_exits_0_for_the_managed_variants(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], flag: str
+) -> None:
+    path = tmp_path / "policy.yaml"
+    assert main(["init", flag, "--out", str(path)]) == 0
+    capsys.readouterr()
+    assert main(["coverage", "--policy", str(path)]) == 0
+    out = capsys.readouterr().out
+    assert "n/a: managed by AWS" in out and "uncovered" not in out
+
+    # A managed role's mark removed: the same file's coverage fails again.
+    path.write_text(path.read_text().replace("    managed: true\n", ""))
+    assert main(["coverage", "--policy", str(path)]) == 1

@@ -165,7 +165,7 @@ def test_empty_user_cidrs_mean_the_vpc_and_empty_admin_cidrs_nobody() -> None:
 
 def test_icmp_to_ipv6_is_icmpv6() -> None:
     flows = [
-        {"source": "2001:db8::/32", "destination": "web", "ports": ["icmp"], "description": "ping"}
+        {"source": "2001:db8::/48", "destination": "web", "ports": ["icmp"], "description": "ping"}
     ]
     (rule,) = compile_policy(base(flows=flows))["web"].rules
     assert (rule.protocol, rule.from_port, rule.to_port) == ("icmpv6", -1, -1)

@@ -16,10 +16,10 @@ the bastion's SSH, and egress only for what a role initiates.
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
-from typing import Literal
+from typing import Any, Literal
 
 from hasg.compiler import compile_policy
-from hasg.errors import QuotaError
+from hasg.errors import PolicyError, QuotaError
 from hasg.model import (
     CidrListPeer,
     CidrPeer,
@@ -29,7 +29,10 @@ from hasg.model import (
     PrefixListPeer,
     Role,
     RolePeer,
+    whole_number,
 )
+
+MAX_PORT = 65535
 
 ROLES: dict[str, str] = {
     "automate": "Chef Automate HA frontend nodes (UI, API, data collector)",
@@ -140,9 +143,31 @@ def chef_automate_ha(
       for CIDR lists too long for the rule quota. Each costs its max entries
       once per port it is opened on.
 
-    Raises `QuotaError` when the result would not fit AWS's rules-per-group
-    quota, which is what 70 user CIDRs do.
+    Raises `PolicyError` for a bad argument (naming it), and `QuotaError`
+    when the result would not fit AWS's rules-per-group quota, which is what
+    70 user CIDRs do; both are `HasgError`s.
     """
+    # Python does not check the arguments' types; a policy file's reader does.
+    # Refuse here what would otherwise be misread: "22", 22.0, a string of CIDRs.
+    ssh_port = _port_argument("ssh_port", ssh_port)
+    internet_egress_ports = [
+        _port_argument("internet_egress_ports", p)
+        for p in _sequence_argument("internet_egress_ports", internet_egress_ports)
+    ]
+    user_cidrs = _sequence_argument("user_cidrs", user_cidrs or ())
+    admin_cidrs = _sequence_argument("admin_cidrs", admin_cidrs or ())
+    user_prefix_lists = [
+        _prefix_list_argument("user_prefix_lists", p)
+        for p in _sequence_argument("user_prefix_lists", user_prefix_lists)
+    ]
+    admin_prefix_lists = [
+        _prefix_list_argument("admin_prefix_lists", p)
+        for p in _sequence_argument("admin_prefix_lists", admin_prefix_lists)
+    ]
+    if not isinstance(tags or {}, Mapping):
+        raise _argument_error(
+            "tags", f"expected a mapping of tag keys to values, got {tags!r}"[:200]
+        )
     ssh = Port.tcp(ssh_port)
     web = [Port.tcp(HTTPS)] + ([Port.tcp(HTTP_REDIRECT)] if http_redirect else [])
     managed = {"postgresql": managed_postgresql, "opensearch": managed_opensearch}
@@ -234,15 +259,48 @@ def chef_automate_ha(
 
     policy = Policy(
         cluster=cluster,
-        roles=tuple(Role(id=r, description=d) for r, d in roles.items()),
+        roles=tuple(
+            Role(id=r, description=d, managed=managed.get(r, False)) for r, d in roles.items()
+        ),
         flows=tuple(flows),
-        user_cidrs=tuple(user_cidrs or ()),
-        admin_cidrs=tuple(admin_cidrs or ()),
+        user_cidrs=tuple(user_cidrs),
+        admin_cidrs=tuple(admin_cidrs),
         ssh_port=ssh_port,
         tags=dict(tags or {}),
     )
     _check_quotas(policy)
     return policy
+
+
+def _argument_error(name: str, reason: object) -> PolicyError:
+    return PolicyError(f"chef_automate_ha(): {name}: {reason}")
+
+
+def _port_argument(name: str, value: object) -> int:
+    try:
+        port = whole_number(value)
+    except ValueError as error:
+        raise _argument_error(name, error) from None
+    if not 1 <= port <= MAX_PORT:
+        raise _argument_error(name, f"{port} is not a valid port (1-{MAX_PORT})")
+    return port
+
+
+def _sequence_argument(name: str, value: Any) -> Sequence[Any]:
+    if isinstance(value, (str, bytes)) or not isinstance(value, Sequence):
+        raise _argument_error(name, f"expected a list, got {value!r}"[:200])
+    return value
+
+
+def _prefix_list_argument(name: str, value: object) -> PrefixListPeer:
+    if isinstance(value, PrefixListPeer):
+        return value
+    if not isinstance(value, Mapping):
+        raise _argument_error(name, f"expected a PrefixListPeer, got {value!r}"[:200])
+    try:
+        return PrefixListPeer.model_validate(value)
+    except PolicyError as error:
+        raise _argument_error(name, error) from None
 
 
 def _frontend_to_backend(frontend: str, backend: str, *, managed: bool, legacy: bool) -> Flow:

@@ -5,12 +5,15 @@ from __future__ import annotations
 
 import ipaddress
 import string
+import unicodedata
 from typing import Any
 
 from hypothesis import strategies as st
 
 from hasg import Policy
+from hasg.blueprint import HASG_TAG_KEYS
 from hasg.model import WORLD_SAFE_TCP_PORTS
+from hasg.networks import wide_open
 
 # Strings a YAML 1.1 reader turns into booleans, nulls, numbers, dates or syntax.
 YAML_LOOKALIKES = [
@@ -55,8 +58,16 @@ def ports(ssh_port: int) -> st.SearchStrategy[Any]:
     )
 
 
-def _world(cidr: str) -> bool:
-    return ipaddress.ip_network(cidr).prefixlen == 0
+def _wide(cidrs: list[str]) -> bool:
+    return bool(wide_open(cidrs))
+
+
+# Letters and digits of any script, space separators, and AWS's _ . : / = + - @
+# (EC2 User Guide, "Tag restrictions"), in the form Terraform keeps (NFC).
+tag_text = st.text(
+    st.characters(categories=("L", "N", "Zs"), include_characters="_.:/=+-@"),
+    max_size=20,
+).map(lambda t: unicodedata.normalize("NFC", t))
 
 
 @st.composite
@@ -90,8 +101,8 @@ def policies(draw: st.DrawFn) -> Policy:
         source, destination = (role, other) if draw(st.booleans()) else (other, role)
         flow_ports = draw(st.lists(ports(ssh_port), min_size=1, max_size=4))
         world = any(
-            ("cidr" in p and _world(p["cidr"]))
-            or ("cidr_list" in p and any(map(_world, lists[p["cidr_list"]])))
+            ("cidr" in p and _wide([p["cidr"]]))
+            or ("cidr_list" in p and _wide(lists[p["cidr_list"]]))
             for p in (source, destination)
         )
         safe = all(p in WORLD_SAFE_TCP_PORTS for p in flow_ports)
@@ -107,20 +118,27 @@ def policies(draw: st.DrawFn) -> Policy:
         flows.append(flow)
     tags = draw(
         st.dictionaries(
-            st.text(min_size=1, max_size=12).filter(
+            st.one_of(tag_text, st.sampled_from(YAML_LOOKALIKES)).filter(
                 lambda k: (
-                    k not in ("Name", "managed-by", "hasg:cluster", "hasg:role")
-                    and not k.lower().startswith("aws:")
+                    0 < len(k) <= 128
+                    and k not in HASG_TAG_KEYS
+                    and not k.lower().startswith(("aws:", "hasg:"))
+                    and all(c.isalnum() or c.isspace() or c in "_.:/=+-@" for c in k)
                 )
             ),
-            st.one_of(st.text(max_size=20), st.sampled_from(YAML_LOOKALIKES)),
+            st.one_of(tag_text, st.sampled_from(YAML_LOOKALIKES)).filter(
+                lambda v: all(c.isalnum() or c == " " or c in "_.:/=+-@" for c in v)
+            ),
             max_size=3,
         )
     )
     return Policy.model_validate(
         {
             "cluster": draw(clusters),
-            "roles": [{"id": r, "description": draw(aws_text)} for r in ids],
+            "roles": [
+                {"id": r, "description": draw(aws_text), "managed": draw(st.booleans())}
+                for r in ids
+            ],
             "flows": flows,
             "user_cidrs": user_cidrs,
             "admin_cidrs": admin_cidrs,

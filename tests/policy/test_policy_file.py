@@ -168,7 +168,9 @@ def test_the_writer_knows_every_field_of_the_model() -> None:
     """A field added to the model must be written too, or round trips lose it."""
     handled = {
         Policy: set(policy_document(hasg.chef_automate_ha())),
-        hasg.Role: {"id", "description"},
+        hasg.Role: set().union(
+            *policy_document(hasg.chef_automate_ha(managed_postgresql=True))["roles"]
+        ),
         hasg.Flow: {"name", "source", "destination", "ports", "description", "public"},
     }
     for model, fields in handled.items():
@@ -234,8 +236,7 @@ YAML_ERRORS = {
     ),
     "wrong type": (
         "cluster: shop\nssh_port: twenty-two\n" + ROLES,
-        "policy.yaml:2:11: ssh_port: input should be a valid integer, unable to parse "
-        "string as an integer (got 'twenty-two')",
+        "policy.yaml:2:11: ssh_port: expected a whole number, got 'twenty-two'",
     ),
     "a mapping where a list belongs": (
         "cluster: shop\nroles: {id: web}\n",
@@ -247,6 +248,11 @@ YAML_ERRORS = {
     ),
     "YAML's yes is a boolean": (
         "cluster: shop\nroles:\n  - id: yes\n    description: x\n",
+        "policy.yaml:3:9: roles[0].id: YAML 1.1 reads yes as a boolean, YAML 1.2 as text: "
+        "write true or false, or quote it",
+    ),
+    "a boolean where a string belongs": (
+        "cluster: shop\nroles:\n  - id: true\n    description: x\n",
         "policy.yaml:3:9: roles[0].id: input should be a valid string (got True)",
     ),
     "missing field": (
@@ -267,10 +273,10 @@ YAML_ERRORS = {
     ),
     "not a peer": (
         flows("  - {source: web, destination: [db], ports: [1], description: x}"),
-        "policy.yaml:8:32: flows[0].destination: ['db'] is not a peer; a peer is written as a "
-        "role id (`bastion`), a CIDR (`10.0.0.0/8`, `2001:db8::/32`), `vpc`, `user_cidrs`, "
-        "`admin_cidrs`, or a mapping with one of the keys `role`, `cidr`, `prefix_list_id` "
-        "(with `max_entries`), `cidr_list` or `vpc`.",
+        "policy.yaml:8:32: flows[0].destination: ['db'] is not a peer; a peer is a role id "
+        "(bastion), a CIDR (10.0.0.0/8, 2001:db8::/32), vpc, user_cidrs, admin_cidrs, or a "
+        "mapping with one of the keys role, cidr, prefix_list_id (with max_entries), "
+        "cidr_list or vpc",
     ),
     "unknown role": (
         flows("  - {source: web, destination: cache, ports: [1], description: x}"),
@@ -289,16 +295,17 @@ YAML_ERRORS = {
     ),
     "SSH to the world": (
         flows("  - {source: 0.0.0.0/0, destination: web, ports: [ssh], description: x}"),
-        "policy.yaml:8:5: flows[0]: flow 0.0.0.0/0-to-web opens tcp/22 to 0.0.0.0/0; only "
-        "tcp/80 and tcp/443 may reach the whole internet unless the flow says public: true",
+        "policy.yaml:8:5: flows[0]: flow 0.0.0.0/0-to-web opens tcp/22 to 0.0.0.0/0: "
+        "0.0.0.0/0 holds every IPv4 address; only tcp/80 and tcp/443 may be open that wide "
+        "unless the flow says public: true",
     ),
     "SSH to the world through a CIDR list": (
         "cluster: shop\nadmin_cidrs: ['::/0']\n"
         + ROLES
         + "flows:\n  - {source: admin_cidrs, destination: web, ports: [ssh], description: x}\n",
-        "policy.yaml:9:14: flows[0].source: flow admin_cidrs-to-web opens tcp/22 to ::/0 "
-        "(in admin_cidrs); only tcp/80 and tcp/443 may reach the whole internet unless the "
-        "flow says public: true",
+        "policy.yaml:9:14: flows[0].source: flow admin_cidrs-to-web opens tcp/22 to "
+        "admin_cidrs: ::/0 holds every IPv6 address; only tcp/80 and tcp/443 may be open "
+        "that wide unless the flow says public: true",
     ),
     "character AWS refuses": (
         "cluster: shop\nroles:\n  - id: web\n    description: Web servers <main>\n",
@@ -307,7 +314,8 @@ YAML_ERRORS = {
     ),
     "reserved tag": (
         "cluster: shop\ntags: {Name: shop}\n" + ROLES,
-        "policy.yaml:2:7: tags: tag 'Name' is set by hasg itself",
+        "policy.yaml:2:7: tags: tag 'Name': hasg sets Name, managed-by, hasg:cluster, "
+        "hasg:role, hasg:policy-digest itself and reserves the hasg: prefix",
     ),
     "key given twice": (
         "cluster: shop\n" + ROLES + "cluster: shop2\n",
@@ -353,7 +361,7 @@ JSON_ERRORS = {
     ),
     "unknown field": (
         '{\n  "cluster": "shop",\n  "roles": [{"id": "web", "description": "w", "colour": 1}]\n}',
-        "policy.json:3:47: roles[0].colour: unknown field; Role fields: id, description",
+        "policy.json:3:47: roles[0].colour: unknown field; Role fields: id, description, managed",
     ),
     "wrong type": (
         '{"cluster": 7, "roles": [{"id": "web", "description": "w"}]}',
