@@ -28,6 +28,7 @@ from botocore.exceptions import (
     ConnectionClosedError,
     ConnectTimeoutError,
     EndpointConnectionError,
+    InvalidRegionError,
     NoCredentialsError,
     NoRegionError,
     PartialCredentialsError,
@@ -92,7 +93,12 @@ def make_client(
             read_timeout=30,
             user_agent_extra=f"hasg/{__version__}",
         )
-        client = session.client("ec2", region_name=region, endpoint_url=endpoint_url, config=config)
+        try:
+            client = session.client(
+                "ec2", region_name=region, endpoint_url=endpoint_url, config=config
+            )
+        except InvalidRegionError:  # not even shaped like a host name label
+            raise unknown_region(region) from None
         _check_region(session, region, client.meta.endpoint_url)
         return client
 
@@ -138,7 +144,10 @@ def check_endpoint_url(url: str, source: str) -> None:
 def _endpoint_url_problem(url: str) -> str:
     if any(c.isspace() for c in url):
         return "it holds a space"
-    parts = urlsplit(url)
+    try:
+        parts = urlsplit(url)
+    except ValueError as error:  # an unbalanced [ or ] around an IPv6 address
+        return str(error)
     if parts.scheme not in ("http", "https"):
         return "it must start with http:// or https://"
     if not (is_valid_endpoint_url(url) or is_valid_ipv6_endpoint_url(url)):
@@ -186,7 +195,11 @@ def _check_region(session: boto3.session.Session, region: str, endpoint_url: str
     patterns = [p.get("regionRegex", "") for p in endpoints.get("partitions", [])]
     if any(pattern and re.match(pattern, region) for pattern in patterns):
         return
-    raise HasgError(
+    raise unknown_region(region)
+
+
+def unknown_region(region: str) -> UsageError:
+    return UsageError(
         f"unknown AWS region {region!r}: check --region / AWS_REGION "
         "(for a local EC2 such as moto, pass --endpoint-url)"
     )
