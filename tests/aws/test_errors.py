@@ -18,7 +18,7 @@ from hasg.aws.session import make_client
 from hasg.blueprint import Blueprint
 from hasg.errors import AwsError, HasgError
 
-from .conftest import REGION, Cloud, assert_holds, new_session
+from .conftest import REGION, Cloud, assert_holds, new_session, tcp
 
 DOCS = Path(__file__).resolve().parents[2] / "docs" / "aws.md"
 
@@ -256,14 +256,7 @@ def test_the_documented_iam_resources_and_conditions_allow_every_call_hasg_makes
     postgresql = cloud.group_id("chef-automate-ha-postgresql")
     cloud.ec2.authorize_security_group_ingress(
         GroupId=postgresql,
-        IpPermissions=[
-            {
-                "IpProtocol": "tcp",
-                "FromPort": 1,
-                "ToPort": 1,
-                "IpRanges": [{"CidrIp": "1.2.3.4/32"}],
-            }
-        ],
+        IpPermissions=tcp(1, "1.2.3.4/32"),
     )
     apply(blueprint, vpc_id=cloud.vpc_id, session=cloud.session)
     destroy(blueprint, vpc_id=cloud.vpc_id, session=cloud.session)
