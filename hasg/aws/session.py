@@ -17,7 +17,7 @@ import re
 from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import TYPE_CHECKING, Literal
-from urllib.parse import urlparse, urlsplit
+from urllib.parse import urlsplit
 
 import boto3
 from botocore.config import Config
@@ -126,7 +126,8 @@ def _retry_defaults(session: boto3.session.Session, retry_mode: RetryMode | None
         return {"mode": retry_mode}
     if os.environ.get("AWS_RETRY_MODE") or session._session.get_scoped_config().get("retry_mode"):
         return {}
-    # botocore before 1.36 defaults to `legacy` mode, which retries fewer errors.
+    # Older botocore defaults to `legacy` mode, which retries a narrower set of
+    # transient errors than `standard` (botocore's retries guide).
     return {"mode": "standard"}
 
 
@@ -185,7 +186,7 @@ def _check_region(session: boto3.session.Session, region: str, endpoint_url: str
     has the shape of its partition's regions, so an old botocore does not
     lock out a new region.
     """
-    host = urlparse(endpoint_url).hostname or ""
+    host = urlsplit(endpoint_url).hostname or ""
     if not host.endswith(_AWS_HOSTS):
         return
     partitions = session.get_available_partitions()
