@@ -150,7 +150,8 @@ def _apply(args: argparse.Namespace, *, compiled: Compiled, destroy: bool) -> Ex
 
 
 def _confirm(verb: str, plan: Plan) -> None:
-    if not sys.stdin.isatty():
+    # A closed stdin (`hasg apply <&-`) is None in Python: no terminal either.
+    if sys.stdin is None or not sys.stdin.isatty():
         # As Terraform does without -auto-approve: with no terminal to ask on, an
         # answer piped in (`echo no | hasg destroy`) is no consent; refuse.
         raise UsageError(

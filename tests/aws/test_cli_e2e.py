@@ -398,6 +398,16 @@ def test_without_a_terminal_apply_and_destroy_refuse_unless_yes(world: World, co
             refused, f"{command} needs confirmation and stdin is not a terminal: pass --yes"
         )
         assert world.cloud.groups() == before
+    closed = subprocess.run(
+        ["bash", "-c", f'"$0" -m hasg.cli {command} --vpc {world.vpc} <&-', sys.executable],
+        env=world.env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        cwd=ROOT,
+    )
+    failed_with(closed, f"{command} needs confirmation and stdin is not a terminal")
+    assert world.cloud.groups() == before
     assert world.hasg(command, "--vpc", world.vpc, "--yes").returncode == 0
     assert world.cloud.groups() != before
 
