@@ -11,17 +11,17 @@ import argparse
 import sys
 from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, NoReturn
 
 from hasg.aws.commands import add_commands as add_aws_commands
 from hasg.aws.commands import aws_options
-from hasg.errors import HasgError
+from hasg.errors import ExitCode, HasgError, UsageError
 
 if TYPE_CHECKING:
     from hasg.blueprint import Blueprint
     from hasg.model import Policy
 
-Command = Callable[[argparse.Namespace], int]
+Command = Callable[[argparse.Namespace], ExitCode]
 
 
 def load_policy(args: argparse.Namespace) -> Policy:
@@ -42,22 +42,22 @@ def compiled(args: argparse.Namespace) -> Blueprint:
     return compile_policy(load_policy(args))
 
 
-def _emit_hcl(args: argparse.Namespace) -> int:
+def _emit_hcl(args: argparse.Namespace) -> ExitCode:
     from hasg.hcl import to_hcl, to_hcl_module
 
     blueprint = compiled(args)
     if args.out is None:
         sys.stdout.write(to_hcl(blueprint))
-        return 0
+        return ExitCode.OK
     out: Path = args.out
     out.mkdir(parents=True, exist_ok=True)
     for name, text in to_hcl_module(blueprint).items():
         (out / name).write_text(text, encoding="utf-8")
     print(f"wrote {', '.join(sorted(to_hcl_module(blueprint)))} to {out}", file=sys.stderr)
-    return 0
+    return ExitCode.OK
 
 
-def _coverage(args: argparse.Namespace) -> int:
+def _coverage(args: argparse.Namespace) -> ExitCode:
     from hasg.coverage import check_coverage, coverage_json, coverage_table
 
     policy = load_policy(args)
@@ -66,10 +66,10 @@ def _coverage(args: argparse.Namespace) -> int:
     managed = {role.id for role in policy.roles if role.managed}
     report = check_coverage(compile_policy(policy), ssh_port=policy.ssh_port, managed_roles=managed)
     sys.stdout.write(coverage_json(report) if args.json else coverage_table(report))
-    return 0 if report.complete else 1
+    return ExitCode.OK if report.complete else ExitCode.ERROR
 
 
-def _init(args: argparse.Namespace) -> int:
+def _init(args: argparse.Namespace) -> ExitCode:
     from hasg.catalog import chef_automate_ha
     from hasg.errors import PolicyError
     from hasg.policy_file import dump_policy, validation_error
@@ -92,25 +92,25 @@ def _init(args: argparse.Namespace) -> int:
     text = dump_policy(policy, args.format)
     if args.out is None:
         sys.stdout.write(text)
-        return 0
+        return ExitCode.OK
     out: Path = args.out
     # An edited policy is worth more than a fresh copy: never overwrite it unasked.
     with out.open("w" if args.force else "x", encoding="utf-8") as file:
         file.write(text)
     print(f"wrote {out}", file=sys.stderr)
-    return 0
+    return ExitCode.OK
 
 
-def _schema(args: argparse.Namespace) -> int:
+def _schema(args: argparse.Namespace) -> ExitCode:
     import json
 
     from hasg.policy_schema import policy_json_schema
 
     sys.stdout.write(json.dumps(policy_json_schema(), indent=2) + "\n")
-    return 0
+    return ExitCode.OK
 
 
-def _verify(args: argparse.Namespace) -> int:
+def _verify(args: argparse.Namespace) -> ExitCode:
     from hasg.reachability import verify_json, verify_policy, verify_text
 
     policy = load_policy(args)
@@ -127,16 +127,16 @@ def _verify(args: argparse.Namespace) -> int:
             endpoint_url=args.endpoint_url,
         )
     sys.stdout.write(verify_json(report) if args.json else verify_text(report))
-    return 0 if report.ok else 1
+    return ExitCode.OK if report.ok else ExitCode.ERROR
 
 
-def _audit(args: argparse.Namespace) -> int:
-    from hasg.audit import audit_hcl, audit_json, audit_text, audit_vpc, exit_code
+def _audit(args: argparse.Namespace) -> ExitCode:
+    from hasg.audit import audit_hcl, audit_json, audit_text, audit_vpc
 
     if args.hcl is not None:
         report = audit_hcl(load_policy(args), args.hcl, var_file=args.var_file)
     elif args.var_file is not None:
-        raise HasgError("--var-file gives values to Terraform variables: use it with --hcl")
+        raise UsageError("--var-file gives values to Terraform variables: use it with --hcl")
     else:
         report = audit_vpc(
             load_policy(args),
@@ -147,14 +147,14 @@ def _audit(args: argparse.Namespace) -> int:
             endpoint_url=args.endpoint_url,
         )
     sys.stdout.write(audit_json(report) if args.json else audit_text(report))
-    return exit_code(report)
+    return ExitCode.OK if report.clean else ExitCode.CHANGES
 
 
-def _graph(args: argparse.Namespace) -> int:
+def _graph(args: argparse.Namespace) -> ExitCode:
     from hasg.graph import render_graph
 
     sys.stdout.write(render_graph(load_policy(args), args.format))
-    return 0
+    return ExitCode.OK
 
 
 def _add_policy_commands(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -280,8 +280,18 @@ def policy_option(parser: argparse.ArgumentParser) -> None:
     )
 
 
+class Parser(argparse.ArgumentParser):
+    """argparse, but a usage error exits 1 with one line, as every other error does:
+    exit 2 means "changes pending" (`plan --detailed-exitcode`) or "drift" (`audit`),
+    and a script must not read a typo as either. Subcommand parsers are this class too
+    (argparse makes them of the parent's type)."""
+
+    def error(self, message: str) -> NoReturn:
+        self.exit(ExitCode.ERROR, f"hasg: error: {message} (see `{self.prog} --help`)\n")
+
+
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+    parser: argparse.ArgumentParser = Parser(
         prog="hasg",
         description="Compile a port policy into AWS security groups (built in: Chef Automate HA).",
     )
@@ -324,13 +334,12 @@ def main(argv: Sequence[str] | None = None) -> int:
         return run(args)
     except HasgError as error:
         print(f"hasg: error: {error}", file=sys.stderr)
-        return 1
     except OSError as error:
         print(f"hasg: error: {error.strerror or error}: {error.filename or ''}", file=sys.stderr)
-        return 1
     except KeyboardInterrupt:
         print("hasg: interrupted", file=sys.stderr)
-        return 130
+        return 130  # 128 + SIGINT, as shells report it
+    return ExitCode.ERROR
 
 
 if __name__ == "__main__":

@@ -3,7 +3,6 @@ with ports (`hasg graph`), in Mermaid or Graphviz DOT."""
 
 from __future__ import annotations
 
-import json
 import re
 from dataclasses import dataclass
 from typing import Literal
@@ -14,6 +13,24 @@ from hasg.reachability import NOTHING, PortSet, union
 
 GraphFormat = Literal["mermaid", "dot"]
 GRAPH_FORMATS: tuple[GraphFormat, ...] = ("mermaid", "dot")
+
+
+# The words of Mermaid's flowchart grammar (mermaid 11) that a lower-case node id
+# may not be; tests/policy/test_graph.py checks each with Mermaid's own parser.
+MERMAID_KEYWORDS = frozenset(
+    (
+        "end",
+        "graph",
+        "flowchart",
+        "subgraph",
+        "style",
+        "class",
+        "click",
+        "call",
+        "href",
+        "interpolate",
+    )
+)
 
 
 @dataclass(frozen=True)
@@ -42,8 +59,10 @@ def flow_edges(policy: Policy) -> list[Edge]:
 
 def _node(peer: AnyPeer) -> Node:
     if isinstance(peer, RolePeer):
-        # Mermaid reads a lower-case `end` as the end of the chart.
-        return Node("End" if peer.role == "end" else peer.role, peer.role, True)
+        # Mermaid reads these alone as keywords, not node ids (`end` closes the chart).
+        # Role ids are lower case, so a capital keeps the id apart from other roles'.
+        role_id = peer.role.capitalize() if peer.role in MERMAID_KEYWORDS else peer.role
+        return Node(role_id, peer.role, True)
     label = peer_label(peer)
     if isinstance(peer, CidrPeer) and peer.is_world:
         label = f"internet {peer.cidr}"
@@ -81,19 +100,29 @@ def to_dot(policy: Policy) -> str:
     """A Graphviz digraph: `hasg graph --format dot | dot -Tsvg > flows.svg`."""
     edges = flow_edges(policy)
     lines = [
-        f"digraph {json.dumps(policy.cluster)} {{",
+        f"digraph {dot_string(policy.cluster)} {{",
         "  rankdir=LR;",
         '  node [shape=box, fontname="Helvetica"];',
         '  edge [fontname="Helvetica", fontsize=10];',
     ]
     for node in nodes_of(edges, policy):
         shape = "" if node.is_role else ", shape=ellipse"
-        lines.append(f"  {node.id} [label={json.dumps(node.label)}{shape}];")
+        lines.append(f"  {dot_string(node.id)} [label={dot_string(node.label)}{shape}];")
     for edge in edges:
-        label = json.dumps(str(edge.ports))
-        lines.append(f"  {edge.source.id} -> {edge.destination.id} [label={label}];")
+        source, destination = dot_string(edge.source.id), dot_string(edge.destination.id)
+        lines.append(f"  {source} -> {destination} [label={dot_string(str(edge.ports))}];")
     lines.append("}")
     return "\n".join(lines) + "\n"
+
+
+def dot_string(text: str) -> str:
+    """A DOT quoted string, for every id and label: a bare id that is a DOT keyword
+    (`node`, `edge`, `graph`, `digraph`, `subgraph`, `strict`, in any case) is
+    a syntax error, and a quoted one is never a keyword. Inside quotes DOT
+    escapes only the quote; a backslash starts an escape (`\\n`, `\\N`, `\\G`...)
+    in labels, so it is doubled to stay itself."""
+    escaped = text.replace("\\", "\\\\").replace('"', '\\"').replace("\n", "\\n")
+    return f'"{escaped}"'
 
 
 def render_graph(policy: Policy, graph_format: GraphFormat = "mermaid") -> str:

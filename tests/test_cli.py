@@ -121,9 +121,50 @@ def test_help_does_not_even_import_pydantic() -> None:
     assert result.stderr.strip().splitlines()[-1] == "False"
 
 
-def test_public_api_lists_every_lazy_name() -> None:
+def public_names() -> list[object]:
+    import hasg
+
+    # `hasg.reachability` names both a submodule and a public function; once the
+    # submodule is imported (hasg.audit imports it), Python binds the module to
+    # the package attribute and the lazy function is gone. A defect outside the
+    # CLI: strict, so that the day it is fixed this marker must go.
+    shadowed = pytest.mark.xfail(
+        strict=True, reason="hasg.reachability is the submodule once it is imported"
+    )
+    return [
+        pytest.param(name, marks=shadowed) if name == "reachability" else name
+        for name in hasg.__all__
+    ]
+
+
+@pytest.mark.parametrize("name", public_names())
+def test_a_public_name_is_the_object_of_its_home_module(name: str) -> None:
+    import importlib
+
+    import hasg
+    import hasg.audit  # imports every submodule a public name might be shadowed by
+
+    home = importlib.import_module(hasg._HOME_OF[name])
+    assert getattr(hasg, name) is getattr(home, name)
+
+
+def test_public_api_lists_every_lazy_name_where_type_checkers_see_it() -> None:
+    """__all__, the lazy table and the imports type checkers read agree, and a
+    name that is not public is an AttributeError."""
+    import ast
+
     import hasg
 
     assert sorted(hasg.__all__) == sorted(hasg._HOME_OF)
-    for name in hasg.__all__:
-        assert getattr(hasg, name) is not None
+    assert set(hasg.__all__) <= set(dir(hasg))
+    tree = ast.parse(Path(hasg.__file__).read_text(encoding="utf-8"))
+    (checking,) = [n for n in tree.body if isinstance(n, ast.If)]
+    typed = {
+        alias.asname or alias.name: node.module
+        for node in checking.body
+        if isinstance(node, ast.ImportFrom)
+        for alias in node.names
+    }
+    assert typed == hasg._HOME_OF
+    with pytest.raises(AttributeError, match="no attribute 'make_client'"):
+        hasg.make_client  # noqa: B018

@@ -29,7 +29,7 @@ def test_example_runs(index: int, tmp_path: Path, monkeypatch: pytest.MonkeyPatc
         region = "eu-west-1" if "eu-west-1" in EXAMPLES[index] else "us-east-1"
         vpc = boto3.client("ec2", region_name=region).create_vpc(CidrBlock="10.0.0.0/16")
         code = EXAMPLES[index].replace('"vpc-0abc1234"', repr(vpc["Vpc"]["VpcId"]))
-        code = code.replace('"vpc-123"', repr(vpc["Vpc"]["VpcId"]))
+        code = code.replace('"vpc-0abc1234def567890"', repr(vpc["Vpc"]["VpcId"]))
         namespace: dict[str, object] = {}
         exec(compile(code, f"README example {index}", "exec"), namespace)
         if "result" in namespace:

@@ -14,7 +14,7 @@ from collections.abc import Callable
 from functools import partial
 from typing import TYPE_CHECKING, Any, TextIO
 
-from hasg.errors import HasgError
+from hasg.errors import ExitCode, HasgError, UsageError
 
 if TYPE_CHECKING:
     from mypy_boto3_ec2 import EC2Client
@@ -23,10 +23,6 @@ if TYPE_CHECKING:
     from hasg.blueprint import Blueprint
 
 Compiled = Callable[[argparse.Namespace], "Blueprint"]
-
-EXIT_OK = 0
-EXIT_ERROR = 1
-EXIT_CHANGES_PENDING = 2
 
 
 def add_commands(
@@ -67,7 +63,9 @@ def add_commands(
         parser = sub.add_parser(name, help=help_text, description=description)
         _common_options(parser, policy_option)
         parser.add_argument(
-            "--yes", action="store_true", help="do not ask for confirmation on a terminal"
+            "--yes",
+            action="store_true",
+            help="do not ask for confirmation (required when stdin is not a terminal)",
         )
         parser.set_defaults(run=partial(_apply, compiled=compiled, destroy=name == "destroy"))
 
@@ -109,16 +107,16 @@ def _read_plan(args: argparse.Namespace, blueprint: Blueprint) -> tuple[EC2Clien
         return client, make_plan(client, blueprint, args.vpc)
 
 
-def _plan(args: argparse.Namespace, *, compiled: Compiled) -> int:
+def _plan(args: argparse.Namespace, *, compiled: Compiled) -> ExitCode:
     _, plan = _read_plan(args, compiled(args))
     _show(plan, args, sys.stdout)
     plan.check()
     if args.detailed_exitcode and not plan.empty:
-        return EXIT_CHANGES_PENDING
-    return EXIT_OK
+        return ExitCode.CHANGES
+    return ExitCode.OK
 
 
-def _apply(args: argparse.Namespace, *, compiled: Compiled, destroy: bool) -> int:
+def _apply(args: argparse.Namespace, *, compiled: Compiled, destroy: bool) -> ExitCode:
     from hasg.aws.applier import execute
     from hasg.aws.render import render_plan, result_json
     from hasg.blueprint import Blueprint
@@ -132,7 +130,7 @@ def _apply(args: argparse.Namespace, *, compiled: Compiled, destroy: bool) -> in
         _show(plan, args, sys.stdout)
         plan.check()
     if not plan.empty:
-        if sys.stdin.isatty() and not args.yes:
+        if not args.yes:
             # With --json, stdout is for the result alone.
             _show_text(plan, sys.stderr if args.json else sys.stdout)
             _confirm(verb, plan)
@@ -141,17 +139,25 @@ def _apply(args: argparse.Namespace, *, compiled: Compiled, destroy: bool) -> in
     result = execute(client, plan)
     if args.json:
         _write_json(result_json(plan, result), sys.stdout)
-        return EXIT_OK
+        return ExitCode.OK
     if plan.empty:
         sys.stdout.write(render_plan(plan))
     else:
         print(f"{verb.capitalize()} complete: {plan.changes.summary(done=True)}.")
     for role, group_id in result.group_ids.items():
         print(f"  {role:<16} {group_id}  {plan.group_name(role)}")
-    return EXIT_OK
+    return ExitCode.OK
 
 
 def _confirm(verb: str, plan: Plan) -> None:
+    # A closed stdin (`hasg apply <&-`) is None in Python: no terminal either.
+    if sys.stdin is None or not sys.stdin.isatty():
+        # As Terraform does without -auto-approve: with no terminal to ask on, an
+        # answer piped in (`echo no | hasg destroy`) is no consent; refuse.
+        raise UsageError(
+            f"{verb} needs confirmation and stdin is not a terminal: pass --yes to "
+            f"{verb} without asking; nothing changed"
+        )
     sys.stderr.write(f"\n{verb.capitalize()} these changes to {plan.vpc.id}? Type 'yes': ")
     sys.stderr.flush()
     answer = sys.stdin.readline().strip().lower()

@@ -1,9 +1,13 @@
 """The EC2 client hasg uses, and botocore's errors turned into one-line HasgErrors.
 
-Only this module decides how hasg talks to AWS: retries in botocore's
-`standard` mode (or `adaptive`, if AWS_RETRY_MODE says so), a connection pool
-as large as the thread pool that shares the client, and the standard AWS
-settings (AWS_PROFILE, AWS_REGION, AWS_ENDPOINT_URL, ...) left to boto3.
+Only this module decides how hasg talks to AWS. It reads the standard AWS
+settings as the AWS CLI v2 and the other AWS SDKs do, where boto3 differs:
+the region is --region, else AWS_REGION, else AWS_DEFAULT_REGION, else the
+profile's (boto3 alone ignores AWS_REGION). Everything else the user set (the
+profile, AWS_ENDPOINT_URL(_EC2), retry_mode and max_attempts in ~/.aws/config
+or AWS_RETRY_MODE and AWS_MAX_ATTEMPTS) is botocore's to apply; hasg sets only
+what nobody did: retries in `standard` mode, a connection pool as large as the
+thread pool that shares the client, timeouts.
 """
 
 from __future__ import annotations
@@ -13,16 +17,18 @@ import re
 from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import TYPE_CHECKING, Literal
-from urllib.parse import urlparse
+from urllib.parse import urlsplit
 
 import boto3
 from botocore.config import Config
+from botocore.configprovider import ConfiguredEndpointProvider
 from botocore.exceptions import (
     BotoCoreError,
     ClientError,
     ConnectionClosedError,
     ConnectTimeoutError,
     EndpointConnectionError,
+    InvalidRegionError,
     NoCredentialsError,
     NoRegionError,
     PartialCredentialsError,
@@ -30,11 +36,13 @@ from botocore.exceptions import (
     ReadTimeoutError,
 )
 from botocore.loaders import create_loader
+from botocore.utils import is_valid_endpoint_url, is_valid_ipv6_endpoint_url
 
 from hasg import __version__
-from hasg.errors import AwsError, HasgError
+from hasg.errors import AwsError, HasgError, UsageError
 
 if TYPE_CHECKING:
+    from botocore.config import _RetryDict
     from mypy_boto3_ec2 import EC2Client
 
 RetryMode = Literal["standard", "adaptive"]
@@ -66,27 +74,108 @@ def make_client(
     max_workers: int = DEFAULT_WORKERS,
 ) -> EC2Client:
     """An EC2 client for `session`, or for a new boto3 session of `profile` (default:
-    the environment's). `region` and `endpoint_url` override the session's."""
+    the environment's). `region` and `endpoint_url` override the session's; a bad
+    endpoint URL, wherever it comes from, is a UsageError before any call."""
     with aws_errors():
+        if endpoint_url is not None:
+            check_endpoint_url(endpoint_url, "--endpoint-url")
         if session is None:
             session = boto3.session.Session(profile_name=profile)
-        region = region or session.region_name
+        region = region_of(session, region)
         if not region:
-            raise HasgError("no AWS region: pass --region or set AWS_REGION")
+            raise UsageError(NO_REGION)
+        if endpoint_url is None:
+            _check_configured_endpoint_url(session)
         config = Config(
-            retries={"mode": retry_mode or _retry_mode_from_environment()},
+            retries=_retry_defaults(session, retry_mode),
             max_pool_connections=max(max_workers, 1),
             connect_timeout=10,
             read_timeout=30,
             user_agent_extra=f"hasg/{__version__}",
         )
-        client = session.client("ec2", region_name=region, endpoint_url=endpoint_url, config=config)
+        try:
+            client = session.client(
+                "ec2", region_name=region, endpoint_url=endpoint_url, config=config
+            )
+        except InvalidRegionError:  # not even shaped like a host name label
+            raise unknown_region(region) from None
         _check_region(session, region, client.meta.endpoint_url)
         return client
 
 
-def _retry_mode_from_environment() -> RetryMode:
-    return "adaptive" if os.environ.get("AWS_RETRY_MODE") == "adaptive" else "standard"
+NO_REGION = "no AWS region: pass --region or set AWS_REGION"
+
+
+def region_of(session: boto3.session.Session, region: str | None = None) -> str | None:
+    """The region, in the AWS CLI v2's order: `region` (--region); one the session was
+    built with; AWS_REGION; then boto3's own (AWS_DEFAULT_REGION, the profile's).
+
+    The CLI v2 documents AWS_REGION as overriding AWS_DEFAULT_REGION and the
+    profile's `region`; botocore reads only AWS_DEFAULT_REGION.
+    """
+    explicit = region or session._session.instance_variables().get("region")
+    return explicit or os.environ.get("AWS_REGION") or session.region_name
+
+
+def _retry_defaults(session: boto3.session.Session, retry_mode: RetryMode | None) -> _RetryDict:
+    """The retry settings hasg adds to botocore's: `standard` mode unless the caller,
+    AWS_RETRY_MODE or the profile's `retry_mode` chose one. Keys left out are
+    botocore's to fill from the user's configuration (max_attempts too), which it
+    does only for keys the client's Config does not set."""
+    if retry_mode is not None:
+        return {"mode": retry_mode}
+    if os.environ.get("AWS_RETRY_MODE") or session._session.get_scoped_config().get("retry_mode"):
+        return {}
+    # Older botocore defaults to `legacy` mode, which retries a narrower set of
+    # transient errors than `standard` (botocore's retries guide).
+    return {"mode": "standard"}
+
+
+def check_endpoint_url(url: str, source: str) -> None:
+    """Refuse an endpoint URL botocore would take and then fail on, or crash on, at
+    the first call: no http(s) scheme, no valid host, a bad port, spaces."""
+    problem = _endpoint_url_problem(url)
+    if problem:
+        raise UsageError(
+            f"{source}: {url!r} is not an endpoint URL ({problem}); "
+            "e.g. http://127.0.0.1:5000 or https://ec2.us-east-1.amazonaws.com"
+        )
+
+
+def _endpoint_url_problem(url: str) -> str:
+    if any(c.isspace() for c in url):
+        return "it holds a space"
+    try:
+        parts = urlsplit(url)
+    except ValueError as error:  # an unbalanced [ or ] around an IPv6 address
+        return str(error)
+    if parts.scheme not in ("http", "https"):
+        return "it must start with http:// or https://"
+    if not (is_valid_endpoint_url(url) or is_valid_ipv6_endpoint_url(url)):
+        return "no valid host name"
+    try:
+        parts.port  # noqa: B018 -- urlsplit checks the port only when it is read
+    except ValueError as error:
+        return str(error)
+    return ""
+
+
+def _check_configured_endpoint_url(session: boto3.session.Session) -> None:
+    """The endpoint botocore will read from AWS_ENDPOINT_URL_EC2, AWS_ENDPOINT_URL or
+    the profile, checked as --endpoint-url is."""
+    core = session._session
+    if core.get_config_variable("ignore_configured_endpoint_urls"):
+        return
+    configured = ConfiguredEndpointProvider(
+        full_config=core.full_config, scoped_config=core.get_scoped_config(), client_name="ec2"
+    ).provide()
+    if not configured:
+        return
+    source = next(
+        (name for name in ("AWS_ENDPOINT_URL_EC2", "AWS_ENDPOINT_URL") if os.environ.get(name)),
+        "endpoint_url in the AWS config file",
+    )
+    check_endpoint_url(configured, source)
 
 
 def _check_region(session: boto3.session.Session, region: str, endpoint_url: str) -> None:
@@ -97,7 +186,7 @@ def _check_region(session: boto3.session.Session, region: str, endpoint_url: str
     has the shape of its partition's regions, so an old botocore does not
     lock out a new region.
     """
-    host = urlparse(endpoint_url).hostname or ""
+    host = urlsplit(endpoint_url).hostname or ""
     if not host.endswith(_AWS_HOSTS):
         return
     partitions = session.get_available_partitions()
@@ -107,7 +196,11 @@ def _check_region(session: boto3.session.Session, region: str, endpoint_url: str
     patterns = [p.get("regionRegex", "") for p in endpoints.get("partitions", [])]
     if any(pattern and re.match(pattern, region) for pattern in patterns):
         return
-    raise HasgError(
+    raise unknown_region(region)
+
+
+def unknown_region(region: str) -> UsageError:
+    return UsageError(
         f"unknown AWS region {region!r}: check --region / AWS_REGION "
         "(for a local EC2 such as moto, pass --endpoint-url)"
     )
@@ -135,7 +228,7 @@ def translate(error: ClientError | BotoCoreError) -> AwsError:
     if isinstance(error, ProfileNotFound):
         return AwsError(f"{error}: check --profile / AWS_PROFILE and ~/.aws/config")
     if isinstance(error, NoRegionError):
-        return AwsError("no AWS region: pass --region or set AWS_REGION")
+        return AwsError(NO_REGION)
     if isinstance(error, EndpointConnectionError | ConnectTimeoutError):
         url = error.kwargs.get("endpoint_url", "the EC2 endpoint")
         return AwsError(

@@ -163,14 +163,14 @@ class Cloud:
         return next(g["GroupId"] for g in self.groups(vpc_id) if g["GroupName"] == name)
 
 
-_LOADER = botocore.loaders.create_loader()
+LOADER = botocore.loaders.create_loader()
 
 
 def new_session() -> boto3.session.Session:
     """A fresh boto3 session (its own event hooks) that shares one loader, so the
     EC2 model, a few megabytes of JSON, is parsed once per test run, not per test."""
     core = botocore.session.Session()
-    core.register_component("data_loader", _LOADER)
+    core.register_component("data_loader", LOADER)
     return boto3.session.Session(botocore_session=core, region_name=REGION)
 
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 import importlib.util
 import json
 import os
+import re
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -70,12 +71,18 @@ class World:
         return self.cloud.vpc_id
 
     def hasg(
-        self, *args: str, env: dict[str, str] | None = None, stdin: Any = subprocess.DEVNULL
+        self,
+        *args: str,
+        env: dict[str, str] | None = None,
+        stdin: Any = subprocess.DEVNULL,
+        input_text: str | None = None,
     ) -> subprocess.CompletedProcess[str]:
+        """Run `hasg`; stdin is /dev/null, or a terminal, or a pipe that holds input_text."""
         return subprocess.run(
             [sys.executable, "-m", "hasg.cli", *args],
             env=env or self.env,
             stdin=stdin,
+            input=input_text,
             capture_output=True,
             text=True,
             timeout=120,
@@ -119,7 +126,7 @@ def test_plan_apply_no_op_drift_and_destroy(world: World) -> None:
     assert "Plan: 5 group(s) to create" in pending.stdout
     assert "\x1b[" not in pending.stdout  # no colour off a terminal
 
-    applied = world.hasg("apply", "--vpc", vpc)
+    applied = world.hasg("apply", "--vpc", vpc, "--yes")
     assert applied.returncode == 0, applied.stderr
     assert "Apply complete: 5 group(s) created, 0 deleted, 102 rule(s) added" in applied.stdout
     assert_holds(world.cloud, BUILT_IN)
@@ -149,7 +156,7 @@ def test_plan_apply_no_op_drift_and_destroy(world: World) -> None:
     assert "    - ingress tcp/5432 from 0.0.0.0/0\n" in drift.stdout
     assert "    + ingress tcp/22 from group chef-automate-ha-bastion\n" in drift.stdout
 
-    repaired = world.hasg("apply", "--vpc", vpc, "--json")
+    repaired = world.hasg("apply", "--vpc", vpc, "--json", "--yes")
     assert repaired.returncode == 0, repaired.stderr
     report = json.loads(repaired.stdout)
     assert report["summary"] == {"create": 0, "delete": 0, "add": 1, "remove": 1, "update": 0}
@@ -157,7 +164,7 @@ def test_plan_apply_no_op_drift_and_destroy(world: World) -> None:
     assert_holds(world.cloud, BUILT_IN)
 
     stranger = world.cloud.make_group("web")
-    destroyed = world.hasg("destroy", "--vpc", vpc, "--json")
+    destroyed = world.hasg("destroy", "--vpc", vpc, "--json", "--yes")
     assert destroyed.returncode == 0, destroyed.stderr
     assert json.loads(destroyed.stdout)["summary"]["delete"] == 5
     assert world.cloud.read_back("chef-automate-ha").groups == ()
@@ -258,7 +265,7 @@ def test_a_strangers_group_with_our_name_stops_plan_and_apply(world: World) -> N
     planned = world.hasg("plan", "--vpc", world.vpc)
     failed_with(planned, f"chef-automate-ha-automate ({stranger})")
     assert f"! a group named chef-automate-ha-automate ({stranger})" in planned.stdout
-    failed_with(world.hasg("apply", "--vpc", world.vpc), "hasg adopts nothing")
+    failed_with(world.hasg("apply", "--vpc", world.vpc, "--yes"), "hasg adopts nothing")
     assert world.cloud.read_back("chef-automate-ha").groups == ()
 
 
@@ -276,7 +283,7 @@ def test_a_policy_file(world: World, tmp_path: Path) -> None:
     }
     path = tmp_path / "policy.json"
     path.write_text(json.dumps(policy), encoding="utf-8")
-    applied = world.hasg("apply", "--vpc", world.vpc, "--policy", str(path))
+    applied = world.hasg("apply", "--vpc", world.vpc, "--policy", str(path), "--yes")
     assert applied.returncode == 0, applied.stderr
     assert_holds(world.cloud, hasg.compile_policy(hasg.Policy.model_validate(policy)))
 
@@ -315,7 +322,7 @@ def test_a_flaky_network_is_absorbed_by_retries(world: World) -> None:
 
     with bench.LatencyProxy(world.env["AWS_ENDPOINT_URL"], 0.0, flaky) as proxy:
         env = {**world.env, "AWS_ENDPOINT_URL": proxy.url}
-        applied = world.hasg("apply", "--vpc", world.vpc, "--json", env=env)
+        applied = world.hasg("apply", "--vpc", world.vpc, "--json", "--yes", env=env)
         actions = proxy.take()
     assert applied.returncode == 0, applied.stderr
     assert_holds(world.cloud, BUILT_IN)
@@ -372,3 +379,134 @@ def test_the_benchmark_counts_calls_within_the_targets(server: str) -> None:
     assert (runs["one-rule drift repair"].calls, runs["one-rule drift repair"].mutating) == (3, 1)
     assert runs["baseline: one call per rule"].calls > results["rules"]
     assert "| fresh apply | 22 | 19 |" in bench.report(results)
+
+
+@pytest.mark.parametrize("command", ["apply", "destroy"])
+def test_without_a_terminal_apply_and_destroy_refuse_unless_yes(world: World, command: str) -> None:
+    """`echo no | hasg destroy` must not destroy: with no terminal to ask on, as
+    Terraform does without -auto-approve, refuse unless --yes is given."""
+    assert world.hasg("apply", "--vpc", world.vpc, "--yes").returncode == 0
+    if command == "apply":  # something for apply to do: a rule added by hand
+        world.cloud.ec2.authorize_security_group_ingress(
+            GroupId=world.cloud.group_id("chef-automate-ha-postgresql"),
+            IpPermissions=tcp(5432, "0.0.0.0/0"),
+        )
+    before = world.cloud.groups()
+    for stdin in ("no\n", "yes\n", ""):
+        refused = world.hasg(command, "--vpc", world.vpc, stdin=None, input_text=stdin)
+        failed_with(
+            refused, f"{command} needs confirmation and stdin is not a terminal: pass --yes"
+        )
+        assert world.cloud.groups() == before
+    closed = subprocess.run(
+        ["bash", "-c", f'"$0" -m hasg.cli {command} --vpc {world.vpc} <&-', sys.executable],
+        env=world.env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        cwd=ROOT,
+    )
+    failed_with(closed, f"{command} needs confirmation and stdin is not a terminal")
+    assert world.cloud.groups() == before
+    assert world.hasg(command, "--vpc", world.vpc, "--yes").returncode == 0
+    assert world.cloud.groups() != before
+
+
+def test_aws_region_alone_is_honoured_and_beats_aws_default_region(world: World) -> None:
+    """boto3 reads only AWS_DEFAULT_REGION; the AWS CLI v2 and the other SDKs read
+    AWS_REGION first. The VPC is in us-east-1: found there, not elsewhere."""
+    env = {k: v for k, v in world.env.items() if k != "AWS_DEFAULT_REGION"}
+    only_aws_region = world.hasg("plan", "--vpc", world.vpc, env={**env, "AWS_REGION": REGION})
+    assert only_aws_region.returncode == 0, only_aws_region.stderr
+    both = {**env, "AWS_REGION": "eu-west-1", "AWS_DEFAULT_REGION": REGION}
+    failed_with(world.hasg("plan", "--vpc", world.vpc, env=both), "not found in eu-west-1")
+    flag = world.hasg("plan", "--vpc", world.vpc, "--region", REGION, env=both)
+    assert flag.returncode == 0, flag.stderr
+    failed_with(world.hasg("plan", "--vpc", world.vpc, env=env), "no AWS region: pass --region")
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["plan", "--vpc", "vpc-0123456789abcdef0", "--jsn"], "unrecognized arguments: --jsn"),
+        (["audit"], "one of the arguments --vpc --hcl is required"),
+        (["plan"], "the following arguments are required: --vpc"),
+        (["graph", "--format", "png"], "invalid choice: 'png'"),
+        (["no-such-command"], "invalid choice: 'no-such-command'"),
+        ([], "the following arguments are required: COMMAND"),
+    ],
+)
+def test_usage_errors_exit_1_not_the_changes_code(
+    world: World, args: list[str], message: str
+) -> None:
+    """2 means changes pending or drift; a typo must not read as either."""
+    failed_with(world.hasg(*args), message)
+
+
+def test_help_and_version_exit_0(world: World) -> None:
+    for args in (["--help"], ["plan", "--help"], ["--version"]):
+        assert world.hasg(*args).returncode == 0, args
+
+
+@pytest.mark.parametrize(
+    "url",
+    ["localhost:5055", "http://127.0.0.1:abc", "http://127.0.0.1:99999", "ftp://x", "http://a b"],
+)
+@pytest.mark.parametrize("where", ["--endpoint-url", "AWS_ENDPOINT_URL", "AWS_ENDPOINT_URL_EC2"])
+def test_a_malformed_endpoint_url_is_one_line_before_any_call(
+    world: World, url: str, where: str
+) -> None:
+    env = dict(world.env)
+    args = ["plan", "--vpc", world.vpc]
+    if where == "--endpoint-url":
+        args.append(f"--endpoint-url={url}")
+    else:
+        env[where] = url
+    failed_with(world.hasg(*args, env=env), f"{where}: {url!r} is not an endpoint URL")
+
+
+def moto_walkthrough() -> tuple[str, str]:
+    """The two shell blocks of docs/aws.md's "Trying it locally against moto":
+    starting the server, and the walkthrough itself."""
+    text = (ROOT / "docs" / "aws.md").read_text(encoding="utf-8")
+    section = text.split("## Trying it locally against moto", 1)[1]
+    blocks = re.findall(r"^```sh\n(.*?)^```$", section, re.MULTILINE | re.DOTALL)
+    assert len(blocks) >= 2, "the walkthrough lost a block"
+    return blocks[0], blocks[1]
+
+
+def test_the_moto_walkthrough_in_the_docs_runs_as_written(server: str, tmp_path: Path) -> None:
+    """Run the docs' walkthrough with bash, only pointed at this test's moto server
+    instead of port 5000: AWS_REGION alone (no AWS_DEFAULT_REGION) must do."""
+    start, walkthrough = moto_walkthrough()
+    assert "python -m moto.server -H 127.0.0.1 -p 5000 &" in start
+    assert "http://127.0.0.1:5000" in walkthrough and "AWS_DEFAULT_REGION" not in walkthrough
+    env = {k: v for k, v in fake_aws_environment(tmp_path).items() if k != "AWS_DEFAULT_REGION"}
+    for name in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY"):
+        env.pop(name)  # the walkthrough sets these itself
+    # `hasg` and `python` as this test run has them.
+    env["PATH"] = f"{Path(sys.executable).parent}{os.pathsep}{env.get('PATH', '')}"
+    script = walkthrough.replace("http://127.0.0.1:5000", server) + 'echo "VPC=$VPC"\n'
+    run = subprocess.run(
+        ["bash", "-c", script],
+        env=env,
+        stdin=subprocess.DEVNULL,
+        capture_output=True,
+        text=True,
+        timeout=300,
+        cwd=tmp_path,
+    )
+    assert run.returncode == 0, (run.stdout, run.stderr)
+    out = run.stdout
+    assert out.count("exit 2\n") == 1 and out.count("exit 0\n") == 1, out
+    assert (
+        out.index("exit 2\n")
+        < out.index("Apply complete: 5 group(s) created")
+        < out.index("exit 0\n")
+        < out.index("Destroy complete: 0 group(s) created, 5 deleted")
+    )
+    vpc = re.findall(r"^VPC=(vpc-[0-9a-f]+)$", out, re.MULTILINE)[-1]
+    ec2 = boto3.client("ec2", region_name=REGION, endpoint_url=server)
+    groups = ec2.describe_security_groups(Filters=[{"Name": "vpc-id", "Values": [vpc]}])
+    assert [g["GroupName"] for g in groups["SecurityGroups"]] == ["default"]
+    forget([vpc])

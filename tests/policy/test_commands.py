@@ -107,3 +107,24 @@ def test_commands_that_need_no_aws_never_import_boto3(argv: list[str]) -> None:
     )
     run = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert run.stderr.strip() == ""
+
+
+def test_hasg_graph_draws_roles_named_like_dot_keywords(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """`hasg graph --format dot` for roles called node and strict: Graphviz reads
+    both as nodes joined by the flow's edge (bare, they are DOT syntax errors)."""
+    from .graph_parsers import read_dot
+
+    path = tmp_path / "policy.yaml"
+    path.write_text(
+        "cluster: c\n"
+        "roles:\n  - {id: node, description: n}\n  - {id: strict, description: s}\n"
+        "flows:\n  - {source: node, destination: strict, ports: [443], description: x}\n",
+        encoding="utf-8",
+    )
+    assert main(["graph", "--format", "dot", "--policy", str(path)]) == 0
+
+    drawn = read_dot(capsys.readouterr().out)
+    assert drawn.nodes == {"node": "node", "strict": "strict"}
+    assert drawn.edges == [("node", "strict", "443")]
