@@ -119,7 +119,7 @@ def test_hasg_graph_draws_roles_named_like_dot_keywords(
     path = tmp_path / "policy.yaml"
     path.write_text(
         "cluster: c\n"
-        "roles:\n  - {id: node, description: n}\n  - {id: strict, description: s}\n"
+        "roles:\n  - {id: node, description: nodes}\n  - {id: strict, description: stricts}\n"
         "flows:\n  - {source: node, destination: strict, ports: [443], description: x}\n",
         encoding="utf-8",
     )
