@@ -11,11 +11,13 @@ variables and `for_each` maps keyed by the CIDR itself.
 from __future__ import annotations
 
 import dataclasses
+import hashlib
 import json
 import os
 import re
 import shutil
 import tempfile
+from collections import Counter
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -239,19 +241,74 @@ def _main(blueprint: Blueprint) -> list[Block]:
             .attr("revoke_rules_on_delete", True)
             .attr("tags", dict(group.tags))
         )
+    names = rule_resource_names(blueprint)
     for group in blueprint:
         tags = dict(sorted(ownership_tags(blueprint.cluster, group.role).items()))
         for rule in group.list_rules:
             for family in FAMILIES:
-                blocks.append(_list_rule_block(group, rule, family, tags))
+                name = names[(group.role, rule.key, family)]
+                blocks.append(_list_rule_block(group, rule, family, name, tags))
         for rule in group.rules:
             if rule.peer.variable is None:
-                blocks.append(_rule_block(group, rule, tags))
+                blocks.append(_rule_block(group, rule, names[(group.role, rule.key, "")], tags))
     return blocks
 
 
+# A rule resource: (role, Rule.key, family of a list rule's resource or "").
+RuleBlock = tuple[str, tuple[Direction, Protocol, int, int, Peer], str]
+
+
+def _rule_blocks(blueprint: Blueprint) -> list[RuleBlock]:
+    """Every rule resource the module holds: one per rule, one per family of a list rule."""
+    found: list[RuleBlock] = []
+    for group in blueprint:
+        found += [(group.role, r.key, f) for r in group.list_rules for f in FAMILIES]
+        found += [(group.role, r.key, "") for r in group.rules if r.peer.variable is None]
+    return found
+
+
+def rule_resource_names(blueprint: Blueprint) -> dict[RuleBlock, str]:
+    """Each rule resource's name: made from what the rule is, and unique.
+
+    The readable name can clash: a role `vpc` beside the `vpc` peer, a role
+    `user_cidrs_ipv4` beside the list, a role id equal to a CIDR with its
+    punctuation made `_`, or `_` inside role ids joining the parts another way
+    (role `a_tcp_1_from_b` with tcp/2 from `c`; role `a` with tcp/1 from
+    `b_tcp_2_from_c`). Terraform refuses a module that declares a name twice.
+    So every name that clashes (and only those: the others stay as they were)
+    takes a suffix from a hash of the rule's identity, longer until no two
+    names are the same. Which names clash depends on the set of rules, never
+    on their order, so reordering the policy still renames nothing.
+    """
+    blocks = _rule_blocks(blueprint)
+    readable = {b: _readable_rule_name(b) for b in blocks}
+    names = dict(readable)
+    # Names are unique per resource type: ingress and egress are two namespaces.
+    for width in (8, 16, 64):
+        seen = Counter((b[1][0], n) for b, n in names.items())
+        clashing = [b for b, n in names.items() if seen[(b[1][0], n)] > 1]
+        if not clashing:
+            return names
+        for block in clashing:
+            role, (direction, protocol, low, high, peer), family = block
+            # What AWS identifies the rule by; not max_entries and the like.
+            identity = json.dumps(
+                [role, direction, protocol, low, high, peer.kind, peer.value, family]
+            )
+            digest = hashlib.sha256(identity.encode()).hexdigest()[:width]
+            names[block] = f"{readable[block]}_{digest}"
+    raise AssertionError(f"rule resource names still clash: {sorted(names.values())}")
+
+
+def _readable_rule_name(block: RuleBlock) -> str:
+    role, (direction, protocol, low, high, peer), family = block
+    rule = Rule(direction, protocol, low, high, peer)
+    return rule_resource_name(role, rule, suffix=f"_{family}" if family else "")
+
+
 def rule_resource_name(role: str, rule: Rule, suffix: str = "") -> str:
-    """A Terraform name made from what the rule is, never from its position."""
+    """A Terraform name made from what the rule is, never from its position
+    (the name the module uses unless it clashes: see rule_resource_names)."""
     ports = rule.ports_text().replace("/", "_").replace("-", "_").replace(":", "_")
     side = "from" if rule.direction == "ingress" else "to"
     peer = rule.peer
@@ -272,8 +329,8 @@ def _rule_body(block: Block, group: SecurityGroup, rule: Rule) -> None:
         block.attr("to_port", rule.to_port)
 
 
-def _rule_block(group: SecurityGroup, rule: Rule, tags: Mapping[str, str]) -> Block:
-    block = Block("resource", (RULE_TYPES[rule.direction], rule_resource_name(group.role, rule)))
+def _rule_block(group: SecurityGroup, rule: Rule, name: str, tags: Mapping[str, str]) -> Block:
+    block = Block("resource", (RULE_TYPES[rule.direction], name))
     _rule_body(block, group, rule)
     peer = rule.peer
     if peer.kind == "group":
@@ -295,9 +352,8 @@ def _rule_block(group: SecurityGroup, rule: Rule, tags: Mapping[str, str]) -> Bl
 
 
 def _list_rule_block(
-    group: SecurityGroup, rule: Rule, family: str, tags: Mapping[str, str]
+    group: SecurityGroup, rule: Rule, family: str, name: str, tags: Mapping[str, str]
 ) -> Block:
-    name = rule_resource_name(group.role, rule, suffix=f"_{family}")
     block = Block("resource", (RULE_TYPES[rule.direction], name))
     block.attr("for_each", Expr(f"local.{rule.peer.value}_{family}"))
     block.blank()
@@ -676,10 +732,17 @@ def _without_marker(mapping: Mapping[str, Any]) -> Iterable[tuple[str, Any]]:
     return ((k, v) for k, v in mapping.items() if not k.startswith("__"))
 
 
+# HCL's escapes in a quoted string (hclsyntax spec, "Template Literals").
+_HCL_ESCAPE = re.compile(r'\\(?:([\\"nrt])|u([0-9A-Fa-f]{4})|U([0-9A-Fa-f]{8}))')
+_HCL_ESCAPED = {"\\": "\\", '"': '"', "n": "\n", "r": "\r", "t": "\t"}
+
+
 def _unquote(text: str) -> str:
     """A python-hcl2 string token, quotes and HCL escapes removed."""
     if len(text) >= 2 and text[0] == text[-1] == '"':
-        text = json.loads(text)
+        text = _HCL_ESCAPE.sub(
+            lambda m: _HCL_ESCAPED[m[1]] if m[1] else chr(int(m[2] or m[3], 16)), text[1:-1]
+        )
         return text.replace("$${", "${").replace("%%{", "%{")
     return text
 
