@@ -347,6 +347,17 @@ def test_template_markers_are_escaped() -> None:
     assert "${not}" not in text.replace("$${not}", "")
 
 
+def test_control_and_invisible_characters_are_escaped_and_read_back() -> None:
+    tags = {"a\x01b": 'x\x00y\x7f\x85\u202e\u2028z\U0001d173 \\ "q" é'}
+    blueprint = compile_policy(chef_automate_ha(tags=tags))
+    text = to_hcl(blueprint)
+    assert '"a\\u0001b"' in text
+    assert '"x\\u0000y\\u007f\\u0085\\u202e\\u2028z\\U0001d173 \\\\ \\"q\\" é"' in text
+    assert not any(unicodedata.category(c) == "Cc" for c in text.replace("\n", ""))
+    assert read_hcl(text) == blueprint
+    assert dict(read_hcl(text).groups[0].tags) == dict(blueprint.groups[0].tags)
+
+
 def test_reordering_the_policy_renames_nothing() -> None:
     policy = chef_automate_ha(admin_cidrs=["203.0.113.7/32"])
     reordered = policy.model_copy(
