@@ -144,8 +144,14 @@ def ipv6_spellings(draw: st.DrawFn, address: ipaddress.IPv6Address, prefix: int)
 # The whole internet: any address with prefix 0 (Terraform, like EC2, takes the
 # network, so host bits do not make it smaller).
 ipv6_worlds = st.ip_addresses(v=6).flatmap(lambda a: ipv6_spellings(a, 0))
-ipv6_others = st.tuples(st.ip_addresses(v=6), st.integers(1, 128)).flatmap(
-    lambda p: ipv6_spellings(ipaddress.IPv6Network(p, strict=False).network_address, p[1])
+# Not inside ::ffff:0:0/96: Terraform's cidr functions read an IPv4-mapped
+# network as IPv4, so the IPv6 lists refuse it (see the family test above).
+IPV4_MAPPED = ipaddress.IPv6Network("::ffff:0:0/96")
+ipv6_others = (
+    st.tuples(st.ip_addresses(v=6), st.integers(1, 128))
+    .map(lambda p: ipaddress.IPv6Network(p, strict=False))
+    .filter(lambda n: not n.subnet_of(IPV4_MAPPED))
+    .flatmap(lambda n: ipv6_spellings(n.network_address, n.prefixlen))
 )
 SLOW = dict(
     deadline=None,
