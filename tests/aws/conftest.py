@@ -129,13 +129,22 @@ def _moto_answers_protocols_like_ec2(monkeypatch: pytest.MonkeyPatch) -> None:
 
     original = SecurityGroupRule.__init__
 
-    def __init__(self: Any, ec2_backend: Any, ip_protocol: str, *args: Any, **kwargs: Any) -> None:
-        original(self, ec2_backend, ip_protocol, *args, **kwargs)
-        self.ip_protocol = ec2_protocol_answer(ip_protocol)
-        if self.ip_protocol == "-1":
+    def __init__(
+        self: Any,
+        ec2_backend: Any,
+        ip_protocol: str,
+        group_id: str,
+        from_port: Any,
+        to_port: Any,
+        *args: Any,
+        **kwargs: Any,
+    ) -> None:
+        protocol = ec2_protocol_answer(ip_protocol)
+        if protocol not in EC2_NAMED:
+            from_port = to_port = -1
+        original(self, ec2_backend, protocol, group_id, from_port, to_port, *args, **kwargs)
+        if protocol == "-1":
             self.from_port = self.to_port = None
-        elif self.ip_protocol not in EC2_NAMED:
-            self.from_port = self.to_port = -1
 
     monkeypatch.setattr(SecurityGroupRule, "__init__", __init__)
 

@@ -122,7 +122,9 @@ def test_a_hand_built_blueprint_hasg_would_not_own_is_refused(cloud: Cloud) -> N
     }
     for needle, broken in cases.items():
         with pytest.raises(PolicyError, match=needle):
-            apply(Blueprint("staging", (*others, broken)), vpc_id=cloud.vpc_id, session=cloud.session)
+            apply(
+                Blueprint("staging", (*others, broken)), vpc_id=cloud.vpc_id, session=cloud.session
+            )
     with pytest.raises(PolicyError, match="not a cluster name"):
         plan(Blueprint("st*", ()), vpc_id=cloud.vpc_id, session=cloud.session)
     with pytest.raises(UsageError, match="known_clusters"):
