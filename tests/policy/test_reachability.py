@@ -18,10 +18,10 @@ from hasg.reachability import (
     PortSet,
     matrix_text,
     reachability,
+    union,
     verify,
     verify_json,
     verify_text,
-    union,
 )
 
 from .strategies import policies
