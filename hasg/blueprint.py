@@ -143,7 +143,7 @@ MANAGED_BY_TAG = "managed-by"
 MANAGED_BY_VALUE = "hasg"
 CLUSTER_TAG = "hasg:cluster"
 ROLE_TAG = "hasg:role"
-# Which policy a group was last applied from (see docs/security.md, races).
+# Which policy a group was last applied from (docs/aws.md, "Concurrent applies").
 POLICY_DIGEST_TAG = "hasg:policy-digest"
 NAME_TAG = "Name"
 # Keys hasg sets itself; policy tags may not use them, nor the `hasg:` prefix.
