@@ -318,10 +318,10 @@ def verdicts(results: dict[str, Any]) -> list[tuple[str, bool]]:
             noop.calls <= 2 and noop.mutating == 0,
         ),
         (
-            f"fresh apply: {fresh.calls} calls <= 4 x {groups} groups + 2 = {4 * groups + 2}",
-            fresh.calls <= 4 * groups + 2,
+            f"fresh apply: {fresh.calls} calls <= 4 x {groups} groups + 3 = {4 * groups + 3}",
+            fresh.calls <= 4 * groups + 3,
         ),
-        (f"fresh apply - no-op apply: {extra_trips:.1f} round trips <= 5", extra_trips <= 5),
+        (f"fresh apply - no-op apply: {extra_trips:.1f} round trips <= 6", extra_trips <= 6),
     ]
 
 
@@ -347,11 +347,13 @@ def report(results: dict[str, Any]) -> str:
         )
     lines += [
         "",
-        "A fresh apply is five waves of calls: DescribeVpcs; DescribeSecurityGroups by "
+        "A fresh apply is six waves of calls: DescribeVpcs; DescribeSecurityGroups by "
         "hasg's tags; DescribeSecurityGroups by the names about to be created (a stranger's "
         "group of that name stops the apply before any change); the CreateSecurityGroup "
         "calls, at once; then, at once, per group and direction, one authorize for all its "
-        "rules and one revoke of AWS's default egress. A no-op apply is the first two reads. "
+        "rules and one revoke of AWS's default egress; last, one DescribeSecurityGroups "
+        "that reads the groups back (another writer at work is an error, not a success). "
+        "A no-op apply is the first two reads and nothing else. "
         "The baseline runs ten calls at a time, as Terraform does by default, and does not "
         "count the read Terraform makes after creating each rule.",
         "",

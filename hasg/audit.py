@@ -12,7 +12,8 @@ audits it the same way.
 `audit_vpc` adds what only the VPC can tell: rules in groups hasg does not
 manage that refer to hasg's groups, groups tagged for a hasg cluster the
 policy does not name, and groups tagged for this cluster that hasg would not
-recognise as its own. `verify_vpc` runs the reachability check of
+recognise as its own (tags missing, or all three tags but not the name hasg
+gives the role: `misnamed_group`). `verify_vpc` runs the reachability check of
 `hasg verify` on the live groups.
 
 Only the `*_vpc` functions touch AWS, and they import boto3 when called.
@@ -51,6 +52,7 @@ FindingKind = Literal[
     "extra_group",
     "changed_group",
     "duplicate_group",
+    "misnamed_group",
     "missing_rule",
     "extra_rule",
     "changed_rule",
@@ -236,6 +238,8 @@ def audit_vpc(
     are expected in the VPC, whose groups are therefore not findings."""
     from hasg.aws.session import aws_errors, make_client
 
+    check_live_arguments("hasg.audit_vpc", policy, vpc_id, known_clusters)
+
     with aws_errors():
         client = make_client(session, region=region, profile=profile, endpoint_url=endpoint_url)
         return audit_live(client, policy, vpc_id, known_clusters=known_clusters)
@@ -251,12 +255,34 @@ def audit_live(
     report = audit_blueprint(expected, live.blueprint, source=vpc_id, group_ids=live.group_ids)
     names = {g.role: g.name for g in live.blueprint}
     strangers = [
-        Finding("duplicate_group", b.role, names.get(b.role, b.role), b.message)
+        Finding(
+            "misnamed_group" if b.kind == "misnamed" else "duplicate_group",
+            b.role,
+            b.group or names.get(b.role, b.role),
+            b.message,
+            b.group_id,
+        )
         for b in live.blockers
     ]
     strangers += _foreign_references(client, live)
     strangers += _other_clusters(client, vpc, policy.cluster, known_clusters)
     return replace(report, findings=_ordered([*report.findings, *strangers]))
+
+
+def check_live_arguments(
+    where: str, policy: object, vpc_id: object, known_clusters: Sequence[object] = ()
+) -> None:
+    """What the CLI would refuse, refused before any AWS call (UsageError, PolicyError)."""
+    from hasg.aws.boundary import check_names, check_vpc_id
+    from hasg.errors import UsageError
+
+    if not isinstance(policy, Policy):
+        raise UsageError(f"{where}: expected a hasg.Policy, not {type(policy).__name__}")
+    check_vpc_id(vpc_id)
+    if isinstance(known_clusters, str):
+        raise UsageError(f"{where}: known_clusters is a list of cluster names, not one string")
+    for cluster in known_clusters:
+        check_names(where, cluster)
 
 
 def read_live(client: EC2Client, cluster: str, vpc_id: str) -> tuple[Vpc, LiveState]:
@@ -354,6 +380,8 @@ def verify_vpc(
 ) -> VerifyReport:
     """`hasg verify --vpc`: the reachability check on the groups live in the VPC."""
     from hasg.aws.session import aws_errors, make_client
+
+    check_live_arguments("hasg.verify_vpc", policy, vpc_id)
 
     with aws_errors():
         client = make_client(session, region=region, profile=profile, endpoint_url=endpoint_url)

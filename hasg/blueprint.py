@@ -136,12 +136,14 @@ def has_ports(protocol: Protocol) -> bool:
 
 
 ALL_PORTS = -1
+# How a protocol without ports is written for people: `proto/50` (ESP), `proto/47` (GRE).
+OTHER_PROTOCOL_PREFIX = "proto"
 
 MANAGED_BY_TAG = "managed-by"
 MANAGED_BY_VALUE = "hasg"
 CLUSTER_TAG = "hasg:cluster"
 ROLE_TAG = "hasg:role"
-# Which policy a group was last applied from (see docs/security.md, races).
+# Which policy a group was last applied from (docs/aws.md, "Concurrent applies").
 POLICY_DIGEST_TAG = "hasg:policy-digest"
 NAME_TAG = "Name"
 # Keys hasg sets itself; policy tags may not use them, nor the `hasg:` prefix.
@@ -221,19 +223,26 @@ class Rule:
         """What identifies the rule in AWS; the description can change in place."""
         return (self.direction, self.protocol, self.from_port, self.to_port, self.peer)
 
-    def covers(self, protocol: str, port: int) -> bool:
-        """Whether this rule lets `protocol`/`port` traffic through."""
+    def covers(self, protocol: str | int, port: int) -> bool:
+        """Whether this rule lets `protocol`/`port` traffic through (any spelling of
+        the protocol; `port` means nothing for a protocol without ports)."""
         if self.protocol == "-1":
             return True
-        if self.protocol != protocol:
+        if self.protocol != canonical_protocol(protocol):
             return False
+        if not has_ports(self.protocol):
+            return True
         if self.protocol in ("icmp", "icmpv6"):
             return self.from_port in (ALL_PORTS, port)
         return self.from_port <= port <= self.to_port
 
     def ports_text(self) -> str:
+        """`tcp/22`, `icmp/8`, `all`; `proto/50` for a protocol without ports, the
+        one text form plan, audit and verify show for it."""
         if self.protocol == "-1":
             return "all"
+        if not has_ports(self.protocol):
+            return f"{OTHER_PROTOCOL_PREFIX}/{self.protocol}"
         if self.protocol in ("icmp", "icmpv6"):
             kind = "any" if self.from_port == ALL_PORTS else str(self.from_port)
             code = "" if self.to_port == ALL_PORTS else f":{self.to_port}"

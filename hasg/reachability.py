@@ -21,22 +21,37 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Literal
 
-from hasg.blueprint import Blueprint, Direction, Peer, Rule, SecurityGroup
+from hasg.blueprint import (
+    NAMED_PROTOCOLS,
+    OTHER_PROTOCOL_PREFIX,
+    Blueprint,
+    Direction,
+    Peer,
+    Rule,
+    SecurityGroup,
+    canonical_protocol,
+    has_ports,
+    protocol_number,
+)
 from hasg.compiler import compile_policy, flow_rules
 from hasg.model import Policy, Port, RolePeer
 
 # --------------------------------------------------------------------------- port sets
 
-# Each protocol's range of ports (ICMP: types); "other" stands for every IP
-# protocol but these, which only an all-traffic rule opens.
+# Each protocol's range of ports (ICMP: types). Every other IP protocol has
+# no ports (EC2 ignores them: IpPermission.FromPort), so all of them share one
+# space, "proto", whose "ports" are the protocol numbers: ESP is ("proto", 50, 50).
+_OTHER = OTHER_PROTOCOL_PREFIX
 _SPACE: dict[str, tuple[int, int]] = {
     "tcp": (0, 65535),
     "udp": (0, 65535),
     "icmp": (0, 255),
     "icmpv6": (0, 255),
-    "other": (0, 0),
+    _OTHER: (0, 255),
 }
 _ORDER = {p: i for i, p in enumerate(_SPACE)}
+# The numbers of the named protocols, which have a space of their own.
+_NAMED_NUMBERS = sorted(NAMED_PROTOCOLS.values())
 
 Interval = tuple[str, int, int]
 
@@ -60,7 +75,7 @@ class PortSet:
 
     @classmethod
     def everything(cls) -> PortSet:
-        return cls.of((p, low, high) for p, (low, high) in _SPACE.items())
+        return cls.of((p, low, high) for p, (low, high) in _SPACE.items()) - _NAMED_AS_OTHER
 
     @classmethod
     def of_rule(cls, rule: Rule) -> PortSet:
@@ -74,8 +89,12 @@ class PortSet:
 
     @classmethod
     def _of(cls, protocol: str, from_port: int, to_port: int) -> PortSet:
+        protocol = canonical_protocol(protocol)
         if protocol == "-1":
             return cls.everything()
+        if not has_ports(protocol):
+            number = protocol_number(protocol)
+            return cls(((_OTHER, number, number),))
         if protocol in ("icmp", "icmpv6"):
             low, high = _SPACE[protocol] if from_port == -1 else (from_port, from_port)
             return cls(((protocol, low, high),))
@@ -118,8 +137,14 @@ class PortSet:
         words = []
         for proto, low, high in self.intervals:
             full = (low, high) == _SPACE[proto]
-            if proto == "other":
-                words.append("other-protocols")
+            if proto == _OTHER:
+                everything_else = PortSet(tuple(i for i in self.intervals if i[0] == _OTHER))
+                if everything_else == _ALL_OTHER:
+                    if "other-protocols" not in words:
+                        words.append("other-protocols")
+                    continue
+                numbers = str(low) if low == high else f"{low}-{high}"
+                words.append(f"{_OTHER}/{numbers}")
             elif proto in ("icmp", "icmpv6"):
                 words.append(
                     proto if full else f"{proto}/{low}" + (f"-{high}" if high > low else "")
@@ -134,6 +159,9 @@ class PortSet:
 
 
 NOTHING = PortSet()
+# tcp, udp, icmp and icmpv6 are in the "proto" space's range but have spaces of their own.
+_NAMED_AS_OTHER = PortSet.of((_OTHER, n, n) for n in _NAMED_NUMBERS)
+_ALL_OTHER = PortSet.of([(_OTHER, *_SPACE[_OTHER])]) - _NAMED_AS_OTHER
 
 
 def union(sets: Iterable[PortSet]) -> PortSet:

@@ -17,6 +17,7 @@ from policy import strategies
 from test_compiler import compiled, policies
 
 from hasg import Blueprint, Policy, chef_automate_ha, compile_policy
+from hasg.blueprint import HASG_TAG_KEYS
 from hasg.errors import HclReadError
 from hasg.hcl import (
     RULE_TYPES,
@@ -130,11 +131,11 @@ CLASHING_PEERS: list[dict[str, Any]] = [
     {"cidr": "fd00::/8"},
     {"prefix_list_id": "pl-0123456789", "max_entries": 2},
 ]
-# Tag text as the model takes it today: control characters, template sequences,
-# quotes, backslashes, other scripts, combining marks, bidi overrides. In NFC:
-# HCL normalizes every string to NFC (hclsyntax), and the model is to refuse
-# other text.
-tag_text = st.one_of(
+# Tag text a Blueprint read from elsewhere may hold (the model refuses most of
+# it): control characters, template sequences, quotes, backslashes, other
+# scripts, combining marks, bidi overrides. In NFC: HCL normalizes every string
+# to NFC (hclsyntax), and the model refuses other text.
+hostile_text = st.one_of(
     st.text(max_size=12).filter(lambda t: unicodedata.is_normalized("NFC", t)),
     st.sampled_from(
         [
@@ -169,10 +170,12 @@ def clashing_policies(draw: st.DrawFn) -> Policy:
         )
     tags = draw(
         st.dictionaries(
-            tag_text.filter(lambda k: bool(k) and k not in ("Name", "managed-by")),
-            tag_text,
+            strategies.tag_text.filter(
+                lambda k: bool(k.strip()) and k not in HASG_TAG_KEYS and ":" not in k
+            ),
+            strategies.tag_text,
             max_size=4,
-        ).map(lambda t: {k: v for k, v in t.items() if not k.lower().startswith(("aws:", "hasg:"))})
+        )
     )
     return Policy.model_validate(
         {
@@ -341,6 +344,14 @@ def test_the_loader_check_can_fail(tmp_path: Path, tf_load: Load) -> None:
     assert [d["Summary"] for d in diagnostics] == ['Duplicate resource "a" configuration']
 
 
+@settings(max_examples=30, **HYPOTHESIS)
+@given(tags=st.dictionaries(hostile_text.filter(bool), hostile_text, min_size=1, max_size=4))
+def test_any_tag_text_is_escaped_and_read_back(tags: dict[str, str]) -> None:
+    blueprint = with_tags(compile_policy(mixed_policy()), tags)
+    assert read_hcl(to_hcl(blueprint)) == blueprint
+    assert dict(read_hcl(to_hcl(blueprint)).groups[0].tags) == dict(blueprint.groups[0].tags)
+
+
 def test_template_markers_are_escaped() -> None:
     blueprint = compile_policy(mixed_policy())
     # A policy refuses % $ { } in tags (AWS's tag characters); a Blueprint read
@@ -353,9 +364,17 @@ def test_template_markers_are_escaped() -> None:
     assert "${not}" not in text.replace("$${not}", "")
 
 
+def with_tags(blueprint: Blueprint, tags: Mapping[str, str]) -> Blueprint:
+    """The Blueprint with `tags` added to its first group: text no policy holds,
+    as a Blueprint read from elsewhere may."""
+    first = blueprint.groups[0]
+    tagged = replace(first, tags={**first.tags, **tags})
+    return replace(blueprint, groups=(tagged, *blueprint.groups[1:]))
+
+
 def test_control_and_invisible_characters_are_escaped_and_read_back() -> None:
     tags = {"a\x01b": 'x\x00y\x7f\x85\u202e\u2028z\U0001d173 \\ "q" é'}
-    blueprint = compile_policy(chef_automate_ha(tags=tags))
+    blueprint = with_tags(compile_policy(chef_automate_ha()), tags)
     text = to_hcl(blueprint)
     assert '"a\\u0001b"' in text
     assert '"x\\u0000y\\u007f\\u0085\\u202e\\u2028z\\U0001d173 \\\\ \\"q\\" é"' in text

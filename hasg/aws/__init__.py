@@ -7,8 +7,9 @@
                    session=boto3.Session())
     result.changes, result.group_ids["postgresql"]
 
-The modules, one job each: `session` (the EC2 client, errors), `read` (live
-groups -> Blueprint), `permissions` (Rule <-> IpPermission), `diff` (pure:
+The modules, one job each: `session` (the EC2 client, errors), `boundary`
+(what every entry point refuses before any call), `read` (live groups ->
+Blueprint, and which of them hasg owns), `permissions` (Rule <-> IpPermission), `diff` (pure:
 Blueprint x Blueprint -> Changes), `parallel` (independent calls at once),
 `planner` (plan), `applier` (apply, destroy: executes Changes), `render`
 (plan text and JSON), `commands` (the CLI).

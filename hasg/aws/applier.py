@@ -6,6 +6,12 @@ moment); then, per group and direction, one call to authorize the missing
 rules, one to revoke the extra ones, one to fix descriptions, and one to set
 tags; then delete the groups the policy no longer has.
 
+Before any call, every group it will change or delete is checked again to be
+hasg's own, on exact tag values and name. After the last call, when anything
+changed, one DescribeSecurityGroups reads the cluster back: it must hold
+exactly the Blueprint, or another writer was at work (ConcurrentChangeError;
+docs/aws.md, "Concurrent applies").
+
 Every call is safe to repeat. Botocore retries a call whose answer was lost,
 and EC2 then answers that the first try already did it (a duplicate rule, a
 missing rule, an existing group): that counts as done, after a look at the
@@ -23,16 +29,20 @@ from typing import TYPE_CHECKING, TypeVar
 
 from botocore.exceptions import BotoCoreError, ClientError
 
-from hasg.aws.diff import Changes, GroupChange, RuleAction, RuleChange, TagChange
+from hasg.aws.boundary import check_blueprint, check_names, check_vpc_id
+from hasg.aws.diff import Changes, GroupChange, RuleAction, RuleChange, TagChange, diff
 from hasg.aws.parallel import run_parallel
 from hasg.aws.permissions import to_ip_permissions
 from hasg.aws.planner import Plan, make_plan
 from hasg.aws.read import (
     describe_groups,
     foreign_group_message,
+    group_from_aws,
     holders,
     is_owned,
-    read_group_rules,
+    owns,
+    read_groups,
+    tags_of,
 )
 from hasg.aws.session import (
     DEFAULT_WORKERS,
@@ -41,13 +51,21 @@ from hasg.aws.session import (
     make_client,
     translate,
 )
-from hasg.blueprint import Blueprint, Direction, Peer, Protocol, Rule, SecurityGroup
-from hasg.errors import AwsError, HasgError
+from hasg.blueprint import (
+    POLICY_DIGEST_TAG,
+    Blueprint,
+    Direction,
+    Peer,
+    Protocol,
+    Rule,
+    SecurityGroup,
+)
+from hasg.errors import AwsError, ConcurrentChangeError, HasgError, OwnershipError
 
 if TYPE_CHECKING:
     import boto3
     from mypy_boto3_ec2 import EC2Client
-    from mypy_boto3_ec2.type_defs import FilterTypeDef, TagTypeDef
+    from mypy_boto3_ec2.type_defs import FilterTypeDef, SecurityGroupTypeDef, TagTypeDef
 
 # The error EC2 gives when a batch, or part of it, had already been done.
 _ALREADY_DONE: dict[RuleAction, str] = {
@@ -83,8 +101,12 @@ def apply(
 
     Raises HasgError (nothing changed) when the plan has blockers: a group
     whose description or name differs, a stranger's group with one of the
-    names, or a group to delete that something still uses.
+    names, or a group to delete that something still uses. Raises
+    ConcurrentChangeError when the groups, read back at the end, are not
+    exactly `blueprint`: someone else changed them meanwhile.
     """
+    check_blueprint("hasg.apply", blueprint)
+    check_vpc_id(vpc_id)
     with aws_errors():
         client = make_client(
             session,
@@ -107,8 +129,13 @@ def destroy(
     endpoint_url: str | None = None,
     max_workers: int = DEFAULT_WORKERS,
 ) -> ApplyResult:
-    """Delete every group hasg owns for `cluster` in `vpc_id`: apply an empty Blueprint."""
-    name = cluster.cluster if isinstance(cluster, Blueprint) else cluster
+    """Delete every group hasg owns for `cluster` in `vpc_id`: apply an empty Blueprint.
+
+    `cluster` is a name exactly as a policy takes it: `st*` is refused, not
+    read as EC2's wildcard."""
+    name = check_names(
+        "hasg.destroy", cluster.cluster if isinstance(cluster, Blueprint) else cluster
+    )
     return apply(
         Blueprint(name, ()),
         vpc_id=vpc_id,
@@ -121,11 +148,18 @@ def destroy(
 
 
 def execute(client: EC2Client, plan: Plan, *, max_workers: int = DEFAULT_WORKERS) -> ApplyResult:
-    """Carry out exactly `plan.changes`; refuse, changing nothing, if it has blockers."""
+    """Carry out exactly `plan.changes`; refuse, changing nothing, if it has blockers
+    or touches a group that is not provably hasg's. Then, if anything changed,
+    read the groups back: they must be exactly the plan's Blueprint."""
     plan.check()
+    check_owned(plan)
     executor = _Executor(client, plan, max_workers)
     try:
         executor.run()
+        if not plan.changes.empty:
+            check_read_back(client, plan, executor.group_ids)
+    except (ConcurrentChangeError, OwnershipError):
+        raise
     except HasgError as error:
         raise _stopped(error) from error
     except (ClientError, BotoCoreError) as error:
@@ -136,6 +170,71 @@ def execute(client: EC2Client, plan: Plan, *, max_workers: int = DEFAULT_WORKERS
 def _stopped(error: HasgError) -> HasgError:
     code = error.code if isinstance(error, AwsError) else ""
     return AwsError(f"{error}; {_CONTINUE}", code=code)
+
+
+def check_owned(plan: Plan) -> None:
+    """Every live group the plan changes or deletes is hasg's, on exact tag values
+    and the name hasg gives it: a Plan is a value a caller could have built."""
+    cluster = plan.cluster
+    touched = {c.role for c in plan.changes.rules} | {c.role for c in plan.changes.tags}
+    touched |= {c.role for c in plan.changes.groups if c.action == "delete"}
+    for role in sorted(touched & set(plan.live.group_ids)):
+        group = plan.live.blueprint[role]
+        if not owns(group, cluster):
+            raise OwnershipError(
+                f"group {group.name} ({plan.live.group_ids[role]}) is not provably hasg's "
+                f"for {cluster}/{role} (tags {dict(group.tags)}); nothing changed"
+            )
+
+
+def check_read_back(client: EC2Client, plan: Plan, group_ids: Mapping[str, str]) -> None:
+    """The cluster's groups, read once more, are exactly the plan's Blueprint."""
+    back = read_groups(client, plan.vpc, plan.cluster)
+    changes = diff(plan.desired, back.blueprint)
+    differences = [
+        *(b.message for b in back.blockers),
+        *(_group_difference(plan, c, group_ids) for c in changes.groups),
+        *(f"group {plan.group_name(c.role)}: {_rule_difference(c)}" for c in changes.rules),
+        *(
+            f"group {plan.group_name(c.role)}: tags "
+            + ", ".join(
+                f"{k}={back.blueprint[c.role].tags.get(k)!r} (want {v!r})"
+                for k, v in c.tags.items()
+            )
+            for c in changes.tags
+        ),
+        *(
+            f"group {plan.group_name(role)} is now {group_id}, not {group_ids.get(role)}"
+            for role, group_id in back.group_ids.items()
+            if role in group_ids and group_ids[role] != group_id
+        ),
+    ]
+    if not differences:
+        return
+    more = f" (and {len(differences) - 1} more difference(s))" if len(differences) > 1 else ""
+    digest = plan.desired.groups[0].tags.get(POLICY_DIGEST_TAG) if plan.desired.groups else ""
+    raise ConcurrentChangeError(
+        f"cluster {plan.cluster} in {plan.vpc.id} changed under this apply: "
+        f"{differences[0]}{more}; another apply (of a policy other than digest "
+        f"{digest or 'none'}) or a person is changing these groups: when it is done, "
+        "run `hasg plan` and apply again"
+    )
+
+
+def _group_difference(plan: Plan, change: GroupChange, group_ids: Mapping[str, str]) -> str:
+    if change.action == "create":
+        return f"group {change.group.name} is gone ({group_ids.get(change.role, 'never made')})"
+    return f"group {change.group.name} of role {change.role} appeared, which this policy lacks"
+
+
+def _rule_difference(change: RuleChange) -> str:
+    if change.action == "add":
+        return f"lacks {change.rule}"
+    if change.action == "remove":
+        return f"holds {change.rule}, which the policy lacks"
+    return (
+        f"{change.rule}: description {change.old_description!r}, want {change.rule.description!r}"
+    )
 
 
 Batch = tuple[str, Direction, RuleAction]
@@ -189,15 +288,17 @@ class _Executor:
         except ClientError as error:
             if error_code(error) != "InvalidGroup.Duplicate":
                 raise
-        # Our own retried create, or a concurrent apply: fine if the group is ours.
+        # Our own retried create, or a concurrent apply: fine if the group is ours
+        # and holds this policy (its digest); an apply of another policy is racing.
         filters: list[FilterTypeDef] = [
             {"Name": "vpc-id", "Values": [self.plan.vpc.id]},
             {"Name": "group-name", "Values": [group.name]},
         ]
         for raw in describe_groups(self.client, filters):
-            if is_owned(raw, self.plan.cluster, group.role):
-                return raw.get("GroupId", "")
-            raise HasgError(foreign_group_message(raw, self.plan.cluster))
+            if not is_owned(raw, self.plan.cluster, group.role):
+                raise HasgError(foreign_group_message(raw, self.plan.cluster))
+            self.check_writer(group.role, raw)
+            return raw.get("GroupId", "")
         raise HasgError(
             f"AWS says a group named like {group.name} already exists in {self.plan.vpc.id}; "
             "group names are unique regardless of case: rename that group"
@@ -246,15 +347,17 @@ class _Executor:
                     return batch
                 if code != _ALREADY_DONE[action]:
                     raise
+            # A batch is all-or-nothing on AWS but not on every look-alike, and a
+            # concurrent apply may have done part of it: see what is left, and who.
+            raw = self._read_group(role)
+            self.check_writer(role, raw)
             if len(pending) == 1:
                 return None
-            # A batch is all-or-nothing on AWS but not on every look-alike, and a
-            # concurrent apply may have done part of it: see what is left.
-            live = {r.key: r for r in self._live_rules(role) if r.direction == direction}
+            live = {r.key: r for r in self._rules_of(raw) if r.direction == direction}
             pending = _still_needed(action, pending, live)
             if not pending:
                 return None
-        raise HasgError(
+        raise ConcurrentChangeError(
             f"the {direction} rules of {self.plan.group_name(role)} kept changing while hasg "
             "was changing them; is another apply running?"
         )
@@ -282,9 +385,29 @@ class _Executor:
                 GroupId=group_id, IpPermissions=permissions
             )
 
-    def _live_rules(self, role: str) -> tuple[Rule, ...]:
+    def _read_group(self, role: str) -> SecurityGroupTypeDef:
+        answer = self.client.describe_security_groups(GroupIds=[self.group_ids[role]])
+        return answer["SecurityGroups"][0]
+
+    def _rules_of(self, raw: SecurityGroupTypeDef) -> tuple[Rule, ...]:
         roles_by_id = {group_id: r for r, group_id in self.group_ids.items()}
-        return read_group_rules(self.client, self.group_ids[role], roles_by_id)
+        return group_from_aws("", raw, roles_by_id).rules
+
+    def check_writer(self, role: str, raw: SecurityGroupTypeDef) -> None:
+        """EC2 said something was already done: fine if it was this apply (a retry)
+        or one of the same policy; a group that now holds another policy's digest
+        means another policy is being applied at once, so stop before changing more."""
+        found = tags_of(raw).get(POLICY_DIGEST_TAG, "")
+        desired = self.plan.desired
+        ours = desired[role].tags.get(POLICY_DIGEST_TAG, "") if role in desired.roles else ""
+        planned = self.plan.live.group_ids.get(role) and self.plan.live.digest(role)
+        if found in (ours, planned):
+            return
+        raise ConcurrentChangeError(
+            f"group {raw.get('GroupName')} ({raw.get('GroupId')}) now holds policy digest "
+            f"{found or 'none'}, not this apply's {ours}: an apply of another policy is "
+            "changing it; when it is done, run `hasg plan` and apply again"
+        )
 
 
 def _batches(changes: Iterable[RuleChange]) -> dict[Batch, tuple[Rule, ...]]:

@@ -8,11 +8,13 @@ reads no clock, so the plan a user reviews is exactly what apply executes.
 
 from __future__ import annotations
 
+import hashlib
+import json
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field, replace
 from typing import Literal
 
-from hasg.blueprint import Blueprint, Peer, Rule, SecurityGroup, by_role
+from hasg.blueprint import POLICY_DIGEST_TAG, Blueprint, Peer, Rule, SecurityGroup, by_role
 from hasg.compiler import join_descriptions
 
 RuleAction = Literal["add", "remove", "update"]
@@ -51,12 +53,23 @@ class TagChange:
     tags: Mapping[str, str]
 
 
+BlockerKind = Literal["changed", "duplicate", "misnamed", "name_taken", "in_use"]
+
+
 @dataclass(frozen=True)
 class Blocker:
-    """A difference hasg will not resolve by itself; apply refuses while any is left."""
+    """A difference hasg will not resolve by itself; apply refuses while any is left.
+
+    `kind`: "changed" (a description or name AWS cannot change in place),
+    "duplicate" (two groups claim one role), "misnamed" (hasg's tags on a group
+    hasg did not name: not hasg's), "name_taken" (a stranger holds a name hasg
+    needs), "in_use" (a group to delete that something still uses)."""
 
     role: str
     message: str
+    kind: BlockerKind = "changed"
+    group_id: str = ""
+    group: str = ""  # the live group's name, where one is at fault
 
 
 @dataclass(frozen=True)
@@ -198,3 +211,35 @@ def resolve_vpc_peers(blueprint: Blueprint, vpc_cidr: str) -> Blueprint:
         ]
         groups.append(group.replace(rules=tuple(rules)))
     return Blueprint(cluster=blueprint.cluster, groups=tuple(groups))
+
+
+# 16 hex digits (64 bits): two different policies colliding is not a concern,
+# and the tag stays short in the console.
+_DIGEST_LENGTH = 16
+
+
+def policy_digest(blueprint: Blueprint) -> str:
+    """A short stable hash of what the Blueprint puts in AWS: every group's
+    role, name, description, tags and rules with their descriptions. Two
+    applies of different policies write different digests on the groups, which
+    is how each tells that the other is at work (docs/aws.md, "Concurrent applies")."""
+    document = [
+        [
+            group.role,
+            group.name,
+            group.description,
+            sorted((k, v) for k, v in group.tags.items() if k != POLICY_DIGEST_TAG),
+            [[*r.key[:4], r.peer.kind, r.peer.value, r.description] for r in group.rules],
+        ]
+        for group in blueprint
+    ]
+    text = json.dumps([blueprint.cluster, document], separators=(",", ":"))
+    return hashlib.sha256(text.encode()).hexdigest()[:_DIGEST_LENGTH]
+
+
+def with_digest(blueprint: Blueprint) -> Blueprint:
+    """The Blueprint with its digest as a tag on every group, so that a group
+    applied from it (or converged to it) says which policy it holds."""
+    digest = policy_digest(blueprint)
+    groups = tuple(g.replace(tags={**g.tags, POLICY_DIGEST_TAG: digest}) for g in blueprint)
+    return Blueprint(blueprint.cluster, groups, blueprint.cidr_lists)

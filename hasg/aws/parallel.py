@@ -9,7 +9,7 @@ from typing import TypeVar
 from botocore.exceptions import BotoCoreError, ClientError
 
 from hasg.aws.session import translate
-from hasg.errors import AwsError, HasgError
+from hasg.errors import AwsError, ConcurrentChangeError, HasgError, OwnershipError
 
 T = TypeVar("T")
 
@@ -42,7 +42,11 @@ def _combined(failures: list[BaseException]) -> BaseException:
     if len(failures) == 1 or not isinstance(first, HasgError):
         return first
     others = f" (and {len(failures) - 1} more failed call(s))"
-    code = first.code if isinstance(first, AwsError) else ""
-    error = AwsError(f"{first}{others}", code=code)
+    # Another writer or a group not hasg's is what the caller must hear of, as such.
+    error: HasgError
+    if isinstance(first, ConcurrentChangeError | OwnershipError):
+        error = type(first)(f"{first}{others}")
+    else:
+        error = AwsError(f"{first}{others}", code=first.code if isinstance(first, AwsError) else "")
     error.__cause__ = failures[0]
     return error

@@ -15,7 +15,7 @@ from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, TypeVar
 
-from hasg.blueprint import Direction, Peer, Protocol, Rule, canonical_protocol
+from hasg.blueprint import Direction, Peer, Protocol, Rule, canonical_protocol, has_ports
 from hasg.errors import HasgError
 
 if TYPE_CHECKING:
@@ -54,7 +54,9 @@ def from_ip_permissions(
     for permission in permissions:
         protocol = normalize_protocol(permission.get("IpProtocol", "-1"))
         low, high = (-1, -1)
-        if protocol != "-1":
+        # EC2 ignores the ports of every protocol but tcp, udp, icmp and icmpv6
+        # (IpPermission.FromPort), and look-alikes answer what was sent: -1 it is.
+        if has_ports(protocol):
             low, high = permission.get("FromPort", -1), permission.get("ToPort", -1)
 
         def rule(
@@ -118,6 +120,7 @@ class _Permission:
 
     def as_dict(self) -> IpPermissionTypeDef:
         permission: IpPermissionTypeDef = {"IpProtocol": self.protocol}
+        # -1 for the protocols without ports: AWS ignores them, moto needs them.
         if self.protocol != "-1":
             permission["FromPort"] = self.from_port
             permission["ToPort"] = self.to_port

@@ -5,11 +5,12 @@ from __future__ import annotations
 from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING
 
-from hasg.aws.diff import Blocker, Changes, diff, resolve_vpc_peers
+from hasg.aws.boundary import check_blueprint, check_vpc_id
+from hasg.aws.diff import Blocker, Changes, diff, resolve_vpc_peers, with_digest
 from hasg.aws.read import LiveState, Vpc, holders, name_conflicts, read_groups, read_vpc
 from hasg.aws.session import DEFAULT_WORKERS, aws_errors, make_client
 from hasg.blueprint import Blueprint
-from hasg.errors import HasgError
+from hasg.errors import HasgError, OwnershipError
 
 if TYPE_CHECKING:
     import boto3
@@ -21,7 +22,8 @@ class Plan:
     """What apply would do to one cluster's groups in one VPC, and why it might refuse."""
 
     vpc: Vpc
-    # The Blueprint with its "vpc" peers resolved to this VPC's CIDR.
+    # The Blueprint with its "vpc" peers resolved to this VPC's CIDR, and its
+    # policy digest tag on every group.
     desired: Blueprint
     live: LiveState
     changes: Changes
@@ -50,7 +52,11 @@ class Plan:
             return
         more = len(self.blockers) - 1
         suffix = f" (and {more} more problem(s); `hasg plan` lists them)" if more else ""
-        raise HasgError(f"{self.blockers[0].message}{suffix}")
+        first = self.blockers[0]
+        error = (
+            OwnershipError if first.kind in ("misnamed", "name_taken", "duplicate") else HasgError
+        )
+        raise error(f"{first.message}{suffix}")
 
 
 def plan(
@@ -67,6 +73,8 @@ def plan(
     Reads only: DescribeVpcs, DescribeSecurityGroups, and, when groups are to
     be created or deleted, what holds their names or keeps them in use.
     """
+    check_blueprint("hasg.plan", blueprint)
+    check_vpc_id(vpc_id)
     with aws_errors():
         client = make_client(session, region=region, profile=profile, endpoint_url=endpoint_url)
         return make_plan(client, blueprint, vpc_id)
@@ -77,7 +85,7 @@ def make_plan(
 ) -> Plan:
     vpc = read_vpc(client, vpc_id)
     live = read_groups(client, vpc, blueprint.cluster)
-    desired = resolve_vpc_peers(blueprint, vpc.cidr)
+    desired = with_digest(resolve_vpc_peers(blueprint, vpc.cidr))
     changes = diff(desired, live.blueprint, new_group_rules=vpc.new_group_rules)
     groups = tuple(
         replace(c, group_id=live.group_ids[c.role]) if c.action == "delete" else c

@@ -1,14 +1,17 @@
 """The live side: the VPC, and hasg's own groups in it, read as a Blueprint.
 
 hasg owns a group when it carries all three ownership tags for the cluster
-(`hasg.blueprint.ownership_tags`); it reads only those, plus, before creating
-a group, whatever already holds that name, so that a stranger's group is
-reported rather than adopted.
+(`hasg.blueprint.ownership_tags`) with exactly those values AND the name hasg
+gives that role (`hasg.blueprint.group_name`). EC2's tag filters narrow the
+read, but they treat `*` and `?` as wildcards, so ownership is decided here,
+on the exact values. A group with the tags but another name was not made by
+hasg (AWS cannot rename a group): it is reported, never changed. Before
+creating a group hasg also reads whatever already holds its name, so that a
+stranger's group is reported rather than adopted.
 """
 
 from __future__ import annotations
 
-import re
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from functools import partial
@@ -16,6 +19,7 @@ from typing import TYPE_CHECKING
 
 from botocore.exceptions import ClientError
 
+from hasg.aws.boundary import check_vpc_id
 from hasg.aws.diff import AWS_DEFAULT_EGRESS_IPV4, AWS_DEFAULT_EGRESS_IPV6, Blocker, GroupChange
 from hasg.aws.parallel import run_parallel
 from hasg.aws.permissions import from_ip_permissions
@@ -24,10 +28,12 @@ from hasg.blueprint import (
     CLUSTER_TAG,
     MANAGED_BY_TAG,
     MANAGED_BY_VALUE,
+    POLICY_DIGEST_TAG,
     ROLE_TAG,
     Blueprint,
     Rule,
     SecurityGroup,
+    group_name,
 )
 from hasg.errors import HasgError
 
@@ -38,9 +44,6 @@ if TYPE_CHECKING:
         NetworkInterfaceTypeDef,
         SecurityGroupTypeDef,
     )
-
-# EC2 ids: the prefix, then 8 hex digits (old) or 17 (since 2018).
-VPC_ID = re.compile(r"vpc-[0-9a-f]{8}(?:[0-9a-f]{9})?")
 
 
 @dataclass(frozen=True)
@@ -65,11 +68,16 @@ class LiveState:
     group_ids: Mapping[str, str]
     blockers: tuple[Blocker, ...] = ()
 
+    def digest(self, role: str) -> str:
+        """The policy digest the role's group carries ("" when none)."""
+        if role not in self.group_ids:
+            return ""
+        return self.blueprint[role].tags.get(POLICY_DIGEST_TAG, "")
+
 
 def read_vpc(client: EC2Client, vpc_id: str) -> Vpc:
     """The VPC, or a HasgError that says why there is none."""
-    if not VPC_ID.fullmatch(vpc_id):
-        raise HasgError(f"{vpc_id!r} is not a VPC id (vpc- and 8 or 17 hex digits)")
+    check_vpc_id(vpc_id)
     where = f"in {client.meta.region_name}"
     try:
         vpcs = client.describe_vpcs(VpcIds=[vpc_id])["Vpcs"]
@@ -110,17 +118,37 @@ def describe_groups(
 
 
 def live_state(cluster: str, raw_groups: Iterable[SecurityGroupTypeDef]) -> LiveState:
-    """The groups, keyed by their role tag. Two groups claiming one role is a blocker:
-    hasg will not guess which one is real."""
+    """The groups hasg owns, keyed by their role tag.
+
+    Only exact tag values count (EC2's filter may have matched more). A group
+    with hasg's tags but not the name hasg gives the role is a blocker, and
+    not part of the Blueprint: nothing will change or delete it. Two groups
+    claiming one role is a blocker too: hasg will not guess which one is real."""
     claims: dict[str, list[SecurityGroupTypeDef]] = {}
+    blockers: list[Blocker] = []
     for raw in sorted(raw_groups, key=lambda g: g.get("GroupId", "")):
-        claims.setdefault(tags_of(raw).get(ROLE_TAG, ""), []).append(raw)
-    blockers = [
+        role = tags_of(raw).get(ROLE_TAG, "")
+        if not is_owned(raw, cluster, role):
+            continue
+        if raw.get("GroupName") != group_name(cluster, role):
+            blockers.append(
+                Blocker(
+                    role,
+                    misnamed_message(raw, cluster, role),
+                    "misnamed",
+                    raw.get("GroupId", ""),
+                    raw.get("GroupName", ""),
+                )
+            )
+            continue
+        claims.setdefault(role, []).append(raw)
+    blockers += [
         Blocker(
             role,
             f"{len(same)} groups are tagged as hasg's {cluster}/{role}: "
             + ", ".join(f"{g.get('GroupName')} ({g.get('GroupId')})" for g in same)
             + f"; remove the {ROLE_TAG} tag from all but one",
+            "duplicate",
         )
         for role, same in claims.items()
         if len(same) > 1
@@ -130,6 +158,15 @@ def live_state(cluster: str, raw_groups: Iterable[SecurityGroupTypeDef]) -> Live
     roles_by_id = {group_id: role for role, group_id in group_ids.items()}
     groups = [group_from_aws(role, raw, roles_by_id) for role, raw in chosen.items()]
     return LiveState(Blueprint(cluster, tuple(groups)), group_ids, tuple(blockers))
+
+
+def misnamed_message(raw: SecurityGroupTypeDef, cluster: str, role: str) -> str:
+    return (
+        f"group {raw.get('GroupName')} ({raw.get('GroupId')}) carries hasg's tags for "
+        f"{cluster}/{role} but hasg names that group {group_name(cluster, role)}, so it is "
+        f"not hasg's: hasg will neither change nor delete it; remove its {ROLE_TAG} tag "
+        "(or delete it yourself)"
+    )
 
 
 def group_from_aws(
@@ -154,11 +191,23 @@ def tags_of(raw: SecurityGroupTypeDef) -> dict[str, str]:
 
 
 def is_owned(raw: SecurityGroupTypeDef, cluster: str, role: str) -> bool:
-    tags = tags_of(raw)
+    """Whether the raw group carries hasg's tags for exactly `cluster`/`role`."""
+    return has_ownership_tags(tags_of(raw), cluster, role)
+
+
+def has_ownership_tags(tags: Mapping[str, str], cluster: str, role: str) -> bool:
     return (
         tags.get(MANAGED_BY_TAG) == MANAGED_BY_VALUE
         and tags.get(CLUSTER_TAG) == cluster
         and tags.get(ROLE_TAG) == role
+        and bool(role)
+    )
+
+
+def owns(group: SecurityGroup, cluster: str) -> bool:
+    """Whether hasg may change or delete this live group: exact tags and its name."""
+    return has_ownership_tags(group.tags, cluster, group.role) and group.name == group_name(
+        cluster, group.role
     )
 
 
@@ -179,7 +228,7 @@ def name_conflicts(
         if group is None or is_owned(raw, cluster, group.role):
             # Ours, created since the tag read (a concurrent apply): create adopts it.
             continue
-        blockers.append(Blocker(group.role, foreign_group_message(raw, cluster)))
+        blockers.append(Blocker(group.role, foreign_group_message(raw, cluster), "name_taken"))
     return blockers
 
 
@@ -193,14 +242,6 @@ def foreign_group_message(raw: SecurityGroupTypeDef, cluster: str) -> str:
         f"{raw.get('VpcId')} {whose}; hasg adopts nothing: rename or delete that group, "
         "or choose another cluster name"
     )
-
-
-def read_group_rules(
-    client: EC2Client, group_id: str, roles_by_id: Mapping[str, str]
-) -> tuple[Rule, ...]:
-    """One group's live rules, to see what a failed or repeated call left behind."""
-    raw = client.describe_security_groups(GroupIds=[group_id])["SecurityGroups"][0]
-    return group_from_aws("", raw, roles_by_id).rules
 
 
 def holders(
@@ -253,6 +294,8 @@ def holders(
             f"group {change.group.name} ({change.group_id}) is still in use by "
             + ", ".join(sorted(held_by[change.group_id]))
             + "; hasg changes nothing outside its own groups: detach or remove those first",
+            "in_use",
+            change.group_id,
         )
         for change in doomed
         if held_by[change.group_id]

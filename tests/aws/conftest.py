@@ -22,7 +22,7 @@ import pytest
 from moto import mock_aws
 
 import hasg
-from hasg.aws.diff import resolve_vpc_peers
+from hasg.aws.diff import resolve_vpc_peers, with_digest
 from hasg.aws.read import live_state
 from hasg.blueprint import CLUSTER_TAG, Blueprint
 from hasg.catalog import DOCUMENTED_TABLE
@@ -101,6 +101,70 @@ def _moto_matches_group_references_like_aws(monkeypatch: pytest.MonkeyPatch) -> 
         return bool(original(self, other) or original(undescribed(self), undescribed(other)))
 
     monkeypatch.setattr(SecurityGroupRule, "__eq__", __eq__)
+
+
+# What EC2 answers for an IpProtocol it was given: the four names it knows for
+# what they are, every other protocol as its decimal number, all traffic as
+# "-1" (EC2 API reference, IpPermission.IpProtocol). Written out here, apart
+# from hasg's own table, so that tests judge hasg's reading against EC2's.
+EC2_PROTOCOL_NAMES = {"1": "icmp", "6": "tcp", "17": "udp", "58": "icmpv6"}
+EC2_NAMED = frozenset(EC2_PROTOCOL_NAMES.values())
+
+
+def ec2_protocol_answer(sent: str) -> str:
+    text = str(sent).strip().lower()
+    if text in ("-1", "all"):
+        return "-1"
+    if text in EC2_NAMED:
+        return text
+    return EC2_PROTOCOL_NAMES.get(str(int(text)), str(int(text)))
+
+
+@pytest.fixture(autouse=True)
+def _moto_answers_protocols_like_ec2(monkeypatch: pytest.MonkeyPatch) -> None:
+    """moto keeps the IpProtocol as sent ("58", "ESP" stay so) and compares the
+    ports of every protocol but -1. EC2 answers the canonical form and ignores
+    the ports of protocols other than tcp/udp/icmp/icmpv6: make moto do so."""
+    from moto.ec2.models.security_groups import SecurityGroupRule
+
+    original = SecurityGroupRule.__init__
+
+    def __init__(
+        self: Any,
+        ec2_backend: Any,
+        ip_protocol: str,
+        group_id: str,
+        from_port: Any,
+        to_port: Any,
+        *args: Any,
+        **kwargs: Any,
+    ) -> None:
+        protocol = ec2_protocol_answer(ip_protocol)
+        if protocol not in EC2_NAMED:
+            from_port = to_port = -1
+        original(self, ec2_backend, protocol, group_id, from_port, to_port, *args, **kwargs)
+        if protocol == "-1":
+            self.from_port = self.to_port = None
+
+    monkeypatch.setattr(SecurityGroupRule, "__init__", __init__)
+
+
+@pytest.fixture(autouse=True)
+def _moto_creates_group_names_atomically_like_ec2(monkeypatch: pytest.MonkeyPatch) -> None:
+    """EC2 makes a group name unique in its VPC atomically; moto checks, then
+    creates, so two CreateSecurityGroup at once in two threads may both succeed
+    (seen under load: "2 groups are tagged as hasg's ..."). Not a hasg bug: a
+    lock gives moto EC2's guarantee."""
+    from moto.ec2.models.security_groups import SecurityGroupBackend
+
+    original = SecurityGroupBackend.create_security_group
+    lock = threading.Lock()
+
+    def create_security_group(self: Any, *args: Any, **kwargs: Any) -> Any:
+        with lock:
+            return original(self, *args, **kwargs)
+
+    monkeypatch.setattr(SecurityGroupBackend, "create_security_group", create_security_group)
 
 
 @dataclass
@@ -213,7 +277,9 @@ def blueprint() -> Blueprint:
 
 
 def expected(blueprint: Blueprint, vpc_cidr: str = VPC_CIDR) -> Blueprint:
-    return resolve_vpc_peers(blueprint, vpc_cidr)
+    """What AWS holds once `blueprint` is applied: the VPC's CIDR for "vpc", and
+    the policy digest tag on every group."""
+    return with_digest(resolve_vpc_peers(blueprint, vpc_cidr))
 
 
 def _cluster_of(cluster: str, groups: list[Any]) -> Blueprint:

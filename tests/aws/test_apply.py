@@ -11,7 +11,7 @@ import pytest
 import hasg
 from hasg.aws import apply, destroy, plan
 from hasg.blueprint import Blueprint, Peer, Rule, SecurityGroup, ownership_tags
-from hasg.errors import HasgError
+from hasg.errors import HasgError, OwnershipError
 
 from .conftest import (
     REGION,
@@ -53,7 +53,9 @@ def test_fresh_apply_stays_within_its_call_budget(cloud: Cloud, blueprint: Bluep
     apply(blueprint, vpc_id=cloud.vpc_id, session=cloud.session)
 
     groups = len(blueprint.groups)
-    assert len(cloud.calls.names) <= 4 * groups + 2
+    # Reads: the VPC, the cluster's groups, who holds the new names, and the read-back.
+    assert len(cloud.calls.names) <= 4 * groups + 3
+    assert cloud.calls.names[-1] == "DescribeSecurityGroups"
     assert cloud.calls.names.count("CreateSecurityGroup") == groups
     # AWS's allow-all egress goes at once: one revoke per new group.
     assert cloud.calls.names.count("RevokeSecurityGroupEgress") == groups
@@ -222,11 +224,17 @@ def test_a_strangers_group_with_our_name_is_named_and_never_adopted(
     assert snapshot(cloud) == before
 
 
-def test_two_groups_claiming_one_role_are_refused(applied: Cloud, blueprint: Blueprint) -> None:
+def test_a_second_group_claiming_a_role_under_another_name_is_refused(
+    applied: Cloud, blueprint: Blueprint
+) -> None:
+    """Only the group named as hasg names it can be hasg's (AWS renames no group):
+    a copy with the same tags is reported, and nothing changes."""
     copy = applied.make_group("copy-of-bastion", tags=ownership_tags(blueprint.cluster, "bastion"))
-    with pytest.raises(HasgError, match=f"2 groups are tagged .*{copy}"):
+    before = snapshot(applied)
+    with pytest.raises(OwnershipError, match=rf"copy-of-bastion \({copy}\) carries hasg's tags"):
         apply(blueprint, vpc_id=applied.vpc_id, session=applied.session)
     assert applied.calls.mutating == []
+    assert snapshot(applied) == before
 
 
 # ---------------------------------------------------------------- ownership
@@ -426,6 +434,7 @@ def test_a_full_group_swaps_a_rule_despite_the_quota(cloud: Cloud) -> None:
     assert cloud.calls.mutating == [
         "AuthorizeSecurityGroupIngress",  # refused: RulesPerSecurityGroupLimitExceeded
         "RevokeSecurityGroupIngress",
+        "CreateTags",  # another policy: another digest
         "AuthorizeSecurityGroupIngress",
     ]
     assert_holds(cloud, web(range(2, 62)))

@@ -13,9 +13,21 @@ from hasg.aws.diff import (
     RuleChange,
     TagChange,
     diff,
+    policy_digest,
     resolve_vpc_peers,
+    with_digest,
 )
-from hasg.blueprint import Blueprint, Peer, Rule, SecurityGroup, group_name, ownership_tags
+from hasg.blueprint import (
+    POLICY_DIGEST_TAG,
+    Blueprint,
+    Peer,
+    Rule,
+    SecurityGroup,
+    canonical_protocol,
+    group_name,
+    has_ports,
+    ownership_tags,
+)
 
 CLUSTER = "c1"
 ROLES = ["web", "db", "cache"]
@@ -30,26 +42,51 @@ peers = st.one_of(
     st.sampled_from(ROLES).map(lambda r: Peer("group", r)),
     st.sampled_from(["10.0.0.0/16", "0.0.0.0/0"]).map(lambda c: Peer("cidr_ipv4", c)),
 )
-rule_strategy = st.builds(
-    Rule,
-    direction=st.sampled_from(["ingress", "egress"]),
-    protocol=st.just("tcp"),
-    from_port=st.sampled_from([22, 443, 5432]),
-    to_port=st.just(0),
-    peer=peers,
-    description=st.sampled_from(["", "a", "b"]),
-).map(lambda r: replace(r, to_port=r.from_port))
+# Every IP protocol, in every spelling a reader may meet, canonicalized as the
+# readers do; ports only where AWS reads them (-1 elsewhere, as EC2 answers).
+protocols = st.one_of(
+    st.integers(-1, 255),
+    st.integers(0, 255).map(str),
+    st.sampled_from(["tcp", "UDP", "Icmp", "icmpv6", "all", "-1", "esp", "gre", "ah", "sctp"]),
+).map(canonical_protocol)
 
 
 @st.composite
-def blueprints(draw: st.DrawFn) -> Blueprint:
+def rule_strategy(draw: st.DrawFn) -> Rule:
+    protocol = draw(st.one_of(st.just("tcp"), protocols))
+    low = high = -1
+    if has_ports(protocol):
+        low = draw(st.sampled_from([-1, 0, 8, 22, 443, 5432]))
+        high = low if protocol in ("tcp", "udp") else draw(st.sampled_from([-1, 0]))
+    if protocol in ("tcp", "udp") and low == -1:
+        low = high = 22
+    return Rule(
+        draw(st.sampled_from(["ingress", "egress"])),
+        protocol,
+        low,
+        high,
+        draw(peers),
+        description=draw(st.sampled_from(["", "a", "b"])),
+    )
+
+
+@st.composite
+def blueprints(draw: st.DrawFn, *, live: bool = False) -> Blueprint:
+    """Blueprints of the cluster; `live` ones also have what a person may have
+    done to the groups: another description, another name (a group someone
+    tagged as hasg's), another policy's digest."""
     roles = draw(st.lists(st.sampled_from(ROLES), unique=True))
     groups = []
     for role in roles:
-        rules = draw(st.lists(rule_strategy, max_size=6, unique_by=lambda r: r.key))
+        rules = draw(st.lists(rule_strategy(), max_size=6, unique_by=lambda r: r.key))
         kept = tuple(r for r in rules if r.peer.kind != "group" or r.peer.value in roles)
         tags = draw(st.sampled_from([{}, {"team": "x"}]))
-        base = group(role, kept)
+        description = draw(st.sampled_from(["d", "d ", "D", "other"])) if live else "d"
+        base = group(role, kept, description)
+        if live:
+            name = draw(st.sampled_from([base.name, f"{base.name}-old", f"payments-{role}"]))
+            digest = draw(st.sampled_from([{}, {POLICY_DIGEST_TAG: "0123456789abcdef"}]))
+            base = base.replace(name=name, tags={**base.tags, **digest})
         groups.append(base.replace(tags={**base.tags, **tags}))
     return Blueprint(CLUSTER, tuple(groups))
 
@@ -81,7 +118,7 @@ def execute(live: Blueprint, changes: Changes, new_group_rules: tuple[Rule, ...]
     )
 
 
-@given(blueprints(), blueprints())
+@given(blueprints(), blueprints(live=True))
 def test_executing_the_changes_gives_the_blueprint(desired: Blueprint, live: Blueprint) -> None:
     changes = diff(desired, live, new_group_rules=(AWS_DEFAULT_EGRESS_IPV4,))
     after = execute(live, changes, (AWS_DEFAULT_EGRESS_IPV4,))
@@ -92,6 +129,53 @@ def test_executing_the_changes_gives_the_blueprint(desired: Blueprint, live: Blu
     for have, want in zip(after, desired, strict=True):
         assert dict(want.tags).items() <= dict(have.tags).items()
     assert diff(desired, after).empty
+
+
+@given(blueprints(), blueprints(live=True))
+def test_a_blocker_names_every_group_aws_cannot_change_in_place_and_only_those(
+    desired: Blueprint, live: Blueprint
+) -> None:
+    """AWS renames no group and changes no group description: each such live
+    group is a blocker that names it; every other group is none."""
+    changes = diff(desired, live)
+    blocked: dict[str, list[str]] = {}
+    for blocker in changes.blockers:
+        blocked.setdefault(blocker.role, []).append(blocker.message)
+    for want in desired:
+        if want.role not in live.roles:
+            assert want.role not in blocked
+            continue
+        have = live[want.role]
+        expected = (have.description != want.description) + (have.name != want.name)
+        assert len(blocked.get(want.role, [])) == expected, (have, want)
+        assert all(have.name in message for message in blocked.get(want.role, []))
+
+
+@given(blueprints(), st.data())
+def test_the_policy_digest_tells_policies_apart_and_ignores_its_own_tag(
+    blueprint: Blueprint, data: st.DataObject
+) -> None:
+    tagged = with_digest(blueprint)
+    assert policy_digest(tagged) == policy_digest(blueprint)
+    assert with_digest(tagged) == tagged
+    assert {g.tags[POLICY_DIGEST_TAG] for g in tagged} <= {policy_digest(blueprint)}
+    assert diff(tagged, tagged).empty
+    if not blueprint.groups:
+        return
+    role = data.draw(st.sampled_from(blueprint.roles))
+    rule = data.draw(rule_strategy())
+    group = blueprint[role]
+    others = tuple(g for g in blueprint if g.role != role)
+    for changed in (
+        group.replace(rules=(*group.rules, rule)) if rule not in group.rules else None,
+        group.replace(rules=group.rules[1:]) if group.rules else None,
+        group.replace(tags={**group.tags, "team": "y"}),
+        group.replace(description=group.description + "!"),
+    ):
+        if changed is not None:
+            other = Blueprint(blueprint.cluster, (*others, changed))
+            assert policy_digest(other) != policy_digest(blueprint)
+            assert not diff(with_digest(other), tagged).empty
 
 
 @given(blueprints())

@@ -7,7 +7,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from hasg.aws.permissions import from_ip_permissions, group_reference, to_ip_permissions
-from hasg.blueprint import Peer, Rule
+from hasg.blueprint import Peer, Rule, canonical_protocol, has_ports
 from hasg.errors import HasgError
 
 GROUP_IDS = {"web": "sg-0aaa", "db": "sg-0bbb"}
@@ -28,10 +28,16 @@ peers = st.one_of(
 
 @st.composite
 def rules(draw: st.DrawFn) -> Rule:
-    protocol = draw(st.sampled_from(["tcp", "udp", "icmp", "-1"]))
-    if protocol == "-1":
+    # Every IP protocol: the named four, all traffic, and any number 0-255.
+    protocol = draw(
+        st.one_of(
+            st.sampled_from(["tcp", "udp", "icmp", "icmpv6", "-1"]),
+            st.integers(0, 255).map(canonical_protocol),
+        )
+    )
+    if not has_ports(protocol):
         low = high = -1
-    elif protocol == "icmp":
+    elif protocol in ("icmp", "icmpv6"):
         low, high = draw(st.sampled_from([(-1, -1), (8, -1), (3, 4)]))
     else:
         low = draw(st.integers(0, 65535))
@@ -72,6 +78,25 @@ def test_one_permission_per_port_range_with_every_peer() -> None:
         # All traffic has no ports in EC2's model.
         {"IpProtocol": "-1", "Ipv6Ranges": [{"CidrIpv6": "::/0"}]},
     ]
+
+
+@given(st.integers(0, 255), st.sampled_from([None, -1, 0, 17]))
+def test_a_protocol_without_ports_reads_without_them_whatever_was_sent(
+    number: int, port: int | None
+) -> None:
+    """EC2 ignores the ports of every protocol but tcp/udp/icmp/icmpv6; a reader
+    that kept what a look-alike echoes would plan to revoke what is not there."""
+    permission: dict[str, object] = {
+        "IpProtocol": str(number),
+        "IpRanges": [{"CidrIp": "0.0.0.0/0"}],
+    }
+    if port is not None:
+        permission |= {"FromPort": port, "ToPort": port}
+    (rule,) = from_ip_permissions("ingress", [permission], {}, OWNER)  # type: ignore[list-item]
+    assert rule.protocol == canonical_protocol(number)
+    if not has_ports(rule.protocol):
+        assert (rule.from_port, rule.to_port) == (-1, -1)
+        assert rule.ports_text() == f"proto/{number}"
 
 
 def test_protocol_numbers_read_as_names() -> None:

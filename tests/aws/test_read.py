@@ -6,7 +6,7 @@ from botocore.stub import Stubber
 
 from hasg.aws.read import Vpc, read_groups
 from hasg.aws.session import make_client
-from hasg.blueprint import ownership_tags
+from hasg.blueprint import group_name, ownership_tags
 
 from .conftest import REGION
 
@@ -23,7 +23,8 @@ def test_hasgs_groups_are_read_across_pages() -> None:
 
     def group(role: str) -> dict[str, object]:
         tags = [{"Key": k, "Value": v} for k, v in ownership_tags("c", role).items()]
-        return {"GroupId": f"sg-0{role}", "GroupName": role, "Description": role, "Tags": tags}
+        name = group_name("c", role)
+        return {"GroupId": f"sg-0{role}", "GroupName": name, "Description": role, "Tags": tags}
 
     with Stubber(client) as stub:
         stub.add_response(

@@ -248,3 +248,36 @@ def test_hasg_verify_vpc_checks_what_is_live(
     assert "automate -> postgresql may open 22, which no flow of the policy asks for" in out
     assert "automate egress opens 0-65535 to 0.0.0.0/0, which the policy does not name" in out
     assert out.endswith("verify: 2 breaches\n")
+
+
+@pytest.mark.parametrize(("protocol", "shown"), [("50", "proto/50"), ("47", "proto/47")])
+def test_hasg_verify_vpc_reports_an_esp_or_gre_rule_and_audit_finds_it(
+    deployed: Deployed, capsys: pytest.CaptureFixture[str], protocol: str, shown: str
+) -> None:
+    """It crashed with a KeyError traceback on any protocol but tcp, udp, icmp(v6), all."""
+    deployed.authorize(
+        "automate",
+        "ingress",
+        {"IpProtocol": protocol, "FromPort": -1, "ToPort": -1, "IpRanges": [{"CidrIp": VPC_CIDR}]},
+    )
+    assert main(["verify", "--vpc", deployed.vpc_id, "--region", REGION]) == 1
+    captured = capsys.readouterr()
+    assert "Traceback" not in captured.err
+    assert (
+        f"automate ingress opens {shown} from {VPC_CIDR}, which the policy does not name"
+        in captured.out
+    )
+
+    assert main(["audit", "--vpc", deployed.vpc_id, "--region", REGION]) == 2
+    assert f"ingress {shown} from {VPC_CIDR}" in capsys.readouterr().out
+
+
+def test_a_group_with_hasgs_tags_but_not_its_name_is_a_finding(deployed: Deployed) -> None:
+    payments = deployed.stranger(
+        "payments-db",
+        {"managed-by": "hasg", "hasg:cluster": "chef-automate-ha", "hasg:role": "ledger"},
+    )
+    report = audit_vpc(BUILT_IN, deployed.vpc_id, session=deployed.session)
+    assert [(f.kind, f.role, f.group, f.group_id) for f in report.findings] == [
+        ("misnamed_group", "ledger", "payments-db", payments)
+    ]

@@ -12,11 +12,13 @@ from hypothesis import strategies as st
 
 import hasg
 from hasg import HasgError, Policy, compile_policy
-from hasg.blueprint import Blueprint, Peer, Rule
+from hasg.blueprint import Blueprint, Peer, Rule, canonical_protocol
 from hasg.reachability import (
+    NOTHING,
     PortSet,
     matrix_text,
     reachability,
+    union,
     verify,
     verify_json,
     verify_text,
@@ -51,6 +53,79 @@ def test_port_sets_behave_like_sets_of_ports(
     assert PortSet.of((x | y).intervals) == x | y  # kept merged and sorted
 
 
+def _rule(protocol: object, low: int = -1, high: int = -1, cidr: str = "0.0.0.0/0") -> Rule:
+    return Rule("ingress", canonical_protocol(protocol), low, high, Peer("cidr_ipv4", cidr))
+
+
+# Every IP protocol, as a number, as text, and by name where it has one.
+EVERY_PROTOCOL = st.one_of(
+    st.integers(0, 255),
+    st.integers(0, 255).map(str),
+    st.sampled_from(["tcp", "udp", "icmp", "icmpv6", "esp", "gre", "ah", "sctp", "ospf"]),
+).map(canonical_protocol)
+
+
+def _of(protocol: str) -> PortSet:
+    # A few ports (or ICMP types) each, so that `members` stays small.
+    ports = (10, 40) if protocol in ("tcp", "udp") else (8, -1) if "icmp" in protocol else (-1, -1)
+    return PortSet.of_rule(_rule(protocol, *ports))
+
+
+@given(st.lists(EVERY_PROTOCOL, max_size=6), st.lists(EVERY_PROTOCOL, max_size=6))
+def test_port_sets_of_every_protocol_behave_like_sets(a: list[str], b: list[str]) -> None:
+    x, y = union(map(_of, a)), union(map(_of, b))
+    everything = PortSet.everything()
+
+    assert members(x | y) == members(x) | members(y)
+    assert members(x & y) == members(x) & members(y)
+    assert members(x - y) == members(x) - members(y)
+    assert (everything - x) | x == everything
+    for protocol in a:
+        assert _of(protocol) & x == _of(protocol)
+        assert _of(protocol) & (everything - x) == NOTHING
+
+
+@pytest.mark.parametrize("number", range(256))
+def test_verify_and_audit_report_a_rule_of_every_ip_protocol(number: int) -> None:
+    """`hasg verify --vpc` crashed (KeyError) on an ESP or GRE rule; every protocol
+    number must be understood, and reported as what it is."""
+    policy = hasg.chef_automate_ha()
+    built = compile_policy(policy)
+    protocol = canonical_protocol(number)
+    ports = (5, 7) if protocol in ("tcp", "udp") else (8, -1) if "icmp" in protocol else (-1, -1)
+    extra = _rule(str(number), *ports, cidr="198.51.100.0/24")
+    bastion = built["bastion"]
+    live = Blueprint(
+        built.cluster,
+        (
+            *(g for g in built if g.role != "bastion"),
+            bastion.replace(rules=(*bastion.rules, extra)),
+        ),
+    )
+
+    report = verify(policy, live)
+
+    text = str(PortSet.of_rule(extra))
+    expected = f"proto/{number}" if protocol not in ("tcp", "udp", "icmp", "icmpv6") else text
+    assert text == expected
+    assert any(
+        b.message.startswith(f"bastion ingress opens {text} from 198.51.100.0/24")
+        for b in report.of_kind("unnamed_cidr")
+    ), report.breaches
+    assert extra.ports_text() == (
+        expected
+        if protocol not in ("tcp", "udp")
+        else "tcp/5-7"
+        if protocol == "tcp"
+        else "udp/5-7"
+    )
+    findings = hasg.audit_blueprint(built, live).findings
+    assert [(f.kind, f.detail) for f in findings] == [
+        ("extra_rule", f"ingress {extra.ports_text()} from 198.51.100.0/24")
+    ]
+    json.loads(verify_json(report))
+
+
 def test_port_sets_read_like_the_docs() -> None:
     ports = PortSet.of([("tcp", 9638, 9638), ("udp", 9638, 9638), ("tcp", 22, 22)])
     assert str(ports) == "22 9638 9638/udp"
@@ -59,6 +134,12 @@ def test_port_sets_read_like_the_docs() -> None:
         "0-65535/udp icmp icmpv6 other-protocols"
     )
     assert str(PortSet.of_port(hasg.Port.icmp(8, 0))) == "icmp/8"
+    esp_gre = PortSet.of_rule(_rule("esp")) | PortSet.of_rule(_rule(47))
+    assert str(esp_gre) == "proto/47 proto/50"
+    assert str(PortSet.everything() - esp_gre) == (
+        "0-65535 0-65535/udp icmp icmpv6 proto/0 proto/2-5 proto/7-16 proto/18-46 proto/48-49 "
+        "proto/51-57 proto/59-255"
+    )
 
 
 # --------------------------------------------------------------------------- reachability

@@ -15,10 +15,11 @@ import boto3
 import pytest
 from moto import mock_aws
 
-from hasg import Blueprint, Rule, chef_automate_ha, compile_policy
+from hasg import Blueprint, chef_automate_ha, compile_policy
 from hasg.aws import apply
 from hasg.aws.diff import resolve_vpc_peers
 from hasg.aws.read import read_groups, read_vpc
+from hasg.blueprint import POLICY_DIGEST_TAG
 from hasg.hcl import read_hcl, read_hcl_dir, to_hcl
 from terraform.tooling import (
     EXAMPLE_TFVARS,
@@ -63,25 +64,54 @@ def prefix_list_id(ec2: EC2Client) -> str:
     )["PrefixList"]["PrefixListId"]
 
 
+@pytest.fixture(autouse=True)
+def _moto_keeps_prefix_list_descriptions_like_ec2(monkeypatch: pytest.MonkeyPatch) -> None:
+    """moto 5 forgets the Description of a PrefixListIds entry (DescribeSecurityGroups
+    answers the id alone; AWS keeps it). hasg's apply reads its groups back and
+    would rightly call the missing description someone else's change: make moto
+    keep it, as EC2 does."""
+    from moto.ec2.models.security_groups import SecurityGroup, SecurityGroupRule
+
+    original_init = SecurityGroupRule.__init__
+    original_flatten = SecurityGroup._flattened_rules
+
+    def __init__(self: Any, *args: Any, **kwargs: Any) -> None:
+        original_init(self, *args, **kwargs)
+        given = kwargs.get("prefix_list_id", args[7] if len(args) > 7 else None)
+        self.prefix_list_description = (given or {}).get("Description")
+
+    def _flattened_rules(self: Any, rules: list[Any]) -> list[Any]:
+        views = original_flatten(self, rules)
+        described = {
+            (r.from_port, r.to_port, r.ip_protocol, r.prefix_list_id): r.prefix_list_description
+            for r in rules
+            if r.prefix_list_id and getattr(r, "prefix_list_description", None)
+        }
+        for view in views:
+            for entry in view.prefix_list_ids:
+                key = (view.from_port, view.to_port, view.ip_protocol, entry["PrefixListId"])
+                if key in described:
+                    entry["Description"] = described[key]
+        return views
+
+    monkeypatch.setattr(SecurityGroupRule, "__init__", __init__)
+    monkeypatch.setattr(SecurityGroup, "_flattened_rules", _flattened_rules)
+
+
 def snapshot(blueprint: Blueprint) -> list[Any]:
     """Every group as AWS and Terraform both know it: name, description, tags,
-    and each rule with its description."""
+    and each rule with its description. The policy digest tag is `hasg apply`'s
+    own record of which policy it applied (docs/aws.md); Terraform has its state."""
     return [
         (
             g.role,
             g.name,
             g.description,
-            dict(g.tags),
-            sorted((r.key, description(r)) for r in g.rules),
+            {k: v for k, v in g.tags.items() if k != POLICY_DIGEST_TAG},
+            sorted((r.key, r.description) for r in g.rules),
         )
         for g in blueprint
     ]
-
-
-def description(rule: Rule) -> str | None:
-    """moto 5 forgets the Description of a PrefixListIds entry (DescribeSecurityGroups
-    answers the id alone; AWS keeps it), so for those only the rule is compared."""
-    return None if rule.peer.kind == "prefix_list" else rule.description
 
 
 def applied(blueprint: Blueprint, session: boto3.session.Session, vpc_id: str) -> Blueprint:
