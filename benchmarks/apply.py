@@ -38,10 +38,10 @@ from urllib.parse import parse_qs, urlparse
 import boto3
 
 import hasg
-from hasg.aws import apply
-from hasg.aws.diff import resolve_vpc_peers
-from hasg.aws.permissions import to_ip_permissions
-from hasg.blueprint import Blueprint
+from hasg.backends.aws import apply
+from hasg.backends.aws.permissions import to_ip_permissions
+from hasg.core.blueprint import Blueprint
+from hasg.core.diff import resolve_vpc_peers
 
 MUTATING_PREFIXES = ("Create", "Delete", "Authorize", "Revoke", "Update", "Modify")
 DOCS = Path(__file__).resolve().parent.parent / "docs" / "benchmarks.md"

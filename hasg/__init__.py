@@ -16,12 +16,15 @@ import importlib
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:  # the names below, for type checkers; at run time they load on first use
-    from hasg.audit import AuditReport, audit_blueprint, audit_hcl, audit_vpc, verify_vpc
-    from hasg.aws import ApplyResult, apply, destroy, plan
-    from hasg.blueprint import Blueprint, Peer, Rule, SecurityGroup
+    from hasg.backends.aws import ApplyResult, apply, destroy, plan
+    from hasg.backends.terraform.hcl import read_hcl, read_hcl_dir, to_hcl, to_hcl_module
     from hasg.catalog import DOCUMENTED_TABLE, chef_automate_ha
-    from hasg.compiler import compile_policy
-    from hasg.coverage import check_coverage
+    from hasg.checks.audit import AuditReport, audit_blueprint
+    from hasg.checks.coverage import check_coverage
+    from hasg.checks.graph import to_dot, to_mermaid
+    from hasg.checks.reachability import Reachability, VerifyReport, reachability, verify
+    from hasg.core.blueprint import Blueprint, Peer, Rule, SecurityGroup
+    from hasg.core.compile import compile_policy
     from hasg.errors import (
         AwsError,
         ConcurrentChangeError,
@@ -34,9 +37,8 @@ if TYPE_CHECKING:  # the names below, for type checkers; at run time they load o
         QuotaError,
         UsageError,
     )
-    from hasg.graph import to_dot, to_mermaid
-    from hasg.hcl import read_hcl, read_hcl_dir, to_hcl, to_hcl_module
-    from hasg.model import (
+    from hasg.policy.file import dump_policy, load_policy_file, load_policy_text
+    from hasg.policy.model import (
         CidrListPeer,
         CidrPeer,
         Flow,
@@ -47,21 +49,21 @@ if TYPE_CHECKING:  # the names below, for type checkers; at run time they load o
         RolePeer,
         VpcPeer,
     )
-    from hasg.policy_file import dump_policy, load_policy_file, load_policy_text
-    from hasg.policy_schema import policy_json_schema
-    from hasg.reachability import Reachability, VerifyReport, reachability, verify
+    from hasg.policy.schema import policy_json_schema
+    from hasg.workflows import audit_hcl, audit_vpc, verify_vpc
 
-__version__ = "0.1.0"
+from hasg.core.version import __version__ as __version__
 
 # Where each public name lives. Loading on first use keeps `hasg --help` from
 # importing pydantic and `hasg emit-hcl` from importing boto3.
 _HOMES = {
-    "hasg.audit": ("AuditReport", "audit_blueprint", "audit_hcl", "audit_vpc", "verify_vpc"),
-    "hasg.aws": ("ApplyResult", "apply", "destroy", "plan"),
-    "hasg.blueprint": ("Blueprint", "Peer", "Rule", "SecurityGroup"),
+    "hasg.checks.audit": ("AuditReport", "audit_blueprint"),
+    "hasg.workflows": ("audit_hcl", "audit_vpc", "verify_vpc"),
+    "hasg.backends.aws": ("ApplyResult", "apply", "destroy", "plan"),
+    "hasg.core.blueprint": ("Blueprint", "Peer", "Rule", "SecurityGroup"),
     "hasg.catalog": ("DOCUMENTED_TABLE", "chef_automate_ha"),
-    "hasg.compiler": ("compile_policy",),
-    "hasg.coverage": ("check_coverage",),
+    "hasg.core.compile": ("compile_policy",),
+    "hasg.checks.coverage": ("check_coverage",),
     "hasg.errors": (
         "AwsError",
         "ConcurrentChangeError",
@@ -74,9 +76,9 @@ _HOMES = {
         "QuotaError",
         "UsageError",
     ),
-    "hasg.graph": ("to_dot", "to_mermaid"),
-    "hasg.hcl": ("read_hcl", "read_hcl_dir", "to_hcl", "to_hcl_module"),
-    "hasg.model": (
+    "hasg.checks.graph": ("to_dot", "to_mermaid"),
+    "hasg.backends.terraform.hcl": ("read_hcl", "read_hcl_dir", "to_hcl", "to_hcl_module"),
+    "hasg.policy.model": (
         "CidrListPeer",
         "CidrPeer",
         "Flow",
@@ -87,9 +89,9 @@ _HOMES = {
         "RolePeer",
         "VpcPeer",
     ),
-    "hasg.policy_file": ("dump_policy", "load_policy_file", "load_policy_text"),
-    "hasg.policy_schema": ("policy_json_schema",),
-    "hasg.reachability": ("Reachability", "VerifyReport", "reachability", "verify"),
+    "hasg.policy.file": ("dump_policy", "load_policy_file", "load_policy_text"),
+    "hasg.policy.schema": ("policy_json_schema",),
+    "hasg.checks.reachability": ("Reachability", "VerifyReport", "reachability", "verify"),
 }
 _HOME_OF = {name: module for module, names in _HOMES.items() for name in names}
 

@@ -8,11 +8,11 @@ from pathlib import Path
 import pytest
 
 from hasg import DOCUMENTED_TABLE, Port, chef_automate_ha, compile_policy
-from hasg.blueprint import Blueprint
+from hasg.checks.coverage import check_coverage
+from hasg.checks.reachability import PortSet, reachability
 from hasg.cli import main
-from hasg.coverage import check_coverage
-from hasg.networks import wide_open
-from hasg.reachability import PortSet, reachability
+from hasg.core.blueprint import Blueprint
+from hasg.core.networks import wide_open
 
 NODES = ("automate", "chef_server", "postgresql", "opensearch")
 

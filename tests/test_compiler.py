@@ -9,8 +9,8 @@ from hypothesis import given, reject, settings
 from hypothesis import strategies as st
 
 from hasg import Blueprint, Policy, QuotaError, compile_policy
-from hasg.blueprint import Peer, Rule
-from hasg.compiler import quota_usage
+from hasg.core.blueprint import Peer, Rule
+from hasg.core.compile import quota_usage
 from hasg.errors import PolicyError
 
 ROLE_IDS = ["web", "api", "db", "cache", "bastion"]
@@ -119,7 +119,7 @@ def test_deterministic_whatever_the_flow_order(policy: Policy, random: Any) -> N
 
 def test_same_policy_same_output_byte_for_byte() -> None:
     from hasg import chef_automate_ha
-    from hasg.hcl import to_hcl
+    from hasg.backends.terraform.hcl import to_hcl
 
     assert to_hcl(compile_policy(chef_automate_ha())) == to_hcl(compile_policy(chef_automate_ha()))
 

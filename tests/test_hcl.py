@@ -17,9 +17,7 @@ from policy import strategies
 from test_compiler import compiled, policies
 
 from hasg import Blueprint, Policy, chef_automate_ha, compile_policy
-from hasg.blueprint import HASG_TAG_KEYS
-from hasg.errors import HclReadError
-from hasg.hcl import (
+from hasg.backends.terraform.hcl import (
     RULE_TYPES,
     read_hcl,
     read_hcl_dir,
@@ -27,6 +25,8 @@ from hasg.hcl import (
     to_hcl,
     to_hcl_module,
 )
+from hasg.core.blueprint import HASG_TAG_KEYS
+from hasg.errors import HclReadError
 
 Fmt = Callable[[Mapping[str, str], Path], dict[str, str]]
 Load = Callable[[Path], object]

@@ -13,9 +13,9 @@ from hypothesis import strategies as st
 from pydantic import ValidationError
 
 from hasg import Flow, Policy, Port, Role, compile_policy
-from hasg.blueprint import AWS_TAG_LIMIT, HASG_TAG_KEYS
+from hasg.core.blueprint import AWS_TAG_LIMIT, HASG_TAG_KEYS
 from hasg.errors import HasgError, PolicyError
-from hasg.model import CidrPeer, PrefixListPeer, RolePeer
+from hasg.policy.model import CidrPeer, PrefixListPeer, RolePeer
 
 
 def roles(*ids: str) -> list[dict[str, str]]:

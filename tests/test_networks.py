@@ -9,7 +9,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from hasg.networks import (
+from hasg.core.networks import (
     WIDE_OPEN_PREFIX,
     canonical_cidr,
     covers_world,

@@ -30,10 +30,10 @@ import xml.etree.ElementTree as ElementTree
 from collections.abc import Iterable, Mapping, Sequence
 from xml.sax.saxutils import quoteattr
 
-from hasg.blueprint import Rule, canonical_protocol
+from hasg.core.blueprint import Rule, canonical_protocol
+from hasg.core.hosts import AddressSet, HostRule, HostRuleset, as_address, as_cidr, cidr_peer
+from hasg.core.networks import Family
 from hasg.errors import HasgError, UsageError
-from hasg.hosts import AddressSet, HostRule, HostRuleset, as_address, as_cidr, cidr_peer
-from hasg.networks import Family
 
 ZONE = "hasg"
 _FAMILY_SUFFIX: dict[Family, str] = {"ipv4": "v4", "ipv6": "v6"}

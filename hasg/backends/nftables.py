@@ -33,9 +33,8 @@ from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from hasg.blueprint import Direction, Rule, SecurityGroup, canonical_protocol, has_ports
-from hasg.errors import ExitCode
-from hasg.hosts import (
+from hasg.core.blueprint import Direction, Rule, SecurityGroup, canonical_protocol, has_ports
+from hasg.core.hosts import (
     AddressSet,
     HostRule,
     HostRuleset,
@@ -45,7 +44,8 @@ from hasg.hosts import (
     cidr_rule,
     host_group,
 )
-from hasg.networks import Family, canonical_cidr
+from hasg.core.networks import Family, canonical_cidr
+from hasg.errors import ExitCode
 
 TABLE = "hasg"
 COMMENT_LIMIT = 128  # bytes; nft: "comment too long, 128 characters maximum allowed"

@@ -18,9 +18,9 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any, Literal
 
-from hasg.compiler import compile_policy
+from hasg.core.compile import compile_policy
 from hasg.errors import PolicyError, QuotaError
-from hasg.model import (
+from hasg.policy.model import (
     CidrListPeer,
     CidrPeer,
     Flow,

@@ -22,10 +22,10 @@ import pytest
 from moto import mock_aws
 
 import hasg
-from hasg.aws.diff import resolve_vpc_peers, with_digest
-from hasg.aws.read import live_state
-from hasg.blueprint import CLUSTER_TAG, Blueprint
+from hasg.backends.aws.read import live_state
 from hasg.catalog import DOCUMENTED_TABLE
+from hasg.core.blueprint import CLUSTER_TAG, Blueprint
+from hasg.core.diff import resolve_vpc_peers, with_digest
 
 if TYPE_CHECKING:
     from mypy_boto3_ec2 import EC2Client

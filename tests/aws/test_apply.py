@@ -9,8 +9,8 @@ import boto3
 import pytest
 
 import hasg
-from hasg.aws import apply, destroy, plan
-from hasg.blueprint import Blueprint, Peer, Rule, SecurityGroup, ownership_tags
+from hasg.backends.aws import apply, destroy, plan
+from hasg.core.blueprint import Blueprint, Peer, Rule, SecurityGroup, ownership_tags
 from hasg.errors import HasgError, OwnershipError
 
 from .conftest import (

@@ -7,17 +7,7 @@ from dataclasses import replace
 from hypothesis import given
 from hypothesis import strategies as st
 
-from hasg.aws.diff import (
-    AWS_DEFAULT_EGRESS_IPV4,
-    Changes,
-    RuleChange,
-    TagChange,
-    diff,
-    policy_digest,
-    resolve_vpc_peers,
-    with_digest,
-)
-from hasg.blueprint import (
+from hasg.core.blueprint import (
     POLICY_DIGEST_TAG,
     Blueprint,
     Peer,
@@ -27,6 +17,16 @@ from hasg.blueprint import (
     group_name,
     has_ports,
     ownership_tags,
+)
+from hasg.core.diff import (
+    AWS_DEFAULT_EGRESS_IPV4,
+    Changes,
+    RuleChange,
+    TagChange,
+    diff,
+    policy_digest,
+    resolve_vpc_peers,
+    with_digest,
 )
 
 CLUSTER = "c1"

@@ -13,9 +13,9 @@ import boto3
 import pytest
 from moto.core import set_initial_no_auth_action_count
 
-from hasg.aws import apply, destroy, plan
-from hasg.aws.session import make_client
-from hasg.blueprint import Blueprint
+from hasg.backends.aws import apply, destroy, plan
+from hasg.backends.aws.session import make_client
+from hasg.core.blueprint import Blueprint
 from hasg.errors import AwsError, HasgError
 
 from .conftest import REGION, Cloud, assert_holds, new_session, tcp

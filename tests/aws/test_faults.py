@@ -22,8 +22,8 @@ from botocore import xform_name
 from botocore.exceptions import EndpointConnectionError, ReadTimeoutError
 
 import hasg
-from hasg.aws import apply, destroy
-from hasg.blueprint import Blueprint
+from hasg.backends.aws import apply, destroy
+from hasg.core.blueprint import Blueprint
 from hasg.errors import HasgError
 
 from .conftest import MUTATING, Cloud, assert_holds, forget, new_session, tcp

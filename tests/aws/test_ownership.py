@@ -13,14 +13,14 @@ from hypothesis import strategies as st
 from pydantic import ValidationError
 
 import hasg
-from hasg.audit import audit_vpc, verify_vpc
-from hasg.aws import apply, destroy, plan
-from hasg.aws.applier import execute
-from hasg.aws.planner import make_plan
-from hasg.aws.read import live_state
-from hasg.aws.session import make_client
-from hasg.blueprint import Blueprint, group_name, ownership_tags
+from hasg.backends.aws import apply, destroy, plan
+from hasg.backends.aws.applier import execute
+from hasg.backends.aws.planner import make_plan
+from hasg.backends.aws.read import live_state
+from hasg.backends.aws.session import make_client
+from hasg.core.blueprint import Blueprint, group_name, ownership_tags
 from hasg.errors import HasgError, OwnershipError, PolicyError, UsageError
+from hasg.workflows import audit_vpc, verify_vpc
 
 from .conftest import Cloud, assert_holds, tcp
 

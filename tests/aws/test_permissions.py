@@ -6,8 +6,8 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from hasg.aws.permissions import from_ip_permissions, group_reference, to_ip_permissions
-from hasg.blueprint import Peer, Rule, canonical_protocol, has_ports
+from hasg.backends.aws.permissions import from_ip_permissions, group_reference, to_ip_permissions
+from hasg.core.blueprint import Peer, Rule, canonical_protocol, has_ports
 from hasg.errors import HasgError
 
 GROUP_IDS = {"web": "sg-0aaa", "db": "sg-0bbb"}

@@ -10,10 +10,10 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 import hasg
-from hasg.audit import audit_vpc, verify_vpc
-from hasg.aws import apply, plan
-from hasg.aws.render import plan_json, render_plan
-from hasg.blueprint import Peer, Rule
+from hasg.backends.aws import apply, plan
+from hasg.backends.aws.render import plan_json, render_plan
+from hasg.core.blueprint import Peer, Rule
+from hasg.workflows import audit_vpc, verify_vpc
 
 from .conftest import EC2_NAMED, Cloud, assert_holds, ec2_protocol_answer, forget
 

@@ -13,10 +13,10 @@ import boto3
 import pytest
 
 import hasg
-from hasg.aws import applier as applier_module
-from hasg.aws import apply
-from hasg.aws.read import live_state
-from hasg.blueprint import Blueprint
+from hasg.backends.aws import applier as applier_module
+from hasg.backends.aws import apply
+from hasg.backends.aws.read import live_state
+from hasg.core.blueprint import Blueprint
 from hasg.errors import ConcurrentChangeError, HasgError
 
 from .conftest import MUTATING, Cloud, assert_holds, expected, new_session

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from botocore.stub import Stubber
 
-from hasg.aws.read import Vpc, read_groups
-from hasg.aws.session import make_client
-from hasg.blueprint import group_name, ownership_tags
+from hasg.backends.aws.read import Vpc, read_groups
+from hasg.backends.aws.session import make_client
+from hasg.core.blueprint import group_name, ownership_tags
 
 from .conftest import REGION
 

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import json
 
-from hasg.aws import apply, plan
-from hasg.aws.render import plan_json, render_plan
-from hasg.blueprint import Blueprint
+from hasg.backends.aws import apply, plan
+from hasg.backends.aws.render import plan_json, render_plan
+from hasg.core.blueprint import Blueprint
 
 from .conftest import VPC_CIDR, Cloud, tcp
 

@@ -13,7 +13,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from hasg.aws.session import make_client
+from hasg.backends.aws.session import make_client
 from hasg.errors import UsageError
 
 from .conftest import LOADER

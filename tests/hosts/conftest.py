@@ -7,8 +7,8 @@ from pathlib import Path
 import pytest
 
 import hasg
-from hasg.blueprint import Blueprint
-from hasg.inventory import Inventory, load_inventory
+from hasg.core.blueprint import Blueprint
+from hasg.core.inventory import Inventory, load_inventory
 
 FIXTURES = Path(__file__).with_name("fixtures")
 

@@ -6,7 +6,7 @@ other host, over IPv4 and IPv6.
 What each probe should do is worked out here from the Blueprint's own rules
 (`Rule.covers` and the peers' meaning), not from the host transform or the
 nftables emitter that are under test; and every role-to-role flow that
-`hasg.reachability` finds in the Blueprint must connect.
+`hasg.checks.reachability` finds in the Blueprint must connect.
 """
 
 from __future__ import annotations
@@ -20,10 +20,10 @@ import pytest
 
 import hasg
 from hasg.backends import nftables
-from hasg.blueprint import Blueprint, Direction, Peer
-from hasg.hosts import HostRuleset, host_rulesets
-from hasg.inventory import Address, Host, Inventory
-from hasg.reachability import reachability
+from hasg.checks.reachability import reachability
+from hasg.core.blueprint import Blueprint, Direction, Peer
+from hasg.core.hosts import HostRuleset, host_rulesets
+from hasg.core.inventory import Address, Host, Inventory
 from tests.hosts.lab import NEVER_NAMED, Lab, all_probes, policy_ports, require_lab
 
 FAMILIES = {"ipv4": 4, "ipv6": 6}

@@ -9,10 +9,11 @@ import pytest
 
 import hasg
 from hasg import compile_policy
-from hasg.audit import audit_blueprint, audit_json, audit_text, audit_vpc
-from hasg.blueprint import Blueprint, Peer, Rule
+from hasg.backends.terraform.hcl import read_hcl, to_hcl
+from hasg.checks.audit import audit_blueprint, audit_json, audit_text
 from hasg.cli import main
-from hasg.hcl import read_hcl, to_hcl
+from hasg.core.blueprint import Blueprint, Peer, Rule
+from hasg.workflows import audit_vpc
 
 from .conftest import REGION, VPC_CIDR, Deployed
 

@@ -9,9 +9,9 @@ from pathlib import Path
 import pytest
 
 import hasg
+from hasg.checks.graph import to_mermaid
+from hasg.checks.reachability import verify_policy, verify_text
 from hasg.cli import build_parser
-from hasg.graph import to_mermaid
-from hasg.reachability import verify_policy, verify_text
 
 CLI_DOC = Path(__file__).resolve().parents[2] / "docs" / "cli.md"
 

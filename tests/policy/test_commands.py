@@ -10,10 +10,10 @@ from pathlib import Path
 import pytest
 
 import hasg
+from hasg.checks.graph import to_dot, to_mermaid
 from hasg.cli import main
-from hasg.graph import to_dot, to_mermaid
-from hasg.policy_file import dump_policy, policy_document
-from hasg.policy_schema import policy_json_schema
+from hasg.policy.file import dump_policy, policy_document
+from hasg.policy.schema import policy_json_schema
 
 BUILT_IN = hasg.chef_automate_ha()
 

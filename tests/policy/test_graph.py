@@ -11,7 +11,15 @@ from hypothesis import strategies as st
 
 import hasg
 from hasg import Policy
-from hasg.graph import MERMAID_KEYWORDS, Edge, dot_string, flow_edges, nodes_of, to_dot, to_mermaid
+from hasg.checks.graph import (
+    MERMAID_KEYWORDS,
+    Edge,
+    dot_string,
+    flow_edges,
+    nodes_of,
+    to_dot,
+    to_mermaid,
+)
 
 from .graph_parsers import MermaidParser, ParsedGraph, ToolRefused, read_dot, svg_of
 from .strategies import policies

@@ -15,7 +15,7 @@ from hypothesis import strategies as st
 import hasg
 from hasg.cli import main
 from hasg.errors import HasgError, PolicyFileError
-from hasg.policy_file import (
+from hasg.policy.file import (
     MAX_DEPTH,
     MAX_FILE_BYTES,
     dump_policy,

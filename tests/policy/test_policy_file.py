@@ -13,9 +13,9 @@ from pydantic import BaseModel
 
 import hasg
 from hasg import Policy, compile_policy
-from hasg.blueprint import Blueprint
 from hasg.cli import main
-from hasg.policy_file import (
+from hasg.core.blueprint import Blueprint
+from hasg.policy.file import (
     FILE_FORMATS,
     FileFormat,
     PolicyFileError,
@@ -25,7 +25,7 @@ from hasg.policy_file import (
     load_policy_text,
     policy_document,
 )
-from hasg.policy_schema import FIELD_HELP, FILE_MODELS
+from hasg.policy.schema import FIELD_HELP, FILE_MODELS
 
 from .strategies import policies
 

@@ -12,8 +12,7 @@ from hypothesis import strategies as st
 
 import hasg
 from hasg import HasgError, Policy, compile_policy
-from hasg.blueprint import Blueprint, Peer, Rule, canonical_protocol
-from hasg.reachability import (
+from hasg.checks.reachability import (
     NOTHING,
     PortSet,
     matrix_text,
@@ -23,6 +22,7 @@ from hasg.reachability import (
     verify_json,
     verify_text,
 )
+from hasg.core.blueprint import Blueprint, Peer, Rule, canonical_protocol
 
 from .strategies import policies
 
@@ -361,7 +361,7 @@ def test_verify_prints_a_matrix_and_json() -> None:
 
 
 def _blueprint(**rules: list[Rule]) -> Blueprint:
-    from hasg.blueprint import SecurityGroup
+    from hasg.core.blueprint import SecurityGroup
 
     return Blueprint(
         "test", tuple(SecurityGroup(role, role, role, {}, tuple(r)) for role, r in rules.items())

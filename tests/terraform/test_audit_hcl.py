@@ -11,9 +11,9 @@ from typing import Any
 
 import pytest
 
+from hasg.backends.terraform.hcl import to_hcl
 from hasg.cli import main
-from hasg.hcl import to_hcl
-from hasg.terraform_module import builtin_blueprint
+from hasg.docs.terraform_module import builtin_blueprint
 from terraform.tooling import EXAMPLE_TFVARS, MODULE, hcl_values, with_flows
 
 Run = tuple[int, str, str]
@@ -149,7 +149,7 @@ def test_a_group_changed_by_hand_is_reported(hasg: Any, tmp_path: Path) -> None:
 def test_another_policy_is_drift(hasg: Any, tmp_path: Path) -> None:
     """The module of the default policy against a policy with one more flow."""
     from hasg import chef_automate_ha
-    from hasg.policy_file import dump_policy
+    from hasg.policy.file import dump_policy
 
     policy = with_flows(
         chef_automate_ha(),

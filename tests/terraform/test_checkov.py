@@ -16,9 +16,9 @@ from typing import Any
 import pytest
 
 from hasg import Blueprint, Policy, chef_automate_ha, compile_policy
-from hasg.blueprint import Peer
+from hasg.backends.terraform.hcl import RULE_TYPES, rule_resource_names, to_hcl_module
 from hasg.cli import main
-from hasg.hcl import RULE_TYPES, rule_resource_names, to_hcl_module
+from hasg.core.blueprint import Peer
 from terraform.tooling import (
     EXAMPLE,
     EXAMPLE_TFVARS,
@@ -33,7 +33,7 @@ from terraform.tooling import (
 )
 
 MODULE_CALL = "module.security_groups."
-# The one check skipped, inline and with its reason (see hasg.hcl.CHECKOV_SKIPS).
+# The one check skipped, inline and with its reason (see hasg.backends.terraform.hcl.CHECKOV_SKIPS).
 SKIPPED = {("CKV2_AWS_5", "aws_security_group")}
 
 

@@ -16,11 +16,11 @@ import pytest
 from moto import mock_aws
 
 from hasg import Blueprint, chef_automate_ha, compile_policy
-from hasg.aws import apply
-from hasg.aws.diff import resolve_vpc_peers
-from hasg.aws.read import read_groups, read_vpc
-from hasg.blueprint import POLICY_DIGEST_TAG
-from hasg.hcl import read_hcl, read_hcl_dir, to_hcl
+from hasg.backends.aws import apply
+from hasg.backends.aws.read import read_groups, read_vpc
+from hasg.backends.terraform.hcl import read_hcl, read_hcl_dir, to_hcl
+from hasg.core.blueprint import POLICY_DIGEST_TAG
+from hasg.core.diff import resolve_vpc_peers
 from terraform.tooling import (
     EXAMPLE_TFVARS,
     MODULE,

@@ -14,10 +14,10 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from hasg.backends.terraform.hcl import read_hcl, read_hcl_dir, to_hcl
 from hasg.cli import main
+from hasg.docs.terraform_module import builtin_blueprint
 from hasg.errors import HclReadError
-from hasg.hcl import read_hcl, read_hcl_dir, to_hcl
-from hasg.terraform_module import builtin_blueprint
 from terraform.tooling import MODULE
 
 ADMIN_RULE = "bastion_tcp_22_from_admin_cidrs_ipv4"

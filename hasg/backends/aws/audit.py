@@ -1,0 +1,143 @@
+"""What only a live VPC can tell an audit: the AWS backend's half of `hasg audit --vpc`.
+
+The check itself (`hasg.checks.audit`) compares Blueprints; this module reads
+the cluster's groups as a Blueprint and adds the findings no Blueprint holds:
+groups hasg will not own (tagged but misnamed, or tagged twice), rules of
+groups hasg does not manage that name hasg's groups, and groups tagged for
+other hasg clusters. Reads only: DescribeVpcs and DescribeSecurityGroups.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import TYPE_CHECKING
+
+from hasg.core.blueprint import CLUSTER_TAG, MANAGED_BY_TAG, MANAGED_BY_VALUE, ROLE_TAG
+from hasg.core.findings import Finding
+from hasg.policy.model import Policy
+
+if TYPE_CHECKING:
+    from mypy_boto3_ec2 import EC2Client
+    from mypy_boto3_ec2.type_defs import SecurityGroupTypeDef
+
+    from hasg.backends.aws.read import LiveState, Vpc
+
+
+def check_live_arguments(
+    where: str, policy: object, vpc_id: object, known_clusters: Sequence[object] = ()
+) -> None:
+    """What the CLI would refuse, refused before any AWS call (UsageError, PolicyError)."""
+    from hasg.backends.aws.boundary import check_names, check_vpc_id
+    from hasg.errors import UsageError
+
+    if not isinstance(policy, Policy):
+        raise UsageError(f"{where}: expected a hasg.Policy, not {type(policy).__name__}")
+    check_vpc_id(vpc_id)
+    if isinstance(known_clusters, str):
+        raise UsageError(f"{where}: known_clusters is a list of cluster names, not one string")
+    for cluster in known_clusters:
+        check_names(where, cluster)
+
+
+def read_live(client: EC2Client, cluster: str, vpc_id: str) -> tuple[Vpc, LiveState]:
+    """The VPC, and the cluster's groups in it as a Blueprint (the AWS backend's reader)."""
+    from hasg.backends.aws.read import read_groups, read_vpc
+
+    vpc = read_vpc(client, vpc_id)
+    return vpc, read_groups(client, vpc, cluster)
+
+
+def live_findings(
+    client: EC2Client, vpc: Vpc, live: LiveState, cluster: str, known_clusters: Sequence[str]
+) -> list[Finding]:
+    """The findings only the VPC can tell, beside the Blueprint diff."""
+    names = {g.role: g.name for g in live.blueprint}
+    findings = [
+        Finding(
+            "misnamed_group" if b.kind == "misnamed" else "duplicate_group",
+            b.role,
+            b.group or names.get(b.role, b.role),
+            b.message,
+            b.group_id,
+        )
+        for b in live.blockers
+    ]
+    findings += _foreign_references(client, live)
+    findings += _other_clusters(client, vpc, cluster, known_clusters)
+    return findings
+
+
+def _foreign_references(client: EC2Client, live: LiveState) -> list[Finding]:
+    """Rules of groups hasg does not manage (in any VPC) that name hasg's groups:
+    they open hasg's machines to more than the policy says, or keep a group
+    from being deleted."""
+    from hasg.backends.aws.permissions import from_ip_permissions
+    from hasg.backends.aws.read import describe_groups
+
+    roles_by_id = {group_id: role for role, group_id in live.group_ids.items()}
+    if not roles_by_id:
+        return []
+    strangers: dict[str, SecurityGroupTypeDef] = {}
+    for name in ("ip-permission.group-id", "egress.ip-permission.group-id"):
+        for raw in describe_groups(client, [{"Name": name, "Values": sorted(roles_by_id)}]):
+            if raw.get("GroupId", "") not in roles_by_id:
+                strangers[raw.get("GroupId", "")] = raw
+    findings = []
+    for group_id, raw in sorted(strangers.items()):
+        owner = raw.get("OwnerId", "")
+        rules = [
+            *from_ip_permissions("ingress", raw.get("IpPermissions", []), roles_by_id, owner),
+            *from_ip_permissions("egress", raw.get("IpPermissionsEgress", []), roles_by_id, owner),
+        ]
+        findings += [
+            Finding(
+                "foreign_reference",
+                rule.peer.value,
+                raw.get("GroupName", ""),
+                f"{rule}: a group hasg does not manage refers to {rule.peer.value}'s group",
+                group_id,
+            )
+            for rule in rules
+            if rule.peer.kind == "group" and rule.peer.value in live.group_ids
+        ]
+    return findings
+
+
+def _other_clusters(
+    client: EC2Client, vpc: Vpc, cluster: str, known_clusters: Sequence[str]
+) -> list[Finding]:
+    from hasg.backends.aws.read import describe_groups, tags_of
+
+    findings = []
+    for raw in describe_groups(
+        client,
+        [{"Name": "vpc-id", "Values": [vpc.id]}, {"Name": "tag-key", "Values": [CLUSTER_TAG]}],
+    ):
+        tags = tags_of(raw)
+        name, group_id = raw.get("GroupName", ""), raw.get("GroupId", "")
+        tagged = tags.get(CLUSTER_TAG, "")
+        if tagged != cluster:
+            if tagged not in known_clusters:
+                findings.append(
+                    Finding(
+                        "other_cluster",
+                        "",
+                        name,
+                        f"tagged for hasg cluster {tagged!r}, which this policy "
+                        f"({cluster!r}) does not name",
+                        group_id,
+                    )
+                )
+        elif tags.get(MANAGED_BY_TAG) != MANAGED_BY_VALUE or ROLE_TAG not in tags:
+            findings.append(
+                Finding(
+                    "stray_group",
+                    tags.get(ROLE_TAG, ""),
+                    name,
+                    f"tagged {CLUSTER_TAG}={cluster} but without {MANAGED_BY_TAG}="
+                    f"{MANAGED_BY_VALUE} and {ROLE_TAG}, so hasg neither manages nor "
+                    "audits its rules",
+                    group_id,
+                )
+            )
+    return findings

@@ -1,0 +1,313 @@
+"""The live side: the VPC, and hasg's own groups in it, read as a Blueprint.
+
+hasg owns a group when it carries all three ownership tags for the cluster
+(`hasg.core.blueprint.ownership_tags`) with exactly those values AND the name hasg
+gives that role (`hasg.core.blueprint.group_name`). EC2's tag filters narrow the
+read, but they treat `*` and `?` as wildcards, so ownership is decided here,
+on the exact values. A group with the tags but another name was not made by
+hasg (AWS cannot rename a group): it is reported, never changed. Before
+creating a group hasg also reads whatever already holds its name, so that a
+stranger's group is reported rather than adopted.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from functools import partial
+from typing import TYPE_CHECKING
+
+from botocore.exceptions import ClientError
+
+from hasg.backends.aws.boundary import check_vpc_id
+from hasg.backends.aws.parallel import run_parallel
+from hasg.backends.aws.permissions import from_ip_permissions
+from hasg.backends.aws.session import error_code
+from hasg.core.blueprint import (
+    CLUSTER_TAG,
+    MANAGED_BY_TAG,
+    MANAGED_BY_VALUE,
+    POLICY_DIGEST_TAG,
+    ROLE_TAG,
+    Blueprint,
+    Rule,
+    SecurityGroup,
+    group_name,
+)
+from hasg.core.diff import AWS_DEFAULT_EGRESS_IPV4, AWS_DEFAULT_EGRESS_IPV6, Blocker, GroupChange
+from hasg.errors import HasgError
+
+if TYPE_CHECKING:
+    from mypy_boto3_ec2 import EC2Client
+    from mypy_boto3_ec2.type_defs import (
+        FilterTypeDef,
+        NetworkInterfaceTypeDef,
+        SecurityGroupTypeDef,
+    )
+
+
+@dataclass(frozen=True)
+class Vpc:
+    id: str
+    cidr: str
+    ipv6_cidrs: tuple[str, ...] = ()
+
+    @property
+    def new_group_rules(self) -> tuple[Rule, ...]:
+        """The rules AWS gives a group it creates in this VPC."""
+        if self.ipv6_cidrs:
+            return (AWS_DEFAULT_EGRESS_IPV4, AWS_DEFAULT_EGRESS_IPV6)
+        return (AWS_DEFAULT_EGRESS_IPV4,)
+
+
+@dataclass(frozen=True)
+class LiveState:
+    """hasg's groups for one cluster in one VPC, as AWS holds them."""
+
+    blueprint: Blueprint
+    group_ids: Mapping[str, str]
+    blockers: tuple[Blocker, ...] = ()
+
+    def digest(self, role: str) -> str:
+        """The policy digest the role's group carries ("" when none)."""
+        if role not in self.group_ids:
+            return ""
+        return self.blueprint[role].tags.get(POLICY_DIGEST_TAG, "")
+
+
+def read_vpc(client: EC2Client, vpc_id: str) -> Vpc:
+    """The VPC, or a HasgError that says why there is none."""
+    check_vpc_id(vpc_id)
+    where = f"in {client.meta.region_name}"
+    try:
+        vpcs = client.describe_vpcs(VpcIds=[vpc_id])["Vpcs"]
+    except ClientError as error:
+        if error_code(error) == "InvalidVpcID.NotFound":
+            vpcs = []
+        elif error_code(error) == "InvalidVpcID.Malformed":
+            raise HasgError(f"{vpc_id!r} is not a VPC id (AWS: malformed)") from error
+        else:
+            raise
+    if not vpcs:
+        raise HasgError(f"VPC {vpc_id} not found {where}: check --vpc and --region")
+    vpc = vpcs[0]
+    ipv6 = tuple(
+        a.get("Ipv6CidrBlock", "")
+        for a in vpc.get("Ipv6CidrBlockAssociationSet", [])
+        if a.get("Ipv6CidrBlockState", {}).get("State") == "associated"
+    )
+    return Vpc(id=vpc_id, cidr=vpc.get("CidrBlock", ""), ipv6_cidrs=ipv6)
+
+
+def read_groups(client: EC2Client, vpc: Vpc, cluster: str) -> LiveState:
+    """hasg's groups for `cluster` in `vpc`: one paginated DescribeSecurityGroups."""
+    filters: list[FilterTypeDef] = [
+        {"Name": "vpc-id", "Values": [vpc.id]},
+        {"Name": f"tag:{MANAGED_BY_TAG}", "Values": [MANAGED_BY_VALUE]},
+        {"Name": f"tag:{CLUSTER_TAG}", "Values": [cluster]},
+        {"Name": "tag-key", "Values": [ROLE_TAG]},
+    ]
+    return live_state(cluster, describe_groups(client, filters))
+
+
+def describe_groups(
+    client: EC2Client, filters: Sequence[FilterTypeDef]
+) -> list[SecurityGroupTypeDef]:
+    pages = client.get_paginator("describe_security_groups").paginate(Filters=list(filters))
+    return [group for page in pages for group in page.get("SecurityGroups", [])]
+
+
+def live_state(cluster: str, raw_groups: Iterable[SecurityGroupTypeDef]) -> LiveState:
+    """The groups hasg owns, keyed by their role tag.
+
+    Only exact tag values count (EC2's filter may have matched more). A group
+    with hasg's tags but not the name hasg gives the role is a blocker, and
+    not part of the Blueprint: nothing will change or delete it. Two groups
+    claiming one role is a blocker too: hasg will not guess which one is real."""
+    claims: dict[str, list[SecurityGroupTypeDef]] = {}
+    blockers: list[Blocker] = []
+    for raw in sorted(raw_groups, key=lambda g: g.get("GroupId", "")):
+        role = tags_of(raw).get(ROLE_TAG, "")
+        if not is_owned(raw, cluster, role):
+            continue
+        if raw.get("GroupName") != group_name(cluster, role):
+            blockers.append(
+                Blocker(
+                    role,
+                    misnamed_message(raw, cluster, role),
+                    "misnamed",
+                    raw.get("GroupId", ""),
+                    raw.get("GroupName", ""),
+                )
+            )
+            continue
+        claims.setdefault(role, []).append(raw)
+    blockers += [
+        Blocker(
+            role,
+            f"{len(same)} groups are tagged as hasg's {cluster}/{role}: "
+            + ", ".join(f"{g.get('GroupName')} ({g.get('GroupId')})" for g in same)
+            + f"; remove the {ROLE_TAG} tag from all but one",
+            "duplicate",
+        )
+        for role, same in claims.items()
+        if len(same) > 1
+    ]
+    chosen = {role: same[0] for role, same in claims.items()}
+    group_ids = {role: raw.get("GroupId", "") for role, raw in chosen.items()}
+    roles_by_id = {group_id: role for role, group_id in group_ids.items()}
+    groups = [group_from_aws(role, raw, roles_by_id) for role, raw in chosen.items()]
+    return LiveState(Blueprint(cluster, tuple(groups)), group_ids, tuple(blockers))
+
+
+def misnamed_message(raw: SecurityGroupTypeDef, cluster: str, role: str) -> str:
+    return (
+        f"group {raw.get('GroupName')} ({raw.get('GroupId')}) carries hasg's tags for "
+        f"{cluster}/{role} but hasg names that group {group_name(cluster, role)}, so it is "
+        f"not hasg's: hasg will neither change nor delete it; remove its {ROLE_TAG} tag "
+        "(or delete it yourself)"
+    )
+
+
+def group_from_aws(
+    role: str, raw: SecurityGroupTypeDef, roles_by_id: Mapping[str, str]
+) -> SecurityGroup:
+    owner = raw.get("OwnerId", "")
+    rules = (
+        *from_ip_permissions("ingress", raw.get("IpPermissions", []), roles_by_id, owner),
+        *from_ip_permissions("egress", raw.get("IpPermissionsEgress", []), roles_by_id, owner),
+    )
+    return SecurityGroup(
+        role=role,
+        name=raw.get("GroupName", ""),
+        description=raw.get("Description", ""),
+        tags=tags_of(raw),
+        rules=rules,
+    )
+
+
+def tags_of(raw: SecurityGroupTypeDef) -> dict[str, str]:
+    return {t.get("Key", ""): t.get("Value", "") for t in raw.get("Tags", [])}
+
+
+def is_owned(raw: SecurityGroupTypeDef, cluster: str, role: str) -> bool:
+    """Whether the raw group carries hasg's tags for exactly `cluster`/`role`."""
+    return has_ownership_tags(tags_of(raw), cluster, role)
+
+
+def has_ownership_tags(tags: Mapping[str, str], cluster: str, role: str) -> bool:
+    return (
+        tags.get(MANAGED_BY_TAG) == MANAGED_BY_VALUE
+        and tags.get(CLUSTER_TAG) == cluster
+        and tags.get(ROLE_TAG) == role
+        and bool(role)
+    )
+
+
+def owns(group: SecurityGroup, cluster: str) -> bool:
+    """Whether hasg may change or delete this live group: exact tags and its name."""
+    return has_ownership_tags(group.tags, cluster, group.role) and group.name == group_name(
+        cluster, group.role
+    )
+
+
+def name_conflicts(
+    client: EC2Client, vpc: Vpc, cluster: str, new_groups: Sequence[SecurityGroup]
+) -> list[Blocker]:
+    """Groups that already hold the name of a group hasg is about to create."""
+    if not new_groups:
+        return []
+    by_name = {g.name: g for g in new_groups}
+    filters: list[FilterTypeDef] = [
+        {"Name": "vpc-id", "Values": [vpc.id]},
+        {"Name": "group-name", "Values": sorted(by_name)},
+    ]
+    blockers = []
+    for raw in describe_groups(client, filters):
+        group = by_name.get(raw.get("GroupName", ""))
+        if group is None or is_owned(raw, cluster, group.role):
+            # Ours, created since the tag read (a concurrent apply): create adopts it.
+            continue
+        blockers.append(Blocker(group.role, foreign_group_message(raw, cluster), "name_taken"))
+    return blockers
+
+
+def foreign_group_message(raw: SecurityGroupTypeDef, cluster: str) -> str:
+    tags = tags_of(raw)
+    whose = "without hasg's tags"
+    if tags.get(MANAGED_BY_TAG) == MANAGED_BY_VALUE and tags.get(CLUSTER_TAG) != cluster:
+        whose = f"for hasg cluster {tags.get(CLUSTER_TAG)!r}, not {cluster!r}"
+    return (
+        f"a group named {raw.get('GroupName')} ({raw.get('GroupId')}) already exists in "
+        f"{raw.get('VpcId')} {whose}; hasg adopts nothing: rename or delete that group, "
+        "or choose another cluster name"
+    )
+
+
+def holders(
+    client: EC2Client,
+    doomed: Sequence[GroupChange],
+    owned_ids: Iterable[str],
+    max_workers: int,
+) -> list[Blocker]:
+    """What keeps each group of `doomed` from being deleted: network interfaces
+    it is attached to, and rules of groups hasg does not own that refer to it.
+    hasg touches neither, so each is a blocker."""
+    if not doomed:
+        return []
+    ids = sorted(change.group_id for change in doomed)
+    owned = set(owned_ids)
+    held_by: dict[str, set[str]] = {group_id: set() for group_id in ids}
+
+    def interfaces() -> None:
+        pages = client.get_paginator("describe_network_interfaces").paginate(
+            Filters=[{"Name": "group-id", "Values": ids}]
+        )
+        for page in pages:
+            for eni in page.get("NetworkInterfaces", []):
+                for group in eni.get("Groups", []):
+                    if group.get("GroupId") in held_by:
+                        held_by[group.get("GroupId", "")].add(_interface_text(eni))
+
+    def references(filter_name: str) -> None:
+        filters: list[FilterTypeDef] = [{"Name": filter_name, "Values": ids}]
+        for raw in describe_groups(client, filters):
+            if raw.get("GroupId") in owned:
+                continue
+            permissions = raw.get("IpPermissions", []) + raw.get("IpPermissionsEgress", [])
+            for permission in permissions:
+                for pair in permission.get("UserIdGroupPairs", []):
+                    if pair.get("GroupId") in held_by:
+                        held_by[pair.get("GroupId", "")].add(
+                            f"rules of group {raw.get('GroupName')} ({raw.get('GroupId')})"
+                        )
+
+    lookups: list[Callable[[], None]] = [
+        interfaces,
+        partial(references, "ip-permission.group-id"),
+        partial(references, "egress.ip-permission.group-id"),
+    ]
+    run_parallel(lookups, max_workers)
+    return [
+        Blocker(
+            change.role,
+            f"group {change.group.name} ({change.group_id}) is still in use by "
+            + ", ".join(sorted(held_by[change.group_id]))
+            + "; hasg changes nothing outside its own groups: detach or remove those first",
+            "in_use",
+            change.group_id,
+        )
+        for change in doomed
+        if held_by[change.group_id]
+    ]
+
+
+def _interface_text(eni: NetworkInterfaceTypeDef) -> str:
+    holder = (
+        eni.get("Attachment", {}).get("InstanceId")
+        or eni.get("RequesterId")
+        or eni.get("InterfaceType")
+        or eni.get("Description")
+    )
+    eni_id = eni.get("NetworkInterfaceId", "")
+    return f"network interface {eni_id} ({holder})" if holder else f"network interface {eni_id}"

@@ -1,0 +1,1 @@
+"""Terraform: the Blueprint as HCL, and HCL read back into a Blueprint."""

@@ -1,0 +1,538 @@
+"""Reachability: which connections a Blueprint lets one role open to another,
+and whether that is exactly what the policy asks for (`hasg verify`).
+
+Security groups are stateful and sit on both ends: a connection from role A
+to role B on a port is allowed only where A's egress allows it to B AND B's
+ingress allows it from A. A rule allows it when it references the other
+role's group, or when its CIDR holds every address of the VPC (the VPC's own
+CIDR, 0.0.0.0/0, ::/0), wherever the instances happen to be. Prefix lists and
+narrower CIDRs may or may not hold an instance, so they open nothing here;
+the CIDR check judges them instead.
+
+Works on any Blueprint: compiled from a policy, read from a live VPC or from
+Terraform. ICMP is judged by type; codes are not told apart.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import json
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Literal
+
+from hasg.core.blueprint import (
+    NAMED_PROTOCOLS,
+    OTHER_PROTOCOL_PREFIX,
+    Blueprint,
+    Direction,
+    Peer,
+    Rule,
+    SecurityGroup,
+    canonical_protocol,
+    has_ports,
+    protocol_number,
+)
+from hasg.core.compile import compile_policy, flow_rules
+from hasg.policy.model import Policy, Port, RolePeer
+
+# --------------------------------------------------------------------------- port sets
+
+# Each protocol's range of ports (ICMP: types). Every other IP protocol has
+# no ports (EC2 ignores them: IpPermission.FromPort), so all of them share one
+# space, "proto", whose "ports" are the protocol numbers: ESP is ("proto", 50, 50).
+_OTHER = OTHER_PROTOCOL_PREFIX
+_SPACE: dict[str, tuple[int, int]] = {
+    "tcp": (0, 65535),
+    "udp": (0, 65535),
+    "icmp": (0, 255),
+    "icmpv6": (0, 255),
+    _OTHER: (0, 255),
+}
+_ORDER = {p: i for i, p in enumerate(_SPACE)}
+# The numbers of the named protocols, which have a space of their own.
+_NAMED_NUMBERS = sorted(NAMED_PROTOCOLS.values())
+
+Interval = tuple[str, int, int]
+
+
+@dataclass(frozen=True)
+class PortSet:
+    """A set of (protocol, port) pairs, kept as merged, sorted intervals."""
+
+    intervals: tuple[Interval, ...] = ()
+
+    @classmethod
+    def of(cls, intervals: Iterable[Interval]) -> PortSet:
+        merged: list[Interval] = []
+        for proto, low, high in sorted(intervals, key=lambda i: (_ORDER[i[0]], i[1], i[2])):
+            if merged and merged[-1][0] == proto and low <= merged[-1][2] + 1:
+                last = merged.pop()
+                merged.append((proto, last[1], max(last[2], high)))
+            else:
+                merged.append((proto, low, high))
+        return cls(tuple(merged))
+
+    @classmethod
+    def everything(cls) -> PortSet:
+        return cls.of((p, low, high) for p, (low, high) in _SPACE.items()) - _NAMED_AS_OTHER
+
+    @classmethod
+    def of_rule(cls, rule: Rule) -> PortSet:
+        return cls._of(rule.protocol, rule.from_port, rule.to_port)
+
+    @classmethod
+    def of_port(cls, port: Port) -> PortSet:
+        return cls._of(
+            "-1" if port.protocol == "all" else port.protocol, port.from_port, port.to_port
+        )
+
+    @classmethod
+    def _of(cls, protocol: str, from_port: int, to_port: int) -> PortSet:
+        protocol = canonical_protocol(protocol)
+        if protocol == "-1":
+            return cls.everything()
+        if not has_ports(protocol):
+            number = protocol_number(protocol)
+            return cls(((_OTHER, number, number),))
+        if protocol in ("icmp", "icmpv6"):
+            low, high = _SPACE[protocol] if from_port == -1 else (from_port, from_port)
+            return cls(((protocol, low, high),))
+        return cls(((protocol, from_port, to_port),))
+
+    def __bool__(self) -> bool:
+        return bool(self.intervals)
+
+    def __or__(self, other: PortSet) -> PortSet:
+        return PortSet.of(self.intervals + other.intervals)
+
+    def __and__(self, other: PortSet) -> PortSet:
+        return PortSet.of(
+            (p, max(a, c), min(b, d))
+            for p, a, b in self.intervals
+            for q, c, d in other.intervals
+            if p == q and max(a, c) <= min(b, d)
+        )
+
+    def __sub__(self, other: PortSet) -> PortSet:
+        left: list[Interval] = []
+        for proto, low, high in self.intervals:
+            pieces = [(low, high)]
+            for q, c, d in other.intervals:
+                if q != proto:
+                    continue
+                pieces = [
+                    piece
+                    for a, b in pieces
+                    for piece in ((a, min(b, c - 1)), (max(a, d + 1), b))
+                    if piece[0] <= piece[1]
+                ]
+            left += [(proto, a, b) for a, b in pieces]
+        return PortSet.of(left)
+
+    def __str__(self) -> str:
+        """`22 9200-9300 9638/udp icmp/8`: TCP unless marked."""
+        if self == PortSet.everything():
+            return "all"
+        words = []
+        for proto, low, high in self.intervals:
+            full = (low, high) == _SPACE[proto]
+            if proto == _OTHER:
+                everything_else = PortSet(tuple(i for i in self.intervals if i[0] == _OTHER))
+                if everything_else == _ALL_OTHER:
+                    if "other-protocols" not in words:
+                        words.append("other-protocols")
+                    continue
+                numbers = str(low) if low == high else f"{low}-{high}"
+                words.append(f"{_OTHER}/{numbers}")
+            elif proto in ("icmp", "icmpv6"):
+                words.append(
+                    proto if full else f"{proto}/{low}" + (f"-{high}" if high > low else "")
+                )
+            else:
+                ports = str(low) if low == high else f"{low}-{high}"
+                words.append(ports if proto == "tcp" else f"{ports}/{proto}")
+        return " ".join(words)
+
+    def as_list(self) -> list[str]:
+        return [str(PortSet((i,))) for i in self.intervals]
+
+
+NOTHING = PortSet()
+# tcp, udp, icmp and icmpv6 are in the "proto" space's range but have spaces of their own.
+_NAMED_AS_OTHER = PortSet.of((_OTHER, n, n) for n in _NAMED_NUMBERS)
+_ALL_OTHER = PortSet.of([(_OTHER, *_SPACE[_OTHER])]) - _NAMED_AS_OTHER
+
+
+def union(sets: Iterable[PortSet]) -> PortSet:
+    return PortSet.of(i for s in sets for i in s.intervals)
+
+
+# --------------------------------------------------------------------------- reachability
+
+Pair = tuple[str, str]
+
+
+@dataclass(frozen=True)
+class Reachability:
+    """What each (source role, destination role) pair may open.
+
+    `direct`: allowed where at least one side's rule names the other role's
+    group. `incidental`: allowed only by CIDR rules on both sides (say egress
+    to 0.0.0.0/0 and ingress from the VPC's CIDR). `egress` and `ingress`
+    are each side's half, which tell why a flow is blocked.
+    """
+
+    roles: tuple[str, ...]
+    direct: Mapping[Pair, PortSet]
+    incidental: Mapping[Pair, PortSet]
+    egress: Mapping[Pair, PortSet]
+    ingress: Mapping[Pair, PortSet]
+
+    def allowed(self, source: str, destination: str) -> PortSet:
+        pair = (source, destination)
+        return self.direct.get(pair, NOTHING) | self.incidental.get(pair, NOTHING)
+
+
+def reachability(blueprint: Blueprint, *, vpc_cidrs: Sequence[str] = ()) -> Reachability:
+    """Intersect every role's egress with every role's ingress."""
+    roles = blueprint.roles
+    halves: dict[tuple[Direction, str, str, bool], PortSet] = {}
+    for group in blueprint:
+        for rule in group.rules:
+            for other, by_group in _roles_reached(rule.peer, roles, vpc_cidrs):
+                key = (rule.direction, group.role, other, by_group)
+                halves[key] = halves.get(key, NOTHING) | PortSet.of_rule(rule)
+
+    def half(direction: Direction, owner: str, other: str, by_group: bool) -> PortSet:
+        return halves.get((direction, owner, other, by_group), NOTHING)
+
+    direct: dict[Pair, PortSet] = {}
+    incidental: dict[Pair, PortSet] = {}
+    egress: dict[Pair, PortSet] = {}
+    ingress: dict[Pair, PortSet] = {}
+    for source in roles:
+        for destination in roles:
+            out_group = half("egress", source, destination, True)
+            out_cidr = half("egress", source, destination, False)
+            in_group = half("ingress", destination, source, True)
+            in_cidr = half("ingress", destination, source, False)
+            pair = (source, destination)
+            found = (out_group & (in_group | in_cidr)) | (out_cidr & in_group)
+            by_cidrs = (out_cidr & in_cidr) - found
+            for table, value in (
+                (direct, found),
+                (incidental, by_cidrs),
+                (egress, out_group | out_cidr),
+                (ingress, in_group | in_cidr),
+            ):
+                if value:
+                    table[pair] = value
+    return Reachability(roles, direct, incidental, egress, ingress)
+
+
+def _roles_reached(
+    peer: Peer, roles: Sequence[str], vpc_cidrs: Sequence[str]
+) -> Iterable[tuple[str, bool]]:
+    """The roles a rule's peer certainly holds, and whether it names them by group."""
+    if peer.kind == "group":
+        if peer.value in roles:
+            yield peer.value, True
+    elif holds_whole_vpc(peer, vpc_cidrs):
+        for role in roles:
+            yield role, False
+
+
+def holds_whole_vpc(peer: Peer, vpc_cidrs: Sequence[str] = ()) -> bool:
+    """Whether the peer holds every instance address of the VPC, wherever it is.
+
+    Every instance has a private IPv4 address in one of the VPC's IPv4 CIDRs.
+    """
+    if peer.kind == "vpc":
+        return True
+    if peer.kind not in ("cidr_ipv4", "cidr_ipv6"):
+        return False
+    network = ipaddress.ip_network(peer.value)
+    if network.prefixlen == 0:
+        return True
+    ipv4 = [c for c in vpc_cidrs if ":" not in c]
+    return bool(ipv4) and all(_within(c, network) for c in ipv4)
+
+
+def _within(cidr: str, network: ipaddress.IPv4Network | ipaddress.IPv6Network) -> bool:
+    inner = ipaddress.ip_network(cidr)
+    return inner.version == network.version and inner.subnet_of(network)  # type: ignore[arg-type]
+
+
+# --------------------------------------------------------------------------- verify
+
+BreachKind = Literal[
+    "missing_group", "missing_flow", "unexpected_flow", "unnamed_cidr", "foreign_group"
+]
+
+
+@dataclass(frozen=True)
+class Breach:
+    """One way the Blueprint differs from what the policy means."""
+
+    kind: BreachKind
+    message: str
+    role: str
+    ports: PortSet = field(default=NOTHING)
+
+    def to_json(self) -> dict[str, object]:
+        return {
+            "kind": self.kind,
+            "role": self.role,
+            "ports": self.ports.as_list(),
+            "message": self.message,
+        }
+
+
+@dataclass(frozen=True)
+class VerifyReport:
+    reachability: Reachability
+    breaches: tuple[Breach, ...]
+    flows_checked: int
+    cidr_rules_checked: int
+
+    @property
+    def ok(self) -> bool:
+        return not self.breaches
+
+    def of_kind(self, kind: BreachKind) -> tuple[Breach, ...]:
+        return tuple(b for b in self.breaches if b.kind == kind)
+
+
+def verify(policy: Policy, blueprint: Blueprint, *, vpc_cidrs: Sequence[str] = ()) -> VerifyReport:
+    """Every flow of the policy is allowed, no other role-to-role flow is, and
+    no rule opens a port to a CIDR, prefix list or group the policy does not
+    name for that role, direction and port.
+
+    `vpc_cidrs` (the VPC's CIDRs, primary first) lets a live Blueprint, whose
+    rules hold the VPC's CIDR itself, match the policy's `vpc` peer.
+    """
+    reach = reachability(blueprint, vpc_cidrs=vpc_cidrs)
+    present = set(blueprint.roles)
+    policy_roles = {r.id for r in policy.roles}
+    breaches = [
+        Breach("missing_group", f"role {r.id} has no security group", r.id)
+        for r in policy.roles
+        if r.id not in present
+    ]
+    granted: dict[Pair, PortSet] = {}
+    flows_checked = 0
+    for flow in policy.flows:
+        if isinstance(flow.source, RolePeer) and isinstance(flow.destination, RolePeer):
+            pair = (flow.source.role, flow.destination.role)
+            ports = union(PortSet.of_port(p) for p in flow.ports)
+            granted[pair] = granted.get(pair, NOTHING) | ports
+            if present.issuperset(pair):
+                flows_checked += 1
+                breaches += _blocked(flow.label, pair, ports, reach)
+            continue
+        flows_checked += 1
+        for role, rule in flow_rules(policy, flow):
+            if role in present:
+                lacking = PortSet.of_rule(rule) - _cidr_cover(blueprint[role], rule, vpc_cidrs)
+                if lacking:
+                    breaches.append(
+                        Breach(
+                            "missing_flow",
+                            f"flow {flow.label}: {role} {rule.direction} lacks {lacking} "
+                            f"{_toward(rule.direction)} {_peer_text(rule.peer)}",
+                            role,
+                            lacking,
+                        )
+                    )
+    for (source, destination), ports in sorted(reach.direct.items()):
+        extra = ports - granted.get((source, destination), NOTHING)
+        if extra:
+            breaches.append(
+                Breach(
+                    "unexpected_flow",
+                    f"{source} -> {destination} may open {extra}, which no flow of the "
+                    "policy asks for",
+                    source,
+                    extra,
+                )
+            )
+    named = _named_peers(policy, vpc_cidrs)
+    cidr_rules = 0
+    for group in blueprint:
+        for rule in group.rules:
+            if rule.peer.kind == "group":
+                if rule.peer.value not in present | policy_roles:
+                    breaches.append(
+                        Breach(
+                            "foreign_group",
+                            f"{group.role} {rule.direction} opens {PortSet.of_rule(rule)} "
+                            f"{_toward(rule.direction)} group {rule.peer.value}, which is not "
+                            "a role of the policy",
+                            group.role,
+                            PortSet.of_rule(rule),
+                        )
+                    )
+                continue
+            cidr_rules += 1
+            key = (group.role, rule.direction, peer_key(rule.peer, vpc_cidrs))
+            extra = PortSet.of_rule(rule) - named.get(key, NOTHING)
+            if extra:
+                breaches.append(
+                    Breach(
+                        "unnamed_cidr",
+                        f"{group.role} {rule.direction} opens {extra} "
+                        f"{_toward(rule.direction)} {_peer_text(rule.peer)}, which the "
+                        f"policy does not name for {group.role}",
+                        group.role,
+                        extra,
+                    )
+                )
+    return VerifyReport(reach, tuple(breaches), flows_checked, cidr_rules)
+
+
+def verify_policy(policy: Policy) -> VerifyReport:
+    """`hasg verify` without a VPC: the policy's own compiled Blueprint."""
+    return verify(policy, compile_policy(policy))
+
+
+def _blocked(label: str, pair: Pair, ports: PortSet, reach: Reachability) -> list[Breach]:
+    lacking = ports - reach.allowed(*pair)
+    if not lacking:
+        return []
+    source, destination = pair
+    sides = []
+    if lacking - reach.egress.get(pair, NOTHING):
+        sides.append(f"{source}'s egress")
+    if lacking - reach.ingress.get(pair, NOTHING):
+        sides.append(f"{destination}'s ingress")
+    return [
+        Breach(
+            "missing_flow",
+            f"flow {label}: {source} -> {destination} {lacking} is blocked by "
+            + " and ".join(sides or ["the two sides' rules together"]),
+            source,
+            lacking,
+        )
+    ]
+
+
+def _cidr_cover(group: SecurityGroup, wanted: Rule, vpc_cidrs: Sequence[str]) -> PortSet:
+    """What the group's rules allow toward a non-group peer of the policy."""
+    return union(
+        PortSet.of_rule(r)
+        for r in group.rules_for(wanted.direction)
+        if _peer_holds(r.peer, wanted.peer, vpc_cidrs)
+    )
+
+
+def _peer_holds(actual: Peer, wanted: Peer, vpc_cidrs: Sequence[str]) -> bool:
+    if peer_key(actual, vpc_cidrs) == peer_key(wanted, vpc_cidrs):
+        return True
+    if wanted.kind == "vpc":
+        return holds_whole_vpc(actual, vpc_cidrs)
+    if actual.kind in ("cidr_ipv4", "cidr_ipv6") and wanted.kind == actual.kind:
+        return _within(wanted.value, ipaddress.ip_network(actual.value))
+    return False
+
+
+def peer_key(peer: Peer, vpc_cidrs: Sequence[str] = ()) -> tuple[str, str]:
+    """What a non-group peer is, with `vpc` read as the VPC's primary CIDR where known."""
+    if peer.kind == "vpc" and vpc_cidrs:
+        return ("cidr", vpc_cidrs[0])
+    if peer.kind in ("cidr_ipv4", "cidr_ipv6"):
+        return ("cidr", peer.value)
+    return (peer.kind, peer.value)
+
+
+def _named_peers(
+    policy: Policy, vpc_cidrs: Sequence[str]
+) -> dict[tuple[str, Direction, tuple[str, str]], PortSet]:
+    named: dict[tuple[str, Direction, tuple[str, str]], PortSet] = {}
+    for group in compile_policy(policy, check_quotas=False):
+        for rule in group.rules:
+            if rule.peer.kind != "group":
+                key = (group.role, rule.direction, peer_key(rule.peer, vpc_cidrs))
+                named[key] = named.get(key, NOTHING) | PortSet.of_rule(rule)
+    return named
+
+
+def _toward(direction: Direction) -> str:
+    return "from" if direction == "ingress" else "to"
+
+
+def _peer_text(peer: Peer) -> str:
+    return "the VPC's CIDR" if peer.kind == "vpc" else peer.value
+
+
+# --------------------------------------------------------------------------- output
+
+
+def matrix_text(reach: Reachability) -> str:
+    """Rows: who opens; columns: who accepts; cells: ports, TCP unless marked."""
+    header = ["from \\ to", *reach.roles]
+    rows = [header] + [
+        [source, *(str(reach.direct.get((source, d), "")) or "." for d in reach.roles)]
+        for source in reach.roles
+    ]
+    widths = [max(len(row[i]) for row in rows) for i in range(len(header))]
+    return "\n".join(
+        "  ".join(cell.ljust(w) for cell, w in zip(row, widths, strict=True)).rstrip()
+        for row in rows
+    )
+
+
+def verify_text(report: VerifyReport) -> str:
+    reach = report.reachability
+    lines = [
+        "Allowed role-to-role connections (the source's egress AND the destination's "
+        "ingress; TCP unless marked):",
+        "",
+        matrix_text(reach),
+        "",
+    ]
+    checks: tuple[tuple[tuple[BreachKind, ...], str], ...] = (
+        (
+            ("missing_group", "missing_flow"),
+            f"all {report.flows_checked} flows of the policy are allowed",
+        ),
+        (("unexpected_flow",), "no other role-to-role connection is allowed"),
+        (
+            ("unnamed_cidr", "foreign_group"),
+            f"every rule toward a CIDR, prefix list or group is one the policy names "
+            f"({report.cidr_rules_checked} CIDR and prefix list rules)",
+        ),
+    )
+    for kinds, claim in checks:
+        found = [b for b in report.breaches if b.kind in kinds]
+        lines.append(f"{'ok' if not found else 'FAIL':<6}{claim}")
+        lines += [f"      - {b.message}" for b in found]
+    incidental = sorted(reach.incidental.items())
+    if incidental:
+        lines += [
+            "",
+            "Also reachable through CIDR rules on both sides (a CIDR that holds the whole VPC):",
+        ]
+        lines += [f"      {s} -> {d}: {ports}" for (s, d), ports in incidental]
+    lines += ["", "verify: ok" if report.ok else f"verify: {len(report.breaches)} breaches"]
+    return "\n".join(lines) + "\n"
+
+
+def verify_json(report: VerifyReport) -> str:
+    reach = report.reachability
+
+    def cells(table: Mapping[Pair, PortSet]) -> list[dict[str, object]]:
+        return [
+            {"source": s, "destination": d, "ports": ports.as_list()}
+            for (s, d), ports in sorted(table.items())
+        ]
+
+    document = {
+        "ok": report.ok,
+        "roles": list(reach.roles),
+        "allowed": cells(reach.direct),
+        "incidental": cells(reach.incidental),
+        "flows_checked": report.flows_checked,
+        "breaches": [b.to_json() for b in report.breaches],
+    }
+    return json.dumps(document, indent=2) + "\n"

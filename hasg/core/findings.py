@@ -1,0 +1,48 @@
+"""What a checker found: one finding, of one kind, about one role and group.
+
+Checks and backends both produce findings (the AWS backend knows what only a
+live VPC can tell: rules of strangers that name hasg's groups, groups of other
+clusters), so the type lives in the core, where both may import it.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Literal, get_args
+
+FindingKind = Literal[
+    "missing_group",
+    "extra_group",
+    "changed_group",
+    "duplicate_group",
+    "misnamed_group",
+    "missing_rule",
+    "extra_rule",
+    "changed_rule",
+    "foreign_reference",
+    "other_cluster",
+    "stray_group",
+]
+# The order findings are listed in: whole groups first, then rules, then strangers.
+KIND_ORDER: tuple[FindingKind, ...] = get_args(FindingKind)
+KIND_LABELS: dict[FindingKind, str] = {k: k.replace("_", " ") for k in KIND_ORDER}
+
+
+@dataclass(frozen=True)
+class Finding:
+    """One difference between the policy and what is deployed."""
+
+    kind: FindingKind
+    role: str  # the policy role it concerns; "" when none
+    group: str  # the group's name
+    detail: str
+    group_id: str = ""
+
+    def to_json(self) -> dict[str, str]:
+        return {
+            "kind": self.kind,
+            "role": self.role,
+            "group": self.group,
+            "group_id": self.group_id,
+            "detail": self.detail,
+        }

@@ -1,0 +1,503 @@
+"""Which hosts play which role: the addresses a host firewall needs.
+
+Security groups name a role's members by group; a host firewall can only
+name addresses. An inventory says, for each role, the addresses of its hosts,
+and which networks stand for the policy's `vpc` peer. Two forms are read:
+
+- Chef Automate HA's own `config.toml`, as `chef-automate init-config-ha
+  existing_infra` writes it (chef/automate, components/automate-cli,
+  `haExistingNodesConfigTemplate`): the `[existing_infra.config]`
+  `<role>_private_ips` lists, checked against each `[<role>.config]`
+  `instance_count` (the template's own comment: "No. of IP address should be
+  the same as the No. of instance_count"), `[architecture.existing_infra]`
+  `ssh_port`, and `[external.database]`: when its `type` is set ("aws" or
+  "self-managed"), PostgreSQL and OpenSearch run elsewhere and have no hosts
+  of ours. The bastion is not in that file; it comes from `--bastion`.
+- A small YAML or JSON inventory for any policy:
+
+      roles:
+        automate: [198.18.0.10, 198.18.0.11]
+        postgresql:
+          - [198.18.0.20, "fd00:18::20"]   # one dual-stack host
+      networks: [198.18.0.0/24]            # what the `vpc` peer means here
+      ssh_port: 22                         # optional
+
+A host is one list item: an address, or a list of one host's addresses (at
+most one per family). A host is named by its IPv4 address, or its IPv6
+address when it has no IPv4 one.
+
+One host in two roles is refused, although Chef's docs allow co-locating
+PostgreSQL and OpenSearch: a host firewall here is the firewall of one role,
+and merging two roles' rules silently would make the audit unable to say
+which role a rule serves.
+
+Every problem is reported with file:line:column (`InventoryError`), before
+anything is written.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import re
+import sys
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import Any, TypeVar
+
+import yaml
+
+from hasg.core.networks import Family, canonical_cidr, family_of
+from hasg.errors import InventoryError, PolicyFileError, Problem
+from hasg.policy.file import _parse_yaml, _position
+
+if sys.version_info >= (3, 11):
+    import tomllib
+else:  # pragma: no cover - Python 3.10 only
+    import tomli as tomllib
+
+Address = ipaddress.IPv4Address | ipaddress.IPv6Address
+_Value = TypeVar("_Value")
+
+# The roles `config.toml` lists, by the prefix of their `_private_ips` key.
+CHEF_ROLES = ("automate", "chef_server", "opensearch", "postgresql")
+# What an external database (`[external.database] type`) takes off our hosts.
+CHEF_DATABASE_ROLES = ("opensearch", "postgresql")
+BASTION_ROLE = "bastion"
+_DEFAULT_SSH_PORT = 22
+
+
+@dataclass(frozen=True, order=True)
+class Host:
+    """One machine: its role and its addresses (IPv4 first, at most one per family)."""
+
+    role: str
+    addresses: tuple[Address, ...]
+
+    @property
+    def name(self) -> str:
+        """What its files are named by: its IPv4 address, else its IPv6 one."""
+        return str(self.addresses[0])
+
+    def address(self, family: Family) -> Address | None:
+        return next(
+            (a for a in self.addresses if family_of(f"{a}/{a.max_prefixlen}") == family), None
+        )
+
+
+@dataclass(frozen=True)
+class Inventory:
+    """The hosts of each role, and the networks that stand for the `vpc` peer.
+
+    `places` says where each role (and `networks`) was written, so that a
+    later refusal (an empty role the policy needs) still names file:line:col.
+    """
+
+    file: str
+    hosts: tuple[Host, ...]
+    networks: tuple[str, ...] = ()
+    ssh_port: int | None = None
+    external_roles: frozenset[str] = frozenset()
+    places: Mapping[str, tuple[int, int]] = field(default_factory=dict)
+
+    def hosts_of(self, role: str) -> tuple[Host, ...]:
+        return tuple(h for h in self.hosts if h.role == role)
+
+    def addresses_of(self, role: str, family: Family) -> tuple[Address, ...]:
+        found = (h.address(family) for h in self.hosts_of(role))
+        return tuple(sorted(a for a in found if a is not None))
+
+    @property
+    def roles(self) -> tuple[str, ...]:
+        return tuple(sorted({h.role for h in self.hosts}))
+
+    def host(self, name: str) -> Host:
+        """The host with this address (any of its addresses, any spelling)."""
+        try:
+            wanted = ipaddress.ip_address(name)
+        except ValueError:
+            raise InventoryError(
+                [Problem(0, 0, self.file, "", f"{name!r} is not an address")]
+            ) from None
+        for host in self.hosts:
+            if wanted in host.addresses:
+                return host
+        raise InventoryError([Problem(0, 0, self.file, "", f"no host has the address {name}")])
+
+    def problem(self, key: str, message: str) -> Problem:
+        """A problem about a role (or `networks`), placed where the file names it."""
+        line, column = self.places.get(key, (0, 0))
+        return Problem(line, column, self.file, key, message)
+
+    def with_options(
+        self, *, bastion: Sequence[str] = (), networks: Sequence[str] = ()
+    ) -> Inventory:
+        """The inventory with `--bastion ADDRESS` and `--network CIDR` added.
+
+        A bastion given both here and in the file is refused: two answers to
+        one question. `--network` replaces nothing either: the networks add up.
+        """
+        problems: list[Problem] = []
+        added: list[Host] = []
+        if bastion:
+            if self.hosts_of(BASTION_ROLE):
+                problems.append(
+                    self.problem(BASTION_ROLE, "the bastion is listed here and given by --bastion")
+                )
+            added = [
+                Host(BASTION_ROLE, (a,))
+                for a in _parsed(_address, bastion, "--bastion", problems, self.file)
+            ]
+        cidrs = [*self.networks, *_parsed(_network, networks, "--network", problems, self.file)]
+        hosts = (*self.hosts, *added)
+        problems += _shared_addresses(hosts, self.file)
+        if problems:
+            raise InventoryError(problems)
+        return replace(self, hosts=tuple(sorted(hosts)), networks=tuple(sorted(set(cidrs))))
+
+
+def load_inventory(path: Path) -> Inventory:
+    """Read `config.toml` (by its `.toml` suffix) or a YAML/JSON inventory."""
+    name = str(path)
+    try:
+        text = path.read_text(encoding="utf-8")
+    except UnicodeDecodeError as error:
+        raise InventoryError(
+            [Problem(0, 0, name, "", f"is not UTF-8 text (byte {error.start})")]
+        ) from None
+    except OSError as error:
+        raise InventoryError(
+            [Problem(0, 0, name, "", f"cannot be read: {error.strerror}")]
+        ) from None
+    if path.suffix.lower() == ".toml":
+        return load_chef_config(text, name=name)
+    return load_inventory_text(text, name=name)
+
+
+# --------------------------------------------------------------------------- shared checks
+
+
+def _address(text: object) -> Address:
+    """A host address, strictly: no prefix, no zone id, a unicast host."""
+    if not isinstance(text, str) or not text.isascii() or not text.isprintable():
+        raise ValueError(f"{text!r} is not an IPv4 or IPv6 address")
+    if "%" in text:
+        raise ValueError(f"{text!r} has an IPv6 zone id (%...); give the address alone")
+    try:
+        address = ipaddress.ip_address(text)
+    except ValueError:
+        raise ValueError(f"{text!r} is not an IPv4 or IPv6 address") from None
+    if address.is_unspecified or address.is_multicast or address.is_loopback:
+        raise ValueError(f"{text} is not a host's unicast address")
+    if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped is not None:
+        # Else one host could hide under two spellings, one per family.
+        raise ValueError(f"{text} is an IPv4-mapped IPv6 address; write {address.ipv4_mapped}")
+    return address
+
+
+def _network(value: object) -> str:
+    if not isinstance(value, str):
+        raise ValueError(f"{value!r} is not a valid IPv4 or IPv6 CIDR")
+    return canonical_cidr(value)
+
+
+def _parsed(
+    parse: Callable[[object], _Value],
+    values: Iterable[object],
+    where: str,
+    problems: list[Problem],
+    file: str,
+    line: int = 0,
+    column: int = 0,
+) -> list[_Value]:
+    """Each value parsed; each one that does not parse is a problem, placed."""
+    found = []
+    for value in values:
+        try:
+            found.append(parse(value))
+        except ValueError as error:
+            problems.append(Problem(line, column, file, where, str(error)))
+    return found
+
+
+def _shared_addresses(
+    hosts: Iterable[Host],
+    file: str,
+    places: Mapping[str, tuple[int, int]] | None = None,
+    path: str = "{}",
+) -> list[Problem]:
+    """An address may belong to one host, and a host to one role. The problem
+    sits where the later role is written (`places`, `path` by role)."""
+    owner: dict[Address, Host] = {}
+    problems = []
+    for host in hosts:
+        for address in host.addresses:
+            other = owner.setdefault(address, host)
+            if other is not host:
+                where = (
+                    "twice in " + host.role
+                    if other.role == host.role
+                    else (f"in {other.role} and in {host.role}")
+                )
+                problems.append(
+                    Problem(
+                        *(places or {}).get(host.role, (0, 0)),
+                        file,
+                        path.format(host.role),
+                        f"{address} is listed {where}; a host firewall serves one role",
+                    )
+                )
+    return problems
+
+
+def _host(role: str, addresses: Sequence[Address]) -> Host:
+    return Host(role, tuple(sorted(addresses, key=lambda a: (a.version, a))))
+
+
+# --------------------------------------------------------------------------- YAML / JSON
+
+
+def load_inventory_text(text: str, *, name: str = "<inventory>") -> Inventory:
+    """A YAML (or JSON, which YAML reads) inventory: roles, networks, ssh_port."""
+    try:
+        # The policy file's reader: broken YAML, an empty file, a key given twice.
+        root = _parse_yaml(text, name).root
+    except PolicyFileError as error:
+        raise InventoryError(error.problems) from None
+    assert root is not None  # _parse_yaml refuses an empty file
+    problems: list[Problem] = []
+    here = _Here(name, problems)
+    top = here.mapping(root, "")
+    hosts: list[Host] = []
+    places: dict[str, tuple[int, int]] = {}
+    networks: list[str] = []
+    ssh_port: int | None = None
+    for key, value in top.items():
+        if key.value == "roles":
+            for role_key, role_value in here.mapping(value, "roles").items():
+                role = str(role_key.value)
+                places[role] = _position(role_key.start_mark)
+                hosts += here.hosts(role, role_value)
+        elif key.value == "networks":
+            places["networks"] = _position(key.start_mark)
+            for item in here.sequence(value, "networks"):
+                networks += here.scalars(item, "networks", _network)
+        elif key.value == "ssh_port":
+            ssh_port = here.port(value, "ssh_port")
+        else:
+            here.add(key, str(key.value), "unknown key; an inventory has roles, networks, ssh_port")
+    if "roles" not in {k.value for k in top}:
+        here.add(root, "", "an inventory needs `roles:` (role -> list of addresses)")
+    problems += _shared_addresses(hosts, name, places, "roles.{}")
+    if problems:
+        raise InventoryError(problems)
+    return Inventory(
+        name, tuple(sorted(hosts)), tuple(sorted(set(networks))), ssh_port, places=places
+    )
+
+
+@dataclass
+class _Here:
+    """Reads YAML nodes, recording each problem where its node starts."""
+
+    file: str
+    problems: list[Problem]
+
+    def add(self, node: yaml.Node, path: str, message: str) -> None:
+        self.problems.append(Problem(*_position(node.start_mark), self.file, path, message))
+
+    def mapping(self, node: yaml.Node, path: str) -> dict[yaml.ScalarNode, yaml.Node]:
+        if not isinstance(node, yaml.MappingNode):
+            self.add(node, path, "should be a mapping")
+            return {}
+        return {k: v for k, v in node.value if isinstance(k, yaml.ScalarNode)}
+
+    def sequence(self, node: yaml.Node, path: str) -> list[yaml.Node]:
+        if isinstance(node, yaml.SequenceNode):
+            return list(node.value)
+        if isinstance(node, yaml.ScalarNode):
+            return [node]
+        self.add(node, path, "should be a list")
+        return []
+
+    def scalars(
+        self, node: yaml.Node, path: str, parse: Callable[[object], _Value]
+    ) -> list[_Value]:
+        if not isinstance(node, yaml.ScalarNode):
+            self.add(node, path, "should be a single value")
+            return []
+        return list(
+            _parsed(
+                parse, [node.value], path, self.problems, self.file, *_position(node.start_mark)
+            )
+        )
+
+    def hosts(self, role: str, node: yaml.Node) -> Iterator[Host]:
+        path = f"roles.{role}"
+        for item in self.sequence(node, path):
+            parts = list(item.value) if isinstance(item, yaml.SequenceNode) else [item]
+            addresses = [a for part in parts for a in self.scalars(part, path, _address)]
+            families = [a.version for a in addresses]
+            if len(set(families)) != len(families):
+                self.add(item, path, "one host has at most one IPv4 and one IPv6 address")
+            elif addresses:
+                yield _host(role, addresses)
+
+    def port(self, node: yaml.Node, path: str) -> int | None:
+        value = node.value if isinstance(node, yaml.ScalarNode) else None
+        if (
+            isinstance(value, str)
+            and value.isascii()
+            and value.isdecimal()
+            and 1 <= int(value) <= 65535
+        ):
+            return int(value)
+        self.add(node, path, f"{value!r} is not a port (1-65535)")
+        return None
+
+
+# --------------------------------------------------------------------------- config.toml
+
+_TOML_POSITION = re.compile(r"\(at line (\d+), column (\d+)\)")
+_HEADER = re.compile(r"^\s*\[\s*([^\[\]]+?)\s*\]\s*(#.*)?$")
+
+
+def load_chef_config(text: str, *, name: str = "config.toml") -> Inventory:
+    """The hosts of `chef-automate init-config-ha existing_infra`'s config.toml."""
+    try:
+        document = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as error:
+        found = _TOML_POSITION.search(str(error))
+        line, column = (int(found[1]), int(found[2])) if found else (0, 0)
+        message = _TOML_POSITION.sub("", str(error)).strip()
+        raise InventoryError([Problem(line, column, name, "", f"broken TOML: {message}")]) from None
+    where = _TomlPlaces(text)
+    problems: list[Problem] = []
+
+    def add(section: str, key: str, message: str, value: str | None = None) -> None:
+        line, column = where.of(section, key, value)
+        problems.append(Problem(line, column, name, f"{section}.{key}", message))
+
+    architecture = _table(document, "architecture")
+    if "existing_infra" not in architecture:
+        kinds = ", ".join(sorted(architecture)) or "none"
+        raise InventoryError(
+            [
+                Problem(
+                    0,
+                    0,
+                    name,
+                    "architecture",
+                    f"is not an on-premises (existing_infra) config.toml (architecture: {kinds}); "
+                    "for AWS use `hasg apply` or `hasg emit-hcl`",
+                )
+            ]
+        )
+    ssh_port = _ssh_port(_table(architecture, "existing_infra").get("ssh_port", ""), add)
+    external_type = _table(_table(document, "external"), "database").get("type", "")
+    external = frozenset(CHEF_DATABASE_ROLES) if external_type else frozenset()
+    ips = _table(_table(document, "existing_infra"), "config")
+    hosts: list[Host] = []
+    places: dict[str, tuple[int, int]] = {}
+    for role in CHEF_ROLES:
+        key = f"{role}_private_ips"
+        places[role] = where.of("existing_infra.config", key)
+        values = ips.get(key, [])
+        if not isinstance(values, list):
+            add("existing_infra.config", key, "should be a list of addresses")
+            continue
+        addresses = []
+        for value in values:
+            try:
+                addresses.append(_address(value))
+            except ValueError as error:
+                add(
+                    "existing_infra.config",
+                    key,
+                    str(error),
+                    value if isinstance(value, str) else None,
+                )
+        count = _table(_table(document, role), "config").get("instance_count", "")
+        _check_count(role, count, len(values), role in external, add)
+        hosts += [_host(role, [a]) for a in addresses]
+    problems += _shared_addresses(hosts, name, places, "existing_infra.config.{}_private_ips")
+    if problems:
+        raise InventoryError(problems)
+    return Inventory(name, tuple(sorted(hosts)), (), ssh_port, external, places)
+
+
+def _table(document: Mapping[str, Any], key: str) -> Mapping[str, Any]:
+    value = document.get(key, {})
+    return value if isinstance(value, Mapping) else {}
+
+
+def _ssh_port(value: object, add: Any) -> int:
+    """`ssh_port` is a string in Chef's template; empty means 22 ("default will be 22")."""
+    text = str(value) if isinstance(value, (str, int)) and not isinstance(value, bool) else None
+    if text == "":
+        return _DEFAULT_SSH_PORT
+    if text is not None and text.isascii() and text.isdecimal() and 1 <= int(text) <= 65535:
+        return int(text)
+    add("architecture.existing_infra", "ssh_port", f"{value!r} is not a port (1-65535)")
+    return _DEFAULT_SSH_PORT
+
+
+def _check_count(role: str, count: object, listed: int, external: bool, add: Any) -> None:
+    key = f"{role}_private_ips"
+    if external:
+        if listed:
+            add(
+                "existing_infra.config",
+                key,
+                f"lists {listed} hosts, but [external.database] runs {role} elsewhere",
+            )
+        return
+    text = str(count) if isinstance(count, (str, int)) and not isinstance(count, bool) else ""
+    if not (text.isascii() and text.isdecimal()):
+        add(f"{role}.config", "instance_count", f"{count!r} is not a number of instances")
+    elif int(text) != listed:
+        add(
+            "existing_infra.config",
+            key,
+            f"lists {listed} addresses, but [{role}.config] instance_count is {text}",
+        )
+
+
+class _TomlPlaces:
+    """Where a key (or a string value after it) is written in a TOML file.
+
+    tomllib gives values, not positions; config.toml is hand-edited, so an
+    error must point at the line to fix. Tables written `[a.b]` or nested
+    (`[a]` then an indented `[a.b]`, as Chef's docs show) are both found.
+    """
+
+    def __init__(self, text: str) -> None:
+        self.lines = text.splitlines()
+
+    def of(self, section: str, key: str, value: str | None = None) -> tuple[int, int]:
+        current = ""
+        key_pattern = re.compile(rf"^(\s*){re.escape(key)}\s*=")
+        for number, line in enumerate(self.lines):
+            header = _HEADER.match(line)
+            if header:
+                current = re.sub(r"\s*\.\s*", ".", header[1])
+                continue
+            found = key_pattern.match(line)
+            if current == section and found:
+                return (
+                    self._value(number, value)
+                    if value is not None
+                    else (number + 1, len(found[1]) + 1)
+                )
+        return (0, 0)
+
+    def _value(self, start: int, value: str) -> tuple[int, int]:
+        quoted = f'"{value}"'
+        for number in range(start, len(self.lines)):
+            line = self.lines[number]
+            if number > start and _HEADER.match(line):
+                break
+            column = line.find(quoted)
+            if column >= 0:
+                return (number + 1, column + 1)
+        return (start + 1, 1)

@@ -1,0 +1,1 @@
+"""The policy: what the user means, validated once, and its file format."""

@@ -1,0 +1,94 @@
+"""The library's composed entry points: read with a backend, judge with a check.
+
+Backends and checks never import each other (docs/architecture.md); what
+needs both (audit a Terraform module, audit or verify a live VPC) is composed
+here, above them, as the CLI composes its commands.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import replace
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from hasg.checks.audit import AuditReport, audit_blueprint, ordered_findings
+from hasg.checks.reachability import VerifyReport, verify
+from hasg.core.compile import compile_policy
+from hasg.policy.model import Policy
+
+if TYPE_CHECKING:
+    import boto3
+    from mypy_boto3_ec2 import EC2Client
+
+
+def audit_hcl(policy: Policy, path: Path, *, var_file: Path | None = None) -> AuditReport:
+    """Audit a Terraform file or module directory, as hasg emitted it or as
+    edited by hand. Variables take their defaults, or the values of `var_file`.
+
+    No AWS: both sides name the VPC's CIDR symbolically (`data.aws_vpc` in
+    the HCL, a "vpc" peer in the policy), so they compare as they are.
+    """
+    from hasg.backends.terraform.hcl import read_hcl_dir
+
+    actual = read_hcl_dir(path, var_file=var_file)
+    return audit_blueprint(compile_policy(policy), actual, source=str(path))
+
+
+def audit_vpc(
+    policy: Policy,
+    vpc_id: str,
+    *,
+    session: boto3.session.Session | None = None,
+    region: str | None = None,
+    profile: str | None = None,
+    endpoint_url: str | None = None,
+    known_clusters: Sequence[str] = (),
+) -> AuditReport:
+    """Audit the policy's groups in a VPC. Reads only (DescribeVpcs,
+    DescribeSecurityGroups). `known_clusters` are other hasg clusters that
+    are expected in the VPC, whose groups are therefore not findings."""
+    from hasg.backends.aws.audit import check_live_arguments
+    from hasg.backends.aws.session import aws_errors, make_client
+
+    check_live_arguments("hasg.audit_vpc", policy, vpc_id, known_clusters)
+
+    with aws_errors():
+        client = make_client(session, region=region, profile=profile, endpoint_url=endpoint_url)
+        return audit_live(client, policy, vpc_id, known_clusters=known_clusters)
+
+
+def audit_live(
+    client: EC2Client, policy: Policy, vpc_id: str, *, known_clusters: Sequence[str] = ()
+) -> AuditReport:
+    from hasg.backends.aws.audit import live_findings, read_live
+    from hasg.core.diff import resolve_vpc_peers
+
+    vpc, live = read_live(client, policy.cluster, vpc_id)
+    expected = resolve_vpc_peers(compile_policy(policy), vpc.cidr)
+    report = audit_blueprint(expected, live.blueprint, source=vpc_id, group_ids=live.group_ids)
+    strangers = live_findings(client, vpc, live, policy.cluster, known_clusters)
+    return replace(report, findings=ordered_findings([*report.findings, *strangers]))
+
+
+def verify_vpc(
+    policy: Policy,
+    vpc_id: str,
+    *,
+    session: boto3.session.Session | None = None,
+    region: str | None = None,
+    profile: str | None = None,
+    endpoint_url: str | None = None,
+) -> VerifyReport:
+    """`hasg verify --vpc`: the reachability check on the groups live in the VPC."""
+    from hasg.backends.aws.audit import check_live_arguments
+    from hasg.backends.aws.session import aws_errors, make_client
+
+    check_live_arguments("hasg.verify_vpc", policy, vpc_id)
+
+    with aws_errors():
+        client = make_client(session, region=region, profile=profile, endpoint_url=endpoint_url)
+        from hasg.backends.aws.audit import read_live
+
+        vpc, live = read_live(client, policy.cluster, vpc_id)
+    return verify(policy, live.blueprint, vpc_cidrs=[vpc.cidr, *vpc.ipv6_cidrs])
