@@ -34,8 +34,6 @@ def check_vpc_id(vpc_id: object) -> str:
 def check_names(where: str, cluster: object, roles: Iterable[object] = ()) -> str:
     """The cluster name, if the policy model takes it and every role id; else a
     PolicyError that starts with `where` (the function that was called)."""
-    from pydantic import ValidationError
-
     from hasg.policy.file import validation_error
     from hasg.policy.model import Policy
 
@@ -47,7 +45,7 @@ def check_names(where: str, cluster: object, roles: Iterable[object] = ()) -> st
     }
     try:
         Policy.model_validate(document)
-    except ValidationError as error:
+    except PolicyError as error:
         raise validation_error(error, where) from None
     assert isinstance(cluster, str)  # the model took it as a cluster name
     return cluster
