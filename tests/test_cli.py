@@ -121,20 +121,13 @@ def test_help_does_not_even_import_pydantic() -> None:
     assert result.stderr.strip().splitlines()[-1] == "False"
 
 
-def public_names() -> list[object]:
+def public_names() -> list[str]:
     import hasg
 
-    # `hasg.checks.reachability` names both a submodule and a public function; once the
-    # submodule is imported (hasg.checks.audit imports it), Python binds the module to
-    # the package attribute and the lazy function is gone. A defect outside the
-    # CLI: strict, so that the day it is fixed this marker must go.
-    shadowed = pytest.mark.xfail(
-        strict=True, reason="hasg.checks.reachability is the submodule once it is imported"
-    )
-    return [
-        pytest.param(name, marks=shadowed) if name == "reachability" else name
-        for name in hasg.__all__
-    ]
+    # Every public name, `reachability` included: it named both a submodule and a
+    # function until the modules moved into layers (hasg.checks.reachability), and
+    # importing the submodule used to replace the function on the package.
+    return list(hasg.__all__)
 
 
 @pytest.mark.parametrize("name", public_names())
