@@ -211,11 +211,49 @@ def test_every_target_has_an_example() -> None:
 
 
 def test_the_targets_are_the_backends_that_write_files() -> None:
-    assert TARGETS == ("firewalld", "nftables", "terraform")
+    assert {"firewalld", "nftables", "terraform"} <= set(TARGETS) and "aws" not in TARGETS
     with pytest.raises(UsageError, match=r"aws is not a file target.*hasg plan"):
         load_backend("aws")
-    with pytest.raises(UsageError, match="no target 'cloudformation'; targets: firewalld, nft"):
-        load_backend("cloudformation")
+    with pytest.raises(UsageError, match=f"no target 'nope'; targets: {', '.join(TARGETS)}$"):
+        load_backend("nope")
+
+
+NEW_TARGET = """
+from hasg.backends.base import ALL_PEER_KINDS, Backend
+
+def _write(blueprint, options):
+    return {"rules.txt": "".join(f"{g.role} {r}\\n" for g in blueprint for r in g.rules)}
+
+def _arguments(parser):
+    parser.add_argument("--shout", action="store_true", help="in capitals")
+
+BACKEND = Backend("plaintext", "rules as text", ALL_PEER_KINDS, _write, add_arguments=_arguments)
+"""
+
+
+def test_a_new_target_is_one_file(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A module with BACKEND among the backends is a target: registered,
+    listed, and written by `hasg emit NAME` with its own options, no other edit."""
+    import hasg.backends
+    from hasg.cli import main
+
+    (tmp_path / "plaintext.py").write_text(NEW_TARGET, encoding="utf-8")
+    monkeypatch.setattr(hasg.backends, "__path__", [*hasg.backends.__path__, str(tmp_path)])
+    monkeypatch.delitem(sys.modules, "hasg.backends.plaintext", raising=False)
+    try:
+        assert "plaintext" in target_names()
+        assert main(["emit", "plaintext", "--shout", "--out", str(tmp_path / "out")]) == 0
+        written = (tmp_path / "out" / "rules.txt").read_text(encoding="utf-8")
+        assert written.count("\n") == chef().rule_count()
+        with pytest.raises(SystemExit) as usage:  # argparse's way, as for every command
+            main(["emit", "plaintext", "--out", str(tmp_path / "x"), "--loud"])
+        assert usage.value.code == 1 and not (tmp_path / "x").exists()
+        assert "unrecognized arguments: --loud" in capsys.readouterr().err
+    finally:
+        sys.modules.pop("hasg.backends.plaintext", None)
+        vars(hasg.backends).pop("plaintext", None)
 
 
 @pytest.mark.parametrize("name", TARGETS)
@@ -496,6 +534,9 @@ def test_a_target_without_out_that_writes_a_directory_is_refused(tmp_path: Path)
 def test_an_unknown_target_is_one_line() -> None:
     done = run("emit", "cloudformation")
     assert done.returncode == 1
-    assert done.stderr == (
-        "hasg: error: no target 'cloudformation'; targets: firewalld, nftables, terraform\n"
+    assert (
+        done.stderr == f"hasg: error: no target 'cloudformation'; targets: {', '.join(TARGETS)}\n"
     )
+    done = run("emit")
+    assert done.returncode == 1 and done.stderr.count("\n") == 1
+    assert "the following arguments are required: TARGET" in done.stderr

@@ -120,14 +120,14 @@ def _add_emit_commands(sub: argparse._SubParsersAction[argparse.ArgumentParser])
     # so that `hasg --help` imports no backend and a new target needs no edit here.
     emit = sub.add_parser(
         "emit",
-        help="write the policy as a target's files: terraform, nftables, firewalld, ...",
+        help="write the policy as a target's files: Terraform, host firewalls",
         description="Write the policy as the files of one target.\n"
         "Each target takes --policy FILE and --out DIR, and options of its own.",
         formatter_class=argparse.RawDescriptionHelpFormatter,
         add_help=False,
     )
     emit.add_argument("-h", "--help", action=_TargetsHelp, nargs=0, help="list the targets")
-    emit.add_argument("target", metavar="TARGET", help="terraform, nftables, firewalld, ...")
+    emit.add_argument("target", metavar="TARGET", help="what to write for: listed below")
     emit.add_argument(
         "target_arguments",
         nargs=argparse.REMAINDER,
@@ -361,7 +361,7 @@ def _add_policy_commands(sub: argparse._SubParsersAction[argparse.ArgumentParser
 
     audit = sub.add_parser(
         "audit",
-        help="report drift between the policy and its groups in a VPC or a Terraform file",
+        help="report drift between the policy and a VPC, a Terraform file or a host's nftables",
         description="Read the VPC and report missing, extra and changed groups and rules, "
         "rules of other groups that refer to the policy's groups, and groups tagged for a "
         "hasg cluster the policy does not name. Or read a Terraform file or module "
