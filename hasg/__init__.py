@@ -4,6 +4,7 @@
     policy = hasg.chef_automate_ha(cluster="prod", admin_cidrs=["203.0.113.7/32"])
     blueprint = hasg.compile_policy(policy)
     print(hasg.to_hcl(blueprint))
+    files = hasg.emit(blueprint, "terraform")  # or "nftables", "firewalld": {name: text}
     result = hasg.apply(blueprint, vpc_id="vpc-123")
 
 The AWS functions (plan, apply, destroy) are loaded on first use, so that
@@ -17,6 +18,7 @@ from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:  # the names below, for type checkers; at run time they load on first use
     from hasg.backends.aws import ApplyResult, apply, destroy, plan
+    from hasg.backends.base import emit
     from hasg.backends.terraform.hcl import read_hcl, read_hcl_dir, to_hcl, to_hcl_module
     from hasg.catalog import DOCUMENTED_TABLE, chef_automate_ha
     from hasg.checks.audit import AuditReport, audit_blueprint
@@ -60,6 +62,7 @@ _HOMES = {
     "hasg.checks.audit": ("AuditReport", "audit_blueprint"),
     "hasg.workflows": ("audit_hcl", "audit_vpc", "verify_vpc"),
     "hasg.backends.aws": ("ApplyResult", "apply", "destroy", "plan"),
+    "hasg.backends.base": ("emit",),
     "hasg.core.blueprint": ("Blueprint", "Peer", "Rule", "SecurityGroup"),
     "hasg.catalog": ("DOCUMENTED_TABLE", "chef_automate_ha"),
     "hasg.core.compile": ("compile_policy",),
@@ -145,6 +148,7 @@ __all__ = [
     "compile_policy",
     "destroy",
     "dump_policy",
+    "emit",
     "load_policy_file",
     "load_policy_text",
     "plan",

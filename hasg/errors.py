@@ -93,3 +93,8 @@ class InventoryError(PolicyFileError):
     """An inventory (config.toml or YAML/JSON hosts) hasg cannot use, or one
     that does not give the policy what it needs; one line per problem,
     file:line:column first, like a policy file's."""
+
+
+class NftReadError(HasgError):
+    """A file that is not the JSON of `nft -j list ruleset` at all (what a
+    host's ruleset holds but hasg cannot interpret is a finding instead)."""

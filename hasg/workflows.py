@@ -15,11 +15,15 @@ from typing import TYPE_CHECKING
 from hasg.checks.audit import AuditReport, audit_blueprint, ordered_findings
 from hasg.checks.reachability import VerifyReport, verify
 from hasg.core.compile import compile_policy
+from hasg.errors import NftReadError
 from hasg.policy.model import Policy
 
 if TYPE_CHECKING:
     import boto3
     from mypy_boto3_ec2 import EC2Client
+
+    from hasg.backends.nftables import HostAudit
+    from hasg.core.inventory import Inventory
 
 
 def audit_hcl(policy: Policy, path: Path, *, var_file: Path | None = None) -> AuditReport:
@@ -92,3 +96,37 @@ def verify_vpc(
 
         vpc, live = read_live(client, policy.cluster, vpc_id)
     return verify(policy, live.blueprint, vpc_cidrs=[vpc.cidr, *vpc.ipv6_cidrs])
+
+
+def audit_host(
+    policy: Policy,
+    nft: Path,
+    *,
+    inventory: Path | Inventory,
+    host: str,
+    bastion: Sequence[str] = (),
+    networks: Sequence[str] = (),
+    egress: str = "open",
+) -> HostAudit:
+    """`hasg audit --nft`: a host's `nft -j list ruleset` output (the file
+    `nft`) against what the policy gives the host with address `host`.
+
+    A file that is not `nft -j` output, an inventory hasg cannot use, or an
+    address no host has is an error naming it; what the ruleset holds that
+    hasg cannot interpret is a finding (drift), never "clean"."""
+    from hasg.backends import nftables
+    from hasg.backends.base import enforces_egress, host_rulesets_of
+    from hasg.core.inventory import Inventory, load_inventory
+
+    if not isinstance(inventory, Inventory):
+        inventory = load_inventory(Path(inventory))
+    inventory = inventory.with_options(bastion=bastion, networks=networks)
+    wanted = inventory.host(host)
+    options = {"inventory": inventory, "egress": egress, "ssh_port": policy.ssh_port}
+    (ruleset,) = [r for r in host_rulesets_of(compile_policy(policy), options) if r.host == wanted]
+    try:
+        text = nft.read_text(encoding="utf-8")
+    except UnicodeDecodeError as error:
+        raise NftReadError(f"{nft}: not UTF-8 text ({error.reason})") from None
+    nftables.check_nft_document(text, str(nft))
+    return nftables.audit_host(text, ruleset, enforce_egress=enforces_egress(options))

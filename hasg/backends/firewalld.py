@@ -26,12 +26,24 @@ firewalld cannot match one ICMP code. Both are refused with the rule named.
 from __future__ import annotations
 
 import hashlib
+import ipaddress
+import re
 import xml.etree.ElementTree as ElementTree
 from collections.abc import Iterable, Mapping, Sequence
 from xml.sax.saxutils import quoteattr
 
-from hasg.core.blueprint import Rule, canonical_protocol
-from hasg.core.hosts import AddressSet, HostRule, HostRuleset, as_address, as_cidr, cidr_peer
+from hasg.backends.base import Options, host_backend
+from hasg.core.blueprint import Blueprint, Rule, canonical_protocol
+from hasg.core.hosts import (
+    AddressSet,
+    HostRule,
+    HostRuleset,
+    as_address,
+    as_cidr,
+    cidr_peer,
+    host_group,
+)
+from hasg.core.inventory import Host
 from hasg.core.networks import Family
 from hasg.errors import HasgError, UsageError
 
@@ -115,6 +127,18 @@ def emit(rulesets: Sequence[HostRuleset], *, enforce_egress: bool = False) -> di
         for address_set in ruleset.sets:
             files[f"{host}/ipsets/{names[address_set.name]}.xml"] = ipset_xml(address_set)
     return files
+
+
+def _read_files(files: Mapping[str, str], options: Options) -> Blueprint:
+    return read_blueprint(files)
+
+
+BACKEND = host_backend(
+    "firewalld",
+    "a firewalld zone and its ipsets per host (HOST/zones, HOST/ipsets), from an inventory",
+    emit,
+    _read_files,
+)
 
 
 def ipset_xml(address_set: AddressSet) -> str:
@@ -204,6 +228,40 @@ def read(files: Mapping[str, str]) -> dict[str, tuple[Rule, ...]]:
             raise FirewalldReadError(f"{host}: there is no zones/{ZONE}.xml")
         found[host] = read_zone(zone, {n: read_ipset(t, n) for n, t in ipsets.items()})
     return found
+
+
+# What `zone_xml` writes as the zone's description: the reader takes the
+# host's role and the cluster from it, as firewalld keeps no other field for them.
+_ZONE_DESCRIPTION = re.compile(
+    r"hasg host firewall of (?P<host>\S+): role (?P<role>\S+), cluster (?P<cluster>\S+)\. "
+    "Generated from the policy"
+)
+
+
+def read_blueprint(files: Mapping[str, str]) -> Blueprint:
+    """`emit`'s files as hosts.as_blueprint's form: one group per host, its
+    ingress rules with every peer expanded to CIDRs."""
+    clusters: set[str] = set()
+    groups = []
+    for host, rules in read(files).items():
+        zone = _parse(files[f"{host}/zones/{ZONE}.xml"], f"{host}/zones/{ZONE}.xml")
+        described = _ZONE_DESCRIPTION.match(zone.findtext("description") or "")
+        if described is None or described["host"] != host:
+            raise FirewalldReadError(
+                f"{host}/zones/{ZONE}.xml: the description is not the one hasg writes, "
+                "so the host's role and cluster are unknown"
+            )
+        try:
+            address = ipaddress.ip_address(host)
+        except ValueError:
+            raise FirewalldReadError(
+                f"{host}: a host's directory is named by its address"
+            ) from None
+        clusters.add(described["cluster"])
+        groups.append(host_group(Host(described["role"], (address,)), rules))
+    if len(clusters) > 1:
+        raise FirewalldReadError(f"the zones name several clusters: {', '.join(sorted(clusters))}")
+    return Blueprint(min(clusters, default=""), tuple(groups))
 
 
 def read_ipset(text: str, name: str = "ipset") -> tuple[str, ...]:

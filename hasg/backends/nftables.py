@@ -33,6 +33,7 @@ from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from hasg.backends.base import host_backend
 from hasg.core.blueprint import Direction, Rule, SecurityGroup, canonical_protocol, has_ports
 from hasg.core.hosts import (
     AddressSet,
@@ -45,7 +46,7 @@ from hasg.core.hosts import (
     host_group,
 )
 from hasg.core.networks import Family, canonical_cidr
-from hasg.errors import ExitCode
+from hasg.errors import ExitCode, NftReadError
 
 TABLE = "hasg"
 COMMENT_LIMIT = 128  # bytes; nft: "comment too long, 128 characters maximum allowed"
@@ -143,6 +144,13 @@ def file_name(ruleset: HostRuleset) -> str:
 def emit(rulesets: Sequence[HostRuleset], *, enforce_egress: bool = False) -> dict[str, str]:
     """`{file name: text}`: one complete ruleset per host, byte-for-byte deterministic."""
     return {file_name(r): ruleset_text(r, enforce_egress=enforce_egress) for r in rulesets}
+
+
+# No reader of the .nft text: nft itself parses it. What a host holds is read
+# from `nft -j list ruleset` instead (`read_nft_json`, `hasg audit --nft`).
+BACKEND = host_backend(
+    "nftables", "one nftables ruleset per host (table inet hasg), from an inventory", emit
+)
 
 
 def ruleset_text(ruleset: HostRuleset, *, enforce_egress: bool = False) -> str:
@@ -247,6 +255,21 @@ class NftRead:
     rules: tuple[Rule, ...]
     essentials: frozenset[tuple[Direction, str]]
     findings: tuple[str, ...]
+
+
+def check_nft_document(text: str, source: str) -> None:
+    """Refuse, with file:line:column, a file that is not `nft -j` output at all:
+    the audit cannot even begin, which is an error (exit 1), not drift."""
+    try:
+        document = json.loads(text)
+    except json.JSONDecodeError as error:
+        raise NftReadError(
+            f"{source}:{error.lineno}:{error.colno}: not JSON: {error.msg}"
+        ) from None
+    if not isinstance(document, dict) or not isinstance(document.get("nftables"), list):
+        raise NftReadError(
+            f'{source}:1:1: not the JSON of `nft -j list ruleset` (no "nftables" list)'
+        )
 
 
 def read_nft_json(text: str) -> NftRead:

@@ -13,11 +13,13 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, NoReturn
 
+from hasg.backends.base import add_inventory_arguments
 from hasg.cli.aws import add_commands as add_aws_commands
 from hasg.cli.aws import aws_options
 from hasg.errors import ExitCode, HasgError, UsageError
 
 if TYPE_CHECKING:
+    from hasg.backends.base import Backend
     from hasg.core.blueprint import Blueprint
     from hasg.policy.model import Policy
 
@@ -42,19 +44,107 @@ def compiled(args: argparse.Namespace) -> Blueprint:
     return compile_policy(load_policy(args))
 
 
-def _emit_hcl(args: argparse.Namespace) -> ExitCode:
-    from hasg.backends.terraform.hcl import to_hcl, to_hcl_module
+def _emit(args: argparse.Namespace) -> ExitCode:
+    from hasg.backends.base import load_backend
 
-    blueprint = compiled(args)
+    backend = load_backend(args.target)
+    return emit_files(backend, target_parser(backend).parse_args(args.target_arguments))
+
+
+def _emit_hcl(args: argparse.Namespace) -> ExitCode:
+    """`hasg emit-hcl` is `hasg emit terraform`, kept for the scripts that call it."""
+    from hasg.backends.base import load_backend
+
+    return emit_files(load_backend("terraform"), args)
+
+
+def target_parser(backend: Backend) -> argparse.ArgumentParser:
+    """`hasg emit NAME`'s options: --policy, --out, and the backend's own."""
+    parser = Parser(prog=f"hasg emit {backend.name}", description=backend.summary)
+    policy_option(parser)
+    parser.add_argument(
+        "--out",
+        type=Path,
+        metavar="DIR",
+        help="write the files to DIR"
+        + ("" if backend.as_one_text is None else " (default: print them as one text)"),
+    )
+    backend.add_arguments(parser)
+    return parser
+
+
+def emit_files(backend: Backend, args: argparse.Namespace) -> ExitCode:
+    """Compile, emit every file, and only then write: a refusal writes nothing."""
+    from hasg.core.compile import compile_policy
+
+    if args.out is None and backend.as_one_text is None:
+        raise UsageError(f"the {backend.name} target writes several files: give --out DIR")
+    policy = load_policy(args)
+    options = {name: getattr(args, name) for name in backend.option_defaults() if name in args}
+    files = backend.emit(compile_policy(policy), {**options, "ssh_port": policy.ssh_port})
     if args.out is None:
-        sys.stdout.write(to_hcl(blueprint))
+        assert backend.as_one_text is not None  # refused above
+        sys.stdout.write(backend.as_one_text(files))
         return ExitCode.OK
     out: Path = args.out
-    out.mkdir(parents=True, exist_ok=True)
-    for name, text in to_hcl_module(blueprint).items():
+    for name, text in files.items():
+        (out / name).parent.mkdir(parents=True, exist_ok=True)
         (out / name).write_text(text, encoding="utf-8")
-    print(f"wrote {', '.join(sorted(to_hcl_module(blueprint)))} to {out}", file=sys.stderr)
+    # A host target writes a directory per host: name the hosts, not every file.
+    written = sorted({name.split("/")[0] + ("/" if "/" in name else "") for name in files})
+    print(f"wrote {', '.join(written)} to {out}", file=sys.stderr)
     return ExitCode.OK
+
+
+class _TargetsHelp(argparse.Action):
+    """`hasg emit --help` lists the targets: only then are the backends imported."""
+
+    def __call__(
+        self,
+        parser: argparse.ArgumentParser,
+        namespace: argparse.Namespace,
+        values: object,
+        option_string: str | None = None,
+    ) -> None:
+        from hasg.backends.base import load_backend, target_names
+
+        parser.epilog = "targets (`hasg emit TARGET --help` for a target's options):\n" + "\n".join(
+            f"  {name:<11} {load_backend(name).summary}" for name in target_names()
+        )
+        parser.print_help()
+        parser.exit()
+
+
+def _add_emit_commands(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    # A target's options are parsed once the target is known (`target_parser`),
+    # so that `hasg --help` imports no backend and a new target needs no edit here.
+    emit = sub.add_parser(
+        "emit",
+        help="write the policy as a target's files: Terraform, host firewalls",
+        description="Write the policy as the files of one target.\n"
+        "Each target takes --policy FILE and --out DIR, and options of its own.",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+        add_help=False,
+    )
+    emit.add_argument("-h", "--help", action=_TargetsHelp, nargs=0, help="list the targets")
+    emit.add_argument("target", metavar="TARGET", help="what to write for: listed below")
+    emit.add_argument(
+        "target_arguments",
+        nargs=argparse.REMAINDER,
+        metavar="...",
+        help="the target's options (hasg emit TARGET --help)",
+    )
+    emit.set_defaults(run=_emit)
+
+    hcl = sub.add_parser("emit-hcl", help="print the policy as Terraform HCL (emit terraform)")
+    policy_option(hcl)
+    hcl.add_argument(
+        "--out",
+        type=Path,
+        metavar="DIR",
+        help="write a module (versions.tf, variables.tf, main.tf, outputs.tf) to DIR",
+    )
+    hcl.set_defaults(run=_emit_hcl)
 
 
 def _coverage(args: argparse.Namespace) -> ExitCode:
@@ -134,6 +224,12 @@ def _audit(args: argparse.Namespace) -> ExitCode:
     from hasg.checks.audit import audit_json, audit_text
     from hasg.workflows import audit_hcl, audit_vpc
 
+    if (
+        args.nft is not None
+        or args.egress != "open"
+        or any(getattr(args, option) for option in _HOST_AUDIT_OPTIONS)
+    ):
+        return _audit_host(args)
     if args.hcl is not None:
         report = audit_hcl(load_policy(args), args.hcl, var_file=args.var_file)
     elif args.var_file is not None:
@@ -149,6 +245,45 @@ def _audit(args: argparse.Namespace) -> ExitCode:
         )
     sys.stdout.write(audit_json(report) if args.json else audit_text(report))
     return ExitCode.OK if report.clean else ExitCode.CHANGES
+
+
+# The options of `audit --nft` alone (and --egress, whose default is "open").
+_HOST_AUDIT_OPTIONS = ("inventory", "host", "bastion", "networks")
+
+
+def _audit_host(args: argparse.Namespace) -> ExitCode:
+    """`hasg audit --nft FILE --inventory INV --host ADDR`: one host's nftables."""
+    from hasg.workflows import audit_host
+
+    if args.nft is None:
+        raise UsageError("--inventory, --host, --bastion, --network and --egress go with --nft")
+    if args.inventory is None or args.host is None:
+        raise UsageError("--nft needs --inventory FILE and --host ADDRESS")
+    unused = [
+        flag
+        for flag, value in (
+            ("--var-file", args.var_file),
+            ("--known-cluster", args.known_clusters),
+            ("--region", args.region),
+            ("--profile", args.profile),
+            ("--endpoint-url", args.endpoint_url),
+            ("--json", args.json),
+        )
+        if value
+    ]
+    if unused:
+        raise UsageError(f"{', '.join(unused)} cannot be used with --nft")
+    report = audit_host(
+        load_policy(args),
+        args.nft,
+        inventory=args.inventory,
+        host=args.host,
+        bastion=args.bastion or (),
+        networks=args.networks or (),
+        egress=args.egress,
+    )
+    sys.stdout.write(report.text())
+    return report.exit_code
 
 
 def _graph(args: argparse.Namespace) -> ExitCode:
@@ -226,12 +361,14 @@ def _add_policy_commands(sub: argparse._SubParsersAction[argparse.ArgumentParser
 
     audit = sub.add_parser(
         "audit",
-        help="report drift between the policy and its groups in a VPC or a Terraform file",
+        help="report drift between the policy and a VPC, a Terraform file or a host's nftables",
         description="Read the VPC and report missing, extra and changed groups and rules, "
         "rules of other groups that refer to the policy's groups, and groups tagged for a "
         "hasg cluster the policy does not name. Or read a Terraform file or module "
         "(emitted by hasg, or edited by hand) and report how its groups and rules differ "
-        "from the policy's. Reads only. Exit 0 when clean, 2 on drift.",
+        "from the policy's. Or read a host's `nft -j list ruleset` and report how it "
+        "differs from what the policy gives that host. Reads only. Exit 0 when clean, "
+        "2 on drift.",
     )
     audited = audit.add_mutually_exclusive_group(required=True)
     audited.add_argument("--vpc", metavar="ID", help="the VPC id (vpc-...)")
@@ -241,6 +378,16 @@ def _add_policy_commands(sub: argparse._SubParsersAction[argparse.ArgumentParser
         metavar="PATH",
         help="a Terraform file, or a module directory (its *.tf files)",
     )
+    audited.add_argument(
+        "--nft",
+        type=Path,
+        metavar="FILE",
+        help="a host's `nft -j list ruleset` output; with --inventory and --host",
+    )
+    audit.add_argument(
+        "--host", metavar="ADDRESS", help="with --nft: the host whose ruleset FILE holds"
+    )
+    add_inventory_arguments(audit, required=False)
     audit.add_argument(
         "--var-file",
         type=Path,
@@ -299,15 +446,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--version", action="version", version=_version())
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
-    emit = sub.add_parser("emit-hcl", help="print the policy as Terraform HCL")
-    policy_option(emit)
-    emit.add_argument(
-        "--out",
-        type=Path,
-        metavar="DIR",
-        help="write a module (versions.tf, variables.tf, main.tf, outputs.tf) to DIR",
-    )
-    emit.set_defaults(run=_emit_hcl)
+    _add_emit_commands(sub)
 
     cover = sub.add_parser(
         "coverage", help="show how the policy covers Chef's documented port table"
