@@ -28,9 +28,10 @@ from hasg.core.blueprint import (
     SecurityGroup,
     has_ports,
 )
-from hasg.core.networks import FAMILIES, family_of
+from hasg.core.networks import FAMILIES, Family, covers_world, family_of
 from hasg.core.version import __version__
 from hasg.errors import QuotaError
+from hasg.policy.model import WORLD_SAFE_TCP_PORTS
 
 FORMATS = ("yaml", "json")
 TEMPLATE_FILE = {"yaml": "template.yaml", "json": "template.json"}
@@ -77,6 +78,11 @@ _CIDR_PATTERN: dict[str, str] = {
     "ipv4": r"^\d{1,3}(\.\d{1,3}){3}/\d{1,2}$",
     "ipv6": r"^[0-9A-Fa-f:.]+/\d{1,3}$",
 }
+# The policy's rule where the list can change (as the Terraform module's
+# validation): only tcp/80 and tcp/443 may be open to the whole internet. A
+# prefix length of 0 is the whole family whatever the address is spelled
+# (`0.0.0.0/0`, `::/0`, `0::/00`), so the pattern refuses it by the length.
+NOT_THE_WORLD = r"(?!.*/0+$)"
 
 
 def camel(text: str) -> str:
@@ -89,7 +95,7 @@ def list_parameter(name: str, family: str) -> str:
     return camel(f"{name}_{family}")
 
 
-def _list_slots(blueprint: Blueprint) -> dict[tuple[str, str], list[str]]:
+def _list_slots(blueprint: Blueprint) -> dict[tuple[str, Family], list[str]]:
     """(list, family) -> the list's CIDRs of that family, in order: one slot each."""
     return {
         (name, family): [c for c in cidrs if family_of(c) == family]
@@ -190,6 +196,16 @@ def _parameters(blueprint: Blueprint) -> dict[str, dict[str, Any]]:
             "AllowedPattern": _CIDR_PATTERN["ipv4"],
         }
     for (name, family), cidrs in _list_slots(blueprint).items():
+        risky = {
+            r.ports_text()
+            for g in blueprint
+            for r in g.rules
+            if r.peer.variable == name
+            and not (r.protocol == "tcp" and r.from_port == r.to_port in WORLD_SAFE_TCP_PORTS)
+        }
+        pattern = _CIDR_PATTERN[family]
+        if risky and not any(covers_world([c], family) for c in cidrs):
+            pattern = "^" + NOT_THE_WORLD + pattern[1:]
         parameters[list_parameter(name, family)] = {
             "Type": "CommaDelimitedList",
             "Description": (
@@ -198,7 +214,7 @@ def _parameters(blueprint: Blueprint) -> dict[str, dict[str, Any]]:
             ),
             "Default": ",".join(cidrs),
             # For a CommaDelimitedList the pattern must match every element.
-            "AllowedPattern": _CIDR_PATTERN[family],
+            "AllowedPattern": pattern,
         }
     return parameters
 

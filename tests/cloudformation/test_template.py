@@ -5,6 +5,7 @@ every group's egress is explicit, and it fits CloudFormation's inline limit."""
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 from typing import Any
 
@@ -243,3 +244,49 @@ def test_a_policy_at_the_egress_quota_is_refused() -> None:
     assert len(blueprint["bastion"].rules_for("egress")) == RULES_PER_GROUP
     with pytest.raises(QuotaError, match="bastion"):
         to_cloudformation(blueprint)
+
+
+# --------------------------------------------------------------------------- world guard
+
+
+def list_patterns(blueprint: Blueprint) -> dict[str, str]:
+    return {
+        name: p["AllowedPattern"]
+        for name, p in template(blueprint)["Parameters"].items()
+        if p["Type"] == "CommaDelimitedList"
+    }
+
+
+@st.composite
+def spelled_networks(draw: st.DrawFn) -> tuple[str, int]:
+    """A network of either family, in one of the spellings EC2 or a person may use:
+    compressed, exploded, upper case, the prefix length with leading zeros."""
+    import ipaddress
+
+    ipv6 = draw(st.booleans())
+    bits = 128 if ipv6 else 32
+    length = draw(st.sampled_from([0, 0, 1, 8, 24, bits]) | st.integers(0, bits))
+    address = draw(st.integers(0, 2**bits - 1)) >> (bits - length) << (bits - length)
+    network = ipaddress.ip_network((address, length))
+    text = draw(st.sampled_from([network.compressed, network.exploded]))
+    if draw(st.booleans()):
+        text = text.upper()
+    if length == 0 and draw(st.booleans()):
+        text = text.replace("/0", "/" + "0" * draw(st.integers(2, 3)))
+    return text, length
+
+
+@settings(max_examples=300, deadline=None)
+@given(spelled_networks())
+def test_ssh_list_parameters_refuse_the_world_in_any_spelling(network: tuple[str, int]) -> None:
+    """admin_cidrs opens SSH: no element may be a /0, however it is written;
+    user_cidrs opens only 80 and 443, which may face the internet."""
+    text, length = network
+    patterns = list_patterns(compile_policy(chef_automate_ha(admin_cidrs=ADMINS, user_cidrs=USERS)))
+    family = "Ipv6" if ":" in text else "Ipv4"
+    admin, users = patterns[f"AdminCidrs{family}"], patterns[f"UserCidrs{family}"]
+    shaped = re.fullmatch(users, text) is not None
+    if length == 0:
+        assert re.fullmatch(admin, text) is None
+    else:
+        assert (re.fullmatch(admin, text) is not None) == shaped
