@@ -290,3 +290,14 @@ def test_ssh_list_parameters_refuse_the_world_in_any_spelling(network: tuple[str
         assert re.fullmatch(admin, text) is None
     else:
         assert (re.fullmatch(admin, text) is not None) == shaped
+
+
+def test_the_python_example_of_the_docs_runs(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    text = (Path(__file__).resolve().parents[2] / "docs" / "cloudformation.md").read_text()
+    (example,) = re.findall(r"```python\n(.*?)```", text, flags=re.DOTALL)
+    monkeypatch.chdir(tmp_path)
+    exec(compile(example, "docs/cloudformation.md", "exec"), {})
+    written = yaml.safe_load((tmp_path / "sg.yaml").read_text(encoding="utf-8"))
+    assert "AdminCidrsIpv4" in written["Parameters"]
