@@ -93,3 +93,7 @@ class InventoryError(PolicyFileError):
     """An inventory (config.toml or YAML/JSON hosts) hasg cannot use, or one
     that does not give the policy what it needs; one line per problem,
     file:line:column first, like a policy file's."""
+
+
+class TemplateReadError(HasgError):
+    """A CloudFormation template that hasg cannot read back into a Blueprint."""

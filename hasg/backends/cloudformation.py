@@ -12,6 +12,7 @@ says why each choice was made.
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import hashlib
 import json
 import re
@@ -21,16 +22,20 @@ from typing import Any
 from hasg.backends.base import Backend, Files, Options
 from hasg.core.blueprint import (
     ALL_TRAFFIC,
+    CLUSTER_TAG,
+    ROLE_TAG,
     Blueprint,
     Direction,
     Peer,
     Rule,
     SecurityGroup,
+    canonical_protocol,
     has_ports,
 )
-from hasg.core.networks import FAMILIES, Family, covers_world, family_of
+from hasg.core.networks import FAMILIES, Family, covers_world, family_of, parse_network
+from hasg.core.peers import cidr_peer
 from hasg.core.version import __version__
-from hasg.errors import QuotaError
+from hasg.errors import QuotaError, TemplateReadError
 from hasg.policy.model import WORLD_SAFE_TCP_PORTS
 
 FORMATS = ("yaml", "json")
@@ -361,10 +366,260 @@ def _add_arguments(parser: argparse.ArgumentParser) -> None:
     )
 
 
+# --------------------------------------------------------------------------- read
+#
+# The reader evaluates what hasg's templates use (Ref to a parameter or a
+# resource, Fn::Select from a list parameter) and refuses anything else by
+# file and resource (Fn::If, Conditions, a Ref to nothing, a missing parameter
+# value): what it cannot evaluate is an error, never a rule left out.
+
+_READ_INTRINSICS = frozenset({"Ref", "Fn::Select"})
+
+
+def read_cloudformation(
+    text: str, *, file: str = "<template>", parameters: Mapping[str, str] | None = None
+) -> Blueprint:
+    """A template's groups and rules as a Blueprint. `parameters` override the
+    parameters' defaults, as a stack's parameter values do."""
+    document = _load(text, file)
+    reader = _Reader(document, file, dict(parameters or {}))
+    return reader.blueprint()
+
+
+def _load(text: str, file: str) -> dict[str, Any]:
+    import yaml
+
+    class _Loader(yaml.SafeLoader):
+        """YAML with CloudFormation's short forms (`!Ref x`) read as the long ones."""
+
+    def short_form(loader: yaml.SafeLoader, suffix: str, node: yaml.Node) -> dict[str, Any]:
+        name = suffix if suffix == "Ref" else f"Fn::{suffix}"
+        if isinstance(node, yaml.ScalarNode):
+            return {name: loader.construct_scalar(node)}
+        if isinstance(node, yaml.SequenceNode):
+            return {name: loader.construct_sequence(node, deep=True)}
+        return {name: loader.construct_mapping(node, deep=True)}  # type: ignore[arg-type]
+
+    _Loader.add_multi_constructor("!", short_form)
+    try:
+        document = yaml.load(text, Loader=_Loader)  # a SafeLoader, with short forms
+    except yaml.YAMLError as error:
+        mark = getattr(error, "problem_mark", None)
+        where = f"{file}:{mark.line + 1}" if mark is not None else file
+        raise TemplateReadError(f"{where}: not a YAML or JSON template") from None
+    if not isinstance(document, dict) or not isinstance(document.get("Resources"), dict):
+        raise TemplateReadError(f"{file}: not a CloudFormation template (no Resources)")
+    return document
+
+
+class _Reader:
+    def __init__(self, document: dict[str, Any], file: str, given: dict[str, str]) -> None:
+        self.document = document
+        self.file = file
+        self.given = given
+        self.resources: dict[str, Any] = document["Resources"]
+        self.parameters: dict[str, Any] = document.get("Parameters") or {}
+        unknown = sorted(set(given) - set(self.parameters))
+        if unknown:
+            raise TemplateReadError(f"{file}: no parameter {', '.join(unknown)}")
+        self.roles = {
+            name: self._role(name, r)
+            for name, r in self.resources.items()
+            if isinstance(r, dict) and r.get("Type") == GROUP_TYPE
+        }
+
+    def error(self, where: str, problem: str) -> TemplateReadError:
+        return TemplateReadError(f"{self.file}: {where}: {problem}")
+
+    def _role(self, name: str, resource: dict[str, Any]) -> str:
+        tags = self._tags(name, resource)
+        if ROLE_TAG not in tags:
+            raise self.error(f"Resources.{name}", f"a security group without the {ROLE_TAG} tag")
+        return tags[ROLE_TAG]
+
+    def _tags(self, name: str, resource: dict[str, Any]) -> dict[str, str]:
+        tags = resource.get("Properties", {}).get("Tags", [])
+        try:
+            return {str(t["Key"]): str(t["Value"]) for t in tags}
+        except (TypeError, KeyError):
+            raise self.error(f"Resources.{name}.Tags", "tags must be Key/Value pairs") from None
+
+    def parameter(self, name: str, where: str) -> Any:
+        slot = self.parameters.get(name)
+        if not isinstance(slot, dict):
+            raise self.error(where, f"Ref to {name}, which is neither a parameter nor a group")
+        value = self.given.get(name, slot.get("Default"))
+        if value is None:
+            raise self.error(where, f"parameter {name} has no value and no default")
+        if slot.get("Type") == "CommaDelimitedList":
+            return [v.strip() for v in str(value).split(",")] if str(value) else []
+        return str(value)
+
+    def value(self, expression: Any, where: str) -> Any:
+        """A literal, or what a Ref / Fn::Select stands for: ("group", role),
+        ("vpc",), ("list", parameter, cidr), or a parameter's value."""
+        if not isinstance(expression, dict):
+            return expression
+        if len(expression) != 1 or next(iter(expression)) not in _READ_INTRINSICS:
+            raise self.error(where, f"cannot evaluate {json.dumps(expression)[:80]}")
+        ((function, argument),) = expression.items()
+        if function == "Ref":
+            if argument in self.roles:
+                return ("group", self.roles[argument])
+            if argument == VPC_CIDR_PARAMETER:
+                return ("vpc",)
+            return self.parameter(str(argument), where)
+        if (
+            not isinstance(argument, list)
+            or len(argument) != 2
+            or not isinstance(argument[1], dict)
+            or set(argument[1]) != {"Ref"}
+        ):
+            raise self.error(where, "Fn::Select takes [index, Ref: list parameter]")
+        name = str(argument[1]["Ref"])
+        values = self.parameter(name, where)
+        try:
+            return ("list", name, values[int(argument[0])])
+        except (ValueError, IndexError, TypeError):
+            raise self.error(
+                where, f"Fn::Select {argument[0]!r} of {name}: no such entry"
+            ) from None
+
+    def rule(self, direction: Direction, properties: Any, where: str) -> Rule:
+        if not isinstance(properties, dict):
+            raise self.error(where, "a rule's properties must be a mapping")
+        try:
+            protocol = canonical_protocol(self.value(properties.get("IpProtocol"), where))
+        except ValueError as error:
+            raise self.error(where, str(error)) from None
+        low = high = -1
+        if has_ports(protocol):
+            try:
+                low = int(self.value(properties["FromPort"], where))
+                high = int(self.value(properties["ToPort"], where))
+            except (KeyError, ValueError, TypeError):
+                raise self.error(where, f"{protocol} needs integer FromPort and ToPort") from None
+        peers = [p for p in _READ_PEERS[direction] if p in properties]
+        if len(peers) != 1:
+            raise self.error(where, f"a rule takes exactly one peer, not {peers or 'none'}")
+        peer = self.peer(peers[0], self.value(properties[peers[0]], where), where)
+        description = self.value(properties.get("Description", ""), where)
+        return Rule(direction, protocol, low, high, peer, description=str(description))
+
+    def peer(self, field: str, value: Any, where: str) -> Peer:
+        if isinstance(value, tuple) and value[0] == "group" and field.endswith("GroupId"):
+            return Peer("group", value[1])
+        if isinstance(value, tuple) and value[0] == "vpc" and field == "CidrIp":
+            return Peer("vpc")
+        if isinstance(value, tuple) and value[0] == "list" and field.startswith("CidrIp"):
+            return cidr_peer(str(value[2]), variable=_list_name(value[1]))
+        if isinstance(value, str) and field.endswith("PrefixListId"):
+            return Peer("prefix_list", value)
+        if isinstance(value, str) and field.startswith("CidrIp"):
+            try:
+                return cidr_peer(str(parse_network(value)))
+            except ValueError as error:
+                raise self.error(where, str(error)) from None
+        raise self.error(where, f"{field}: cannot read {value!r}")
+
+    def blueprint(self) -> Blueprint:
+        rules: dict[str, list[Rule]] = {role: [] for role in self.roles.values()}
+        for name, resource in self.resources.items():
+            where = f"Resources.{name}"
+            if not isinstance(resource, dict):
+                raise self.error(where, "a resource must be a mapping")
+            if "Condition" in resource:
+                raise self.error(where, "a resource under a Condition cannot be evaluated")
+            kind = resource.get("Type")
+            properties = resource.get("Properties", {})
+            if kind == GROUP_TYPE:
+                rules[self.roles[name]] += self._inline(name, properties)
+            elif kind in RULE_TYPES.values():
+                direction = next(d for d, t in RULE_TYPES.items() if t == kind)
+                owner = self.value(properties.get("GroupId"), f"{where}.GroupId")
+                if not (isinstance(owner, tuple) and owner[0] == "group"):
+                    raise self.error(where, "GroupId must be a Ref to a group of the template")
+                rules[owner[1]].append(self.rule(direction, properties, where))
+        return self._assemble(rules)
+
+    def _inline(self, name: str, properties: dict[str, Any]) -> list[Rule]:
+        where = f"Resources.{name}"
+        found = [
+            self.rule("ingress", r, f"{where}.SecurityGroupIngress")
+            for r in properties.get("SecurityGroupIngress", [])
+        ]
+        egress = [
+            self.rule("egress", r, f"{where}.SecurityGroupEgress")
+            for r in properties.get("SecurityGroupEgress", [])
+        ]
+        if not egress:
+            # No inline egress: the group keeps AWS's allow-all (module doc).
+            return [*found, Rule("egress", ALL_TRAFFIC, -1, -1, Peer("cidr_ipv4", "0.0.0.0/0"))]
+        marker = (NO_TRAFFIC_EGRESS.key, NO_TRAFFIC_EGRESS.description)
+        return found + [r for r in egress if (r.key, r.description) != marker]
+
+    def _assemble(self, rules: dict[str, list[Rule]]) -> Blueprint:
+        groups = []
+        clusters = set()
+        lists: dict[str, list[str]] = {}
+        for name, role in self.roles.items():
+            properties = self.resources[name].get("Properties", {})
+            tags = self._tags(name, self.resources[name])
+            clusters.add(tags.get(CLUSTER_TAG, ""))
+            list_rules = {
+                dataclasses.replace(
+                    r,
+                    protocol="icmp" if r.protocol == "icmpv6" else r.protocol,
+                    peer=Peer("cidr_list", r.peer.variable),
+                )
+                for r in rules[role]
+                if r.peer.variable is not None
+            }
+            groups.append(
+                SecurityGroup(
+                    role=role,
+                    name=str(properties.get("GroupName", "")),
+                    description=str(properties.get("GroupDescription", "")),
+                    tags=tags,
+                    rules=tuple(rules[role]),
+                    list_rules=tuple(list_rules),
+                )
+            )
+        for parameter in self.parameters:
+            if parameter.endswith(("Ipv4", "Ipv6")) and parameter != VPC_CIDR_PARAMETER:
+                values = self.parameter(parameter, f"Parameters.{parameter}")
+                if isinstance(values, list):
+                    lists.setdefault(_list_name(parameter), []).extend(values)
+        if len(clusters) > 1:
+            raise TemplateReadError(f"{self.file}: groups of clusters {sorted(clusters)}")
+        cidr_lists = {n: tuple(c) for n, c in lists.items()}
+        return Blueprint(next(iter(clusters), ""), tuple(groups), cidr_lists)
+
+
+_READ_PEERS: dict[Direction, tuple[str, ...]] = {
+    "ingress": ("CidrIp", "CidrIpv6", "SourceSecurityGroupId", "SourcePrefixListId"),
+    "egress": ("CidrIp", "CidrIpv6", "DestinationSecurityGroupId", "DestinationPrefixListId"),
+}
+
+
+def _list_name(parameter: str) -> str:
+    """`AdminCidrsIpv4` -> `admin_cidrs` (list_parameter, backwards)."""
+    stem = parameter[: -len("Ipv4")]
+    return re.sub(r"(?<=[a-z0-9])([A-Z])", r"_\1", stem).lower()
+
+
+def _parse(files: Mapping[str, str], options: Options) -> Blueprint:
+    if len(files) != 1:
+        raise TemplateReadError(f"one template at a time, not {len(files)} files")
+    ((file, text),) = files.items()
+    return read_cloudformation(text, file=file, parameters=options.get("parameters"))
+
+
 BACKEND = Backend(
     name="cloudformation",
     summary="a CloudFormation template: one group per role, one resource per rule",
     peer_kinds=frozenset({"group", "cidr_ipv4", "cidr_ipv6", "prefix_list", "vpc", "cidr_list"}),
     write=_write,
+    parse=_parse,
     add_arguments=_add_arguments,
 )
