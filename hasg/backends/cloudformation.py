@@ -35,7 +35,7 @@ from hasg.core.blueprint import (
 from hasg.core.networks import FAMILIES, Family, covers_world, family_of, parse_network
 from hasg.core.peers import cidr_peer
 from hasg.core.version import __version__
-from hasg.errors import QuotaError, TemplateReadError
+from hasg.errors import QuotaError, TemplateReadError, UsageError
 from hasg.policy.model import WORLD_SAFE_TCP_PORTS
 
 FORMATS = ("yaml", "json")
@@ -348,13 +348,14 @@ def dumps(document: Mapping[str, Any], form: str = "yaml") -> str:
 def to_cloudformation(blueprint: Blueprint, form: str = "yaml") -> str:
     """The template's text: what `hasg emit cloudformation --format FORM` writes."""
     if form not in FORMATS:
-        raise ValueError(f"format {form!r}: choose one of {', '.join(FORMATS)}")
+        raise UsageError(f"format {form!r}: choose one of {', '.join(FORMATS)}")
     return dumps(template(blueprint), form)
 
 
 def _write(blueprint: Blueprint, options: Options) -> Files:
     form = str(options.get("format") or "yaml")
-    return {TEMPLATE_FILE.get(form, "template"): to_cloudformation(blueprint, form)}
+    text = to_cloudformation(blueprint, form)
+    return {TEMPLATE_FILE[form]: text}
 
 
 def _add_arguments(parser: argparse.ArgumentParser) -> None:

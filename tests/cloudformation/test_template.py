@@ -28,7 +28,7 @@ from hasg.backends.cloudformation import (
     to_cloudformation,
 )
 from hasg.core.blueprint import Peer, Rule, SecurityGroup
-from hasg.errors import QuotaError
+from hasg.errors import QuotaError, UsageError
 
 from .tooling import cfn_lint, checkov_cloudformation, write_templates
 
@@ -190,6 +190,8 @@ def test_backend_registers_by_name() -> None:
     assert isinstance(BACKEND, Backend)
     files = BACKEND.emit(compile_policy(chef_automate_ha()), {"format": "json"})
     assert list(files) == ["template.json"]
+    with pytest.raises(UsageError, match="'xml'"):
+        BACKEND.emit(compile_policy(chef_automate_ha()), {"format": "xml"})
 
 
 # --------------------------------------------------------------------------- quota
