@@ -98,3 +98,7 @@ class InventoryError(PolicyFileError):
 class NftReadError(HasgError):
     """A file that is not the JSON of `nft -j list ruleset` at all (what a
     host's ruleset holds but hasg cannot interpret is a finding instead)."""
+
+
+class TemplateReadError(HasgError):
+    """A CloudFormation template that hasg cannot read back into a Blueprint."""

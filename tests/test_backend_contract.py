@@ -156,7 +156,19 @@ def firewalld_examples(tmp: Path) -> list[Example]:
     ]
 
 
+def cloudformation_examples(tmp: Path) -> list[Example]:
+    # A template keeps a CIDR list as a parameter only when the list has CIDRs.
+    with_lists = hasg.compile_policy(
+        hasg.chef_automate_ha(
+            user_cidrs=["198.51.100.0/24", "2001:db8::/48"], admin_cidrs=["203.0.113.7/32"]
+        )
+    )
+    every_kind = two_roles(ALL_PEER_KINDS)
+    return [Example(with_lists), Example(every_kind), Example(every_kind, {"format": "json"})]
+
+
 EXAMPLES: dict[str, Callable[[Path], list[Example]]] = {
+    "cloudformation": cloudformation_examples,
     "terraform": terraform_examples,
     "nftables": nftables_examples,
     "firewalld": firewalld_examples,
@@ -211,7 +223,8 @@ def test_every_target_has_an_example() -> None:
 
 
 def test_the_targets_are_the_backends_that_write_files() -> None:
-    assert {"firewalld", "nftables", "terraform"} <= set(TARGETS) and "aws" not in TARGETS
+    assert {"cloudformation", "firewalld", "nftables", "terraform"} <= set(TARGETS)
+    assert "aws" not in TARGETS
     with pytest.raises(UsageError, match=r"aws is not a file target.*hasg plan"):
         load_backend("aws")
     with pytest.raises(UsageError, match=f"no target 'nope'; targets: {', '.join(TARGETS)}$"):

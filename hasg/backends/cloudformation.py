@@ -1,0 +1,633 @@
+"""Blueprint -> CloudFormation template (`hasg emit cloudformation`).
+
+One `AWS::EC2::SecurityGroup` per role and one `AWS::EC2::SecurityGroupIngress`
+or `AWS::EC2::SecurityGroupEgress` per rule, one peer each, with logical ids
+made from what the rule is (as the Terraform resource names are), so that
+reordering the policy renames, and so replaces, nothing. What the policy leaves
+to deploy time is a parameter: the VPC, the VPC's CIDR where a `vpc` peer
+needs it, and each policy CIDR list (one list per address family). docs/cloudformation.md
+says why each choice was made.
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import hashlib
+import json
+import re
+from collections.abc import Mapping
+from typing import Any
+
+from hasg.backends.base import Backend, Files, Options
+from hasg.core.blueprint import (
+    ALL_TRAFFIC,
+    CLUSTER_TAG,
+    ROLE_TAG,
+    Blueprint,
+    Direction,
+    Peer,
+    Rule,
+    SecurityGroup,
+    canonical_protocol,
+    has_ports,
+)
+from hasg.core.networks import FAMILIES, Family, covers_world, family_of, parse_network
+from hasg.core.peers import cidr_peer
+from hasg.core.version import __version__
+from hasg.errors import QuotaError, TemplateReadError, UsageError
+from hasg.policy.model import WORLD_SAFE_TCP_PORTS
+
+FORMATS = ("yaml", "json")
+TEMPLATE_FILE = {"yaml": "template.yaml", "json": "template.json"}
+# CloudFormation's quota on a template passed inline as TemplateBody; a larger
+# template must be uploaded to S3 and passed as TemplateURL (up to 1 MB).
+TEMPLATE_BODY_LIMIT = 51_200
+# AWS: 60 inbound and 60 outbound rules per group, per address family
+# (Amazon VPC quotas, "Inbound or outbound rules per security group").
+RULES_PER_GROUP = 60
+# Logical ids: alphanumeric, at most 255 characters (template anatomy, Resources).
+LOGICAL_ID_MAX = 255
+
+# A group's egress must be all explicit. CloudFormation removes AWS's default
+# allow-all egress only when the group resource itself lists an egress rule;
+# standalone AWS::EC2::SecurityGroupEgress resources leave it in place. So each
+# group lists this one rule inline, as AWS CDK does for `allowAllOutbound:
+# false`: ICMP type 252 code 86 (unassigned by IANA) to 255.255.255.255/32
+# (limited broadcast, never routed): it can match no packet on either count.
+NO_TRAFFIC_EGRESS = Rule(
+    "egress",
+    "icmp",
+    252,
+    86,
+    Peer("cidr_ipv4", "255.255.255.255/32"),
+    description="Disallow all traffic",
+)
+
+VPC_ID_PARAMETER = "VpcId"
+VPC_CIDR_PARAMETER = "VpcCidr"
+RULE_TYPES: dict[Direction, str] = {
+    "ingress": "AWS::EC2::SecurityGroupIngress",
+    "egress": "AWS::EC2::SecurityGroupEgress",
+}
+GROUP_TYPE = "AWS::EC2::SecurityGroup"
+# The property naming the other side of a rule, per direction and peer kind.
+_PEER_PROPERTY: dict[tuple[Direction, str], str] = {
+    ("ingress", "group"): "SourceSecurityGroupId",
+    ("egress", "group"): "DestinationSecurityGroupId",
+    ("ingress", "prefix_list"): "SourcePrefixListId",
+    ("egress", "prefix_list"): "DestinationPrefixListId",
+}
+# An IPv4 or IPv6 CIDR's shape; EC2 itself judges the value.
+_CIDR_PATTERN: dict[str, str] = {
+    "ipv4": r"^\d{1,3}(\.\d{1,3}){3}/\d{1,2}$",
+    "ipv6": r"^[0-9A-Fa-f:.]+/\d{1,3}$",
+}
+# The policy's rule where the list can change (as the Terraform module's
+# validation): only tcp/80 and tcp/443 may be open to the whole internet. A
+# prefix length of 0 is the whole family whatever the address is spelled
+# (`0.0.0.0/0`, `::/0`, `0::/00`), so the pattern refuses it by the length.
+NOT_THE_WORLD = r"(?!.*/0+$)"
+
+
+def camel(text: str) -> str:
+    """`chef_server` -> `ChefServer`; anything not alphanumeric separates words."""
+    return "".join(w[:1].upper() + w[1:] for w in re.split(r"[^A-Za-z0-9]+", text) if w)
+
+
+def list_parameter(name: str, family: str) -> str:
+    """The parameter of one family of a policy CIDR list: `AdminCidrsIpv4`."""
+    return camel(f"{name}_{family}")
+
+
+def _list_slots(blueprint: Blueprint) -> dict[tuple[str, Family], list[str]]:
+    """(list, family) -> the list's CIDRs of that family, in order: one slot each."""
+    return {
+        (name, family): [c for c in cidrs if family_of(c) == family]
+        for name, cidrs in blueprint.cidr_lists.items()
+        for family in FAMILIES
+        if any(family_of(c) == family for c in cidrs)
+    }
+
+
+def _slot(rule: Rule, blueprint: Blueprint) -> tuple[str, int] | None:
+    """(parameter, index) of a rule whose CIDR comes from a policy CIDR list."""
+    if rule.peer.variable is None or rule.peer.kind not in ("cidr_ipv4", "cidr_ipv6"):
+        return None
+    family = family_of(rule.peer.value)
+    cidrs = _list_slots(blueprint)[(rule.peer.variable, family)]
+    return list_parameter(rule.peer.variable, family), cidrs.index(rule.peer.value)
+
+
+def _ports_words(rule: Rule) -> str:
+    if rule.protocol == ALL_TRAFFIC:
+        return "All"
+    if not has_ports(rule.protocol):
+        return f"Proto{rule.protocol}"
+    if rule.protocol in ("icmp", "icmpv6"):
+        kind = "Any" if rule.from_port == -1 else str(rule.from_port)
+        code = "" if rule.to_port == -1 else f"Code{rule.to_port}"
+        return f"{camel(rule.protocol)}{kind}{code}"
+    high = "" if rule.from_port == rule.to_port else f"To{rule.to_port}"
+    return f"{camel(rule.protocol)}{rule.from_port}{high}"
+
+
+def _readable_rule_id(role: str, rule: Rule, blueprint: Blueprint) -> str:
+    slot = _slot(rule, blueprint)
+    peer = rule.peer
+    if slot is not None:
+        what = f"{slot[0]}N{slot[1]}"
+    elif peer.kind == "vpc":
+        what = "Vpc"
+    elif peer.kind == "group":
+        what = camel(peer.value)
+    else:
+        what = re.sub(r"[^A-Za-z0-9]", "x", peer.value)
+    side = "From" if rule.direction == "ingress" else "To"
+    return f"{camel(role)}{_ports_words(rule)}{side}{what}"
+
+
+# What a logical id stands for: a group (role, None) or a rule (role, Rule).
+Named = tuple[str, Rule | None]
+
+
+def logical_ids(blueprint: Blueprint) -> dict[Named, str]:
+    """Each group's and rule's logical id: made from what it is, and unique.
+
+    Readable ids can clash (role `a_1` and `a1` are both `A1`; a role named
+    `vpc_id` is the parameter `VpcId`). Every id that clashes, and only those,
+    takes a suffix from a hash of what it stands for, longer until none clash;
+    which ids clash depends on the set of rules, never on their order.
+    """
+    named: dict[Named, str] = {}
+    for group in blueprint:
+        named[(group.role, None)] = camel(group.role)
+        for rule in group.rules:
+            named[(group.role, rule)] = _readable_rule_id(group.role, rule, blueprint)
+    readable = dict(named)
+    taken = set(_parameters(blueprint))
+    for width in (8, 16, 64):
+        seen: dict[str, int] = {}
+        for name in named.values():
+            seen[name] = seen.get(name, 0) + 1
+        clashing = [
+            k
+            for k, n in named.items()
+            if seen[n] > 1 or n in taken or len(n) > LOGICAL_ID_MAX or not n
+        ]
+        if not clashing:
+            return named
+        for key in clashing:
+            role, member = key
+            identity: list[object] = [role]
+            if member is not None:
+                identity += [*member.key[:4], member.peer.kind, member.peer.value]
+            digest = hashlib.sha256(json.dumps(identity).encode()).hexdigest()[:width]
+            named[key] = readable[key][: LOGICAL_ID_MAX - width] + digest
+    raise AssertionError(f"logical ids still clash: {sorted(named.values())}")
+
+
+def _parameters(blueprint: Blueprint) -> dict[str, dict[str, Any]]:
+    parameters: dict[str, dict[str, Any]] = {
+        VPC_ID_PARAMETER: {
+            "Type": "AWS::EC2::VPC::Id",
+            "Description": "The VPC the security groups belong to.",
+        }
+    }
+    if any(r.peer.kind == "vpc" for g in blueprint for r in g.rules):
+        parameters[VPC_CIDR_PARAMETER] = {
+            "Type": "String",
+            "Description": "The VPC's primary IPv4 CIDR (rules to or from the VPC).",
+            "AllowedPattern": _CIDR_PATTERN["ipv4"],
+        }
+    for (name, family), cidrs in _list_slots(blueprint).items():
+        risky = {
+            r.ports_text()
+            for g in blueprint
+            for r in g.rules
+            if r.peer.variable == name
+            and not (r.protocol == "tcp" and r.from_port == r.to_port in WORLD_SAFE_TCP_PORTS)
+        }
+        pattern = _CIDR_PATTERN[family]
+        if risky and not any(covers_world([c], family) for c in cidrs):
+            pattern = "^" + NOT_THE_WORLD + pattern[1:]
+        parameters[list_parameter(name, family)] = {
+            "Type": "CommaDelimitedList",
+            "Description": (
+                f"{family.replace('ip', 'IP')} CIDRs of the policy list {name}: exactly "
+                f"{len(cidrs)} (one rule each); for another count, emit the template again."
+            ),
+            "Default": ",".join(cidrs),
+            # For a CommaDelimitedList the pattern must match every element.
+            "AllowedPattern": pattern,
+        }
+    return parameters
+
+
+def _peer_properties(rule: Rule, blueprint: Blueprint, ids: Mapping[Named, str]) -> dict[str, Any]:
+    peer = rule.peer
+    slot = _slot(rule, blueprint)
+    cidr_property = "CidrIpv6" if peer.kind == "cidr_ipv6" else "CidrIp"
+    if slot is not None:
+        return {cidr_property: {"Fn::Select": [slot[1], {"Ref": slot[0]}]}}
+    if peer.kind == "vpc":
+        return {"CidrIp": {"Ref": VPC_CIDR_PARAMETER}}
+    if peer.kind == "group":
+        return {_PEER_PROPERTY[(rule.direction, "group")]: {"Ref": ids[(peer.value, None)]}}
+    if peer.kind == "prefix_list":
+        return {_PEER_PROPERTY[(rule.direction, "prefix_list")]: peer.value}
+    return {cidr_property: peer.value}
+
+
+def _rule_properties(rule: Rule) -> dict[str, Any]:
+    """Protocol and ports as EC2 takes them: none for protocols without ports."""
+    properties: dict[str, Any] = {"IpProtocol": rule.protocol}
+    if has_ports(rule.protocol):
+        properties.update(FromPort=rule.from_port, ToPort=rule.to_port)
+    return properties
+
+
+def _group_resource(group: SecurityGroup) -> dict[str, Any]:
+    placeholder = {
+        **_rule_properties(NO_TRAFFIC_EGRESS),
+        "CidrIp": NO_TRAFFIC_EGRESS.peer.value,
+        "Description": NO_TRAFFIC_EGRESS.description,
+    }
+    return {
+        "Type": GROUP_TYPE,
+        "Properties": {
+            "GroupName": group.name,
+            "GroupDescription": group.description,
+            "VpcId": {"Ref": VPC_ID_PARAMETER},
+            "SecurityGroupEgress": [placeholder],
+            "Tags": [{"Key": k, "Value": v} for k, v in group.tags.items()],
+        },
+    }
+
+
+# cfn-lint 1.x's E3688 ("FromPort and ToPort both -1 when one is") exempts ICMP,
+# whose ToPort is the code (-1: any code of the type, EC2 API reference,
+# IpPermission.ToPort), but not ICMPv6, where EC2 reads them the same way. The
+# check is ignored on exactly those rules, and docs/cloudformation.md says why.
+LINT_ICMPV6 = "E3688"
+
+
+def _lint_misreads(rule: Rule) -> bool:
+    return rule.protocol == "icmpv6" and (rule.from_port == -1) != (rule.to_port == -1)
+
+
+def check_egress_quota(blueprint: Blueprint, limit: int = RULES_PER_GROUP) -> None:
+    """The inline no-traffic rule is one more IPv4 egress rule per group: refuse
+    a group it would take over AWS's quota, which the compiler checked without it."""
+    for group in blueprint:
+        used = sum(
+            r.peer.quota_cost
+            for r in group.rules_for("egress")
+            if r.peer.family in ("ipv4", "both")
+        )
+        if used + 1 > limit:
+            raise QuotaError(
+                f"group {group.name!r} (role {group.role}) would have {used + 1} egress IPv4 "
+                f"rules in CloudFormation ({used} and the inline rule that removes AWS's "
+                f"default egress); AWS allows {limit} per group"
+            )
+
+
+def template(blueprint: Blueprint) -> dict[str, Any]:
+    """The template as a document, before it is written as YAML or JSON."""
+    check_egress_quota(blueprint)
+    ids = logical_ids(blueprint)
+    resources: dict[str, Any] = {}
+    for group in blueprint:
+        resources[ids[(group.role, None)]] = _group_resource(group)
+    for group in blueprint:
+        for rule in group.rules:
+            properties: dict[str, Any] = {"GroupId": {"Ref": ids[(group.role, None)]}}
+            properties.update(_rule_properties(rule))
+            properties.update(_peer_properties(rule, blueprint, ids))
+            properties["Description"] = rule.description
+            resource: dict[str, Any] = {"Type": RULE_TYPES[rule.direction]}
+            if _lint_misreads(rule):
+                resource["Metadata"] = {"cfn-lint": {"config": {"ignore_checks": [LINT_ICMPV6]}}}
+            resource["Properties"] = properties
+            resources[ids[(group.role, rule)]] = resource
+    outputs = {
+        f"{ids[(g.role, None)]}GroupId": {
+            "Description": f"Security group of the {g.role} role ({g.name}).",
+            "Value": {"Ref": ids[(g.role, None)]},
+            "Export": {"Name": {"Fn::Sub": f"${{AWS::StackName}}-{g.role.replace('_', '-')}"}},
+        }
+        for g in blueprint
+    }
+    return {
+        "AWSTemplateFormatVersion": "2010-09-09",
+        "Description": f"Security groups of the {blueprint.cluster} cluster (hasg {__version__}).",
+        "Parameters": _parameters(blueprint),
+        "Resources": resources,
+        "Outputs": outputs,
+    }
+
+
+def dumps(document: Mapping[str, Any], form: str = "yaml") -> str:
+    """YAML (the smaller: CloudFormation's inline limit is 51,200 bytes) or JSON."""
+    if form == "json":
+        return json.dumps(document, ensure_ascii=False, separators=(",", ":")) + "\n"
+    import yaml
+
+    # Flow style for leaf mappings and lists (`GroupId: {Ref: Bastion}`) keeps
+    # the template compact; no line wrapping, so each value is one line.
+    return yaml.safe_dump(
+        dict(document),
+        sort_keys=False,
+        default_flow_style=None,
+        allow_unicode=True,
+        width=1 << 20,
+    )
+
+
+def to_cloudformation(blueprint: Blueprint, form: str = "yaml") -> str:
+    """The template's text: what `hasg emit cloudformation --format FORM` writes."""
+    if form not in FORMATS:
+        raise UsageError(f"format {form!r}: choose one of {', '.join(FORMATS)}")
+    return dumps(template(blueprint), form)
+
+
+def _write(blueprint: Blueprint, options: Options) -> Files:
+    form = str(options.get("format") or "yaml")
+    text = to_cloudformation(blueprint, form)
+    return {TEMPLATE_FILE[form]: text}
+
+
+def _add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--format",
+        choices=FORMATS,
+        default="yaml",
+        help="template syntax (default: yaml, the smaller)",
+    )
+
+
+# --------------------------------------------------------------------------- read
+#
+# The reader evaluates what hasg's templates use (Ref to a parameter or a
+# resource, Fn::Select from a list parameter) and refuses anything else by
+# file and resource (Fn::If, Conditions, a Ref to nothing, a missing parameter
+# value): what it cannot evaluate is an error, never a rule left out.
+
+_READ_INTRINSICS = frozenset({"Ref", "Fn::Select"})
+
+
+def read_cloudformation(
+    text: str, *, file: str = "<template>", parameters: Mapping[str, str] | None = None
+) -> Blueprint:
+    """A template's groups and rules as a Blueprint. `parameters` override the
+    parameters' defaults, as a stack's parameter values do."""
+    document = _load(text, file)
+    reader = _Reader(document, file, dict(parameters or {}))
+    return reader.blueprint()
+
+
+def _load(text: str, file: str) -> dict[str, Any]:
+    import yaml
+
+    class _Loader(yaml.SafeLoader):
+        """YAML with CloudFormation's short forms (`!Ref x`) read as the long ones."""
+
+    def short_form(loader: yaml.SafeLoader, suffix: str, node: yaml.Node) -> dict[str, Any]:
+        name = suffix if suffix == "Ref" else f"Fn::{suffix}"
+        if isinstance(node, yaml.ScalarNode):
+            return {name: loader.construct_scalar(node)}
+        if isinstance(node, yaml.SequenceNode):
+            return {name: loader.construct_sequence(node, deep=True)}
+        return {name: loader.construct_mapping(node, deep=True)}  # type: ignore[arg-type]
+
+    _Loader.add_multi_constructor("!", short_form)
+    try:
+        document = yaml.load(text, Loader=_Loader)  # a SafeLoader, with short forms
+    except yaml.YAMLError as error:
+        mark = getattr(error, "problem_mark", None)
+        where = f"{file}:{mark.line + 1}" if mark is not None else file
+        raise TemplateReadError(f"{where}: not a YAML or JSON template") from None
+    if not isinstance(document, dict) or not isinstance(document.get("Resources"), dict):
+        raise TemplateReadError(f"{file}: not a CloudFormation template (no Resources)")
+    return document
+
+
+class _Reader:
+    def __init__(self, document: dict[str, Any], file: str, given: dict[str, str]) -> None:
+        self.document = document
+        self.file = file
+        self.given = given
+        self.resources: dict[str, Any] = document["Resources"]
+        self.parameters: dict[str, Any] = document.get("Parameters") or {}
+        unknown = sorted(set(given) - set(self.parameters))
+        if unknown:
+            raise TemplateReadError(f"{file}: no parameter {', '.join(unknown)}")
+        self.roles = {
+            name: self._role(name, r)
+            for name, r in self.resources.items()
+            if isinstance(r, dict) and r.get("Type") == GROUP_TYPE
+        }
+
+    def error(self, where: str, problem: str) -> TemplateReadError:
+        return TemplateReadError(f"{self.file}: {where}: {problem}")
+
+    def _role(self, name: str, resource: dict[str, Any]) -> str:
+        tags = self._tags(name, resource)
+        if ROLE_TAG not in tags:
+            raise self.error(f"Resources.{name}", f"a security group without the {ROLE_TAG} tag")
+        return tags[ROLE_TAG]
+
+    def _tags(self, name: str, resource: dict[str, Any]) -> dict[str, str]:
+        tags = resource.get("Properties", {}).get("Tags", [])
+        try:
+            return {str(t["Key"]): str(t["Value"]) for t in tags}
+        except (TypeError, KeyError):
+            raise self.error(f"Resources.{name}.Tags", "tags must be Key/Value pairs") from None
+
+    def parameter(self, name: str, where: str) -> Any:
+        slot = self.parameters.get(name)
+        if not isinstance(slot, dict):
+            raise self.error(where, f"Ref to {name}, which is neither a parameter nor a group")
+        value = self.given.get(name, slot.get("Default"))
+        if value is None:
+            raise self.error(where, f"parameter {name} has no value and no default")
+        if slot.get("Type") == "CommaDelimitedList":
+            return [v.strip() for v in str(value).split(",")] if str(value) else []
+        return str(value)
+
+    def value(self, expression: Any, where: str) -> Any:
+        """A literal, or what a Ref / Fn::Select stands for: ("group", role),
+        ("vpc",), ("list", parameter, cidr), or a parameter's value."""
+        if not isinstance(expression, dict):
+            return expression
+        if len(expression) != 1 or next(iter(expression)) not in _READ_INTRINSICS:
+            raise self.error(where, f"cannot evaluate {json.dumps(expression)[:80]}")
+        ((function, argument),) = expression.items()
+        if function == "Ref":
+            if argument in self.roles:
+                return ("group", self.roles[argument])
+            if argument == VPC_CIDR_PARAMETER:
+                return ("vpc",)
+            return self.parameter(str(argument), where)
+        if (
+            not isinstance(argument, list)
+            or len(argument) != 2
+            or not isinstance(argument[1], dict)
+            or set(argument[1]) != {"Ref"}
+        ):
+            raise self.error(where, "Fn::Select takes [index, Ref: list parameter]")
+        name = str(argument[1]["Ref"])
+        values = self.parameter(name, where)
+        try:
+            return ("list", name, values[int(argument[0])])
+        except (ValueError, IndexError, TypeError):
+            raise self.error(
+                where, f"Fn::Select {argument[0]!r} of {name}: no such entry"
+            ) from None
+
+    def rule(self, direction: Direction, properties: Any, where: str) -> Rule:
+        if not isinstance(properties, dict):
+            raise self.error(where, "a rule's properties must be a mapping")
+        try:
+            protocol = canonical_protocol(self.value(properties.get("IpProtocol"), where))
+        except ValueError as error:
+            raise self.error(where, str(error)) from None
+        low = high = -1
+        if has_ports(protocol):
+            try:
+                low = int(self.value(properties["FromPort"], where))
+                high = int(self.value(properties["ToPort"], where))
+            except (KeyError, ValueError, TypeError):
+                raise self.error(where, f"{protocol} needs integer FromPort and ToPort") from None
+        peers = [p for p in _READ_PEERS[direction] if p in properties]
+        if len(peers) != 1:
+            raise self.error(where, f"a rule takes exactly one peer, not {peers or 'none'}")
+        peer = self.peer(peers[0], self.value(properties[peers[0]], where), where)
+        description = self.value(properties.get("Description", ""), where)
+        return Rule(direction, protocol, low, high, peer, description=str(description))
+
+    def peer(self, field: str, value: Any, where: str) -> Peer:
+        if isinstance(value, tuple) and value[0] == "group" and field.endswith("GroupId"):
+            return Peer("group", value[1])
+        if isinstance(value, tuple) and value[0] == "vpc" and field == "CidrIp":
+            return Peer("vpc")
+        if isinstance(value, tuple) and value[0] == "list" and field.startswith("CidrIp"):
+            return cidr_peer(str(value[2]), variable=_list_name(value[1]))
+        if isinstance(value, str) and field.endswith("PrefixListId"):
+            return Peer("prefix_list", value)
+        if isinstance(value, str) and field.startswith("CidrIp"):
+            try:
+                return cidr_peer(str(parse_network(value)))
+            except ValueError as error:
+                raise self.error(where, str(error)) from None
+        raise self.error(where, f"{field}: cannot read {value!r}")
+
+    def blueprint(self) -> Blueprint:
+        rules: dict[str, list[Rule]] = {role: [] for role in self.roles.values()}
+        for name, resource in self.resources.items():
+            where = f"Resources.{name}"
+            if not isinstance(resource, dict):
+                raise self.error(where, "a resource must be a mapping")
+            if "Condition" in resource:
+                raise self.error(where, "a resource under a Condition cannot be evaluated")
+            kind = resource.get("Type")
+            properties = resource.get("Properties", {})
+            if kind == GROUP_TYPE:
+                rules[self.roles[name]] += self._inline(name, properties)
+            elif kind in RULE_TYPES.values():
+                direction = next(d for d, t in RULE_TYPES.items() if t == kind)
+                owner = self.value(properties.get("GroupId"), f"{where}.GroupId")
+                if not (isinstance(owner, tuple) and owner[0] == "group"):
+                    raise self.error(where, "GroupId must be a Ref to a group of the template")
+                rules[owner[1]].append(self.rule(direction, properties, where))
+        return self._assemble(rules)
+
+    def _inline(self, name: str, properties: dict[str, Any]) -> list[Rule]:
+        where = f"Resources.{name}"
+        found = [
+            self.rule("ingress", r, f"{where}.SecurityGroupIngress")
+            for r in properties.get("SecurityGroupIngress", [])
+        ]
+        egress = [
+            self.rule("egress", r, f"{where}.SecurityGroupEgress")
+            for r in properties.get("SecurityGroupEgress", [])
+        ]
+        if not egress:
+            # No inline egress: the group keeps AWS's allow-all (module doc).
+            return [*found, Rule("egress", ALL_TRAFFIC, -1, -1, Peer("cidr_ipv4", "0.0.0.0/0"))]
+        marker = (NO_TRAFFIC_EGRESS.key, NO_TRAFFIC_EGRESS.description)
+        return found + [r for r in egress if (r.key, r.description) != marker]
+
+    def _assemble(self, rules: dict[str, list[Rule]]) -> Blueprint:
+        groups = []
+        clusters = set()
+        lists: dict[str, list[str]] = {}
+        for name, role in self.roles.items():
+            properties = self.resources[name].get("Properties", {})
+            tags = self._tags(name, self.resources[name])
+            clusters.add(tags.get(CLUSTER_TAG, ""))
+            list_rules = {
+                dataclasses.replace(
+                    r,
+                    protocol="icmp" if r.protocol == "icmpv6" else r.protocol,
+                    peer=Peer("cidr_list", r.peer.variable),
+                )
+                for r in rules[role]
+                if r.peer.variable is not None
+            }
+            groups.append(
+                SecurityGroup(
+                    role=role,
+                    name=str(properties.get("GroupName", "")),
+                    description=str(properties.get("GroupDescription", "")),
+                    tags=tags,
+                    rules=tuple(rules[role]),
+                    list_rules=tuple(list_rules),
+                )
+            )
+        for parameter in self.parameters:
+            if parameter.endswith(("Ipv4", "Ipv6")) and parameter != VPC_CIDR_PARAMETER:
+                values = self.parameter(parameter, f"Parameters.{parameter}")
+                if isinstance(values, list):
+                    lists.setdefault(_list_name(parameter), []).extend(values)
+        if len(clusters) > 1:
+            raise TemplateReadError(f"{self.file}: groups of clusters {sorted(clusters)}")
+        cidr_lists = {n: tuple(c) for n, c in lists.items()}
+        return Blueprint(next(iter(clusters), ""), tuple(groups), cidr_lists)
+
+
+_READ_PEERS: dict[Direction, tuple[str, ...]] = {
+    "ingress": ("CidrIp", "CidrIpv6", "SourceSecurityGroupId", "SourcePrefixListId"),
+    "egress": ("CidrIp", "CidrIpv6", "DestinationSecurityGroupId", "DestinationPrefixListId"),
+}
+
+
+def _list_name(parameter: str) -> str:
+    """`AdminCidrsIpv4` -> `admin_cidrs` (list_parameter, backwards)."""
+    stem = parameter[: -len("Ipv4")]
+    return re.sub(r"(?<=[a-z0-9])([A-Z])", r"_\1", stem).lower()
+
+
+def _parse(files: Mapping[str, str], options: Options) -> Blueprint:
+    if len(files) != 1:
+        raise TemplateReadError(f"one template at a time, not {len(files)} files")
+    ((file, text),) = files.items()
+    return read_cloudformation(text, file=file, parameters=options.get("parameters"))
+
+
+def _the_template(files: Files) -> str:
+    """Without --out, the one template is printed as it is."""
+    ((text,),) = (files.values(),)
+    return text
+
+
+BACKEND = Backend(
+    name="cloudformation",
+    summary="a CloudFormation template: one group per role, one resource per rule",
+    peer_kinds=frozenset({"group", "cidr_ipv4", "cidr_ipv6", "prefix_list", "vpc", "cidr_list"}),
+    write=_write,
+    parse=_parse,
+    add_arguments=_add_arguments,
+    as_one_text=_the_template,
+)

@@ -1,0 +1,117 @@
+"""Template -> Blueprint: the emitted template reads back as the Blueprint it was
+written from, and what the reader cannot evaluate is an error naming the file
+and the resource, never a rule left out."""
+
+from __future__ import annotations
+
+import json
+import re
+from typing import Any
+
+import pytest
+from terraform.tooling import every_kind_of_peer
+
+from hasg import chef_automate_ha, compile_policy
+from hasg.backends.cloudformation import (
+    BACKEND,
+    RULE_TYPES,
+    read_cloudformation,
+    template,
+    to_cloudformation,
+)
+from hasg.core.blueprint import Peer, Rule
+from hasg.errors import TemplateReadError
+
+ADMINS = ["203.0.113.7/32", "2001:db8:2::/64"]
+USERS = ["198.51.100.0/24", "2001:db8:1::/48"]
+
+
+@pytest.mark.parametrize("form", ["yaml", "json"])
+@pytest.mark.parametrize("kind", ["lists", "every_kind_of_peer"])
+def test_read_of_emit_is_the_blueprint(form: str, kind: str) -> None:
+    policy = (
+        chef_automate_ha(admin_cidrs=ADMINS, user_cidrs=USERS)
+        if kind == "lists"
+        else every_kind_of_peer()
+    )
+    blueprint = compile_policy(policy)
+    read = BACKEND.read({f"template.{form}": to_cloudformation(blueprint, form)})
+    assert read == blueprint
+    assert read.described_rule_set() == blueprint.described_rule_set()
+    assert [dict(g.tags) for g in read] == [dict(g.tags) for g in blueprint]
+
+
+def test_empty_lists_leave_only_their_rules() -> None:
+    """A list the policy leaves empty has no parameter (cfn-lint warns of an
+    unused one), so its name is not in the template; every rule still is."""
+    blueprint = compile_policy(chef_automate_ha())
+    read = read_cloudformation(to_cloudformation(blueprint))
+    assert read.described_rule_set() == blueprint.described_rule_set()
+    assert read.cidr_lists == {}
+
+
+def test_parameters_given_replace_the_defaults() -> None:
+    blueprint = compile_policy(chef_automate_ha(admin_cidrs=ADMINS))
+    read = read_cloudformation(
+        to_cloudformation(blueprint), parameters={"AdminCidrsIpv4": "192.0.2.0/24"}
+    )
+    ssh = {str(r.peer) for r in read["bastion"].rules_for("ingress")}
+    assert ssh == {"192.0.2.0/24", ADMINS[1]}
+
+
+def test_short_form_yaml_reads_as_the_long_form() -> None:
+    text = to_cloudformation(compile_policy(chef_automate_ha(admin_cidrs=ADMINS)))
+    short = re.sub(r"\{Ref: ([A-Za-z0-9]+)\}", r"!Ref \1", text)
+    assert "!Ref Bastion" in short
+    assert read_cloudformation(short) == read_cloudformation(text)
+
+
+def test_a_group_without_inline_egress_keeps_the_default_allow_all() -> None:
+    """The reader fails closed: AWS keeps its default egress rule then, so it does too."""
+    document = template(compile_policy(chef_automate_ha()))
+    del document["Resources"]["Bastion"]["Properties"]["SecurityGroupEgress"]
+    read = read_cloudformation(json.dumps(document))
+    allow_all = Rule("egress", "-1", -1, -1, Peer("cidr_ipv4", "0.0.0.0/0"))
+    assert allow_all in read["bastion"].rules
+    assert allow_all not in read["automate"].rules
+
+
+def first_rule(document: dict[str, Any]) -> dict[str, Any]:
+    resources = document["Resources"]
+    return next(r for r in resources.values() if r["Type"] == RULE_TYPES["ingress"])
+
+
+def broken(change: str) -> str:
+    document = template(compile_policy(chef_automate_ha(admin_cidrs=ADMINS)))
+    rule = first_rule(document)
+    if change == "if":
+        rule["Properties"]["CidrIp"] = {"Fn::If": ["Open", "0.0.0.0/0", "10.0.0.0/8"]}
+        rule["Properties"].pop("SourceSecurityGroupId", None)
+    elif change == "condition":
+        rule["Condition"] = "Open"
+    elif change == "two_peers":
+        rule["Properties"]["CidrIp"] = "10.0.0.0/8"
+    elif change == "unknown_ref":
+        rule["Properties"]["SourceSecurityGroupId"] = {"Ref": "Elsewhere"}
+    elif change == "no_default":
+        del document["Parameters"]["AdminCidrsIpv4"]["Default"]
+    elif change == "select_out_of_range":
+        document["Parameters"]["AdminCidrsIpv4"]["Default"] = ""
+    return json.dumps(document)
+
+
+@pytest.mark.parametrize(
+    "change",
+    ["if", "condition", "two_peers", "unknown_ref", "no_default", "select_out_of_range"],
+)
+def test_what_cannot_be_evaluated_is_an_error_naming_where(change: str) -> None:
+    with pytest.raises(TemplateReadError, match=r"^sg\.json: ") as error:
+        read_cloudformation(broken(change), file="sg.json")
+    assert "\n" not in str(error.value)
+
+
+def test_not_a_template_is_an_error() -> None:
+    with pytest.raises(TemplateReadError, match=r"sg\.yaml"):
+        read_cloudformation("a: [b", file="sg.yaml")
+    with pytest.raises(TemplateReadError, match="no Resources"):
+        read_cloudformation("{}", file="sg.yaml")

@@ -1,0 +1,57 @@
+"""What the CloudFormation tests judge templates with: cfn-lint and checkov."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+from terraform.tooling import Checkov, CheckovReport, _report
+
+from hasg import Blueprint, Policy, compile_policy
+from hasg.backends.cloudformation import to_cloudformation
+
+# cfn-lint as installed with the test extras, beside this interpreter.
+CFN_LINT = str(Path(sys.executable).with_name("cfn-lint"))
+
+
+def write_templates(directory: Path, **policies: Policy) -> dict[str, Blueprint]:
+    """Each policy's template, YAML and JSON, as `hasg emit cloudformation` writes them."""
+    directory.mkdir(parents=True, exist_ok=True)
+    blueprints = {}
+    for name, policy in policies.items():
+        blueprints[name] = blueprint = compile_policy(policy)
+        for form in ("yaml", "json"):
+            (directory / f"{name}.{form}").write_text(
+                to_cloudformation(blueprint, form), encoding="utf-8"
+            )
+    return blueprints
+
+
+def cfn_lint(*templates: Path) -> list[dict[str, Any]]:
+    """cfn-lint's findings (errors, warnings and informational) for the templates."""
+    done = subprocess.run(
+        [CFN_LINT, "--format", "json", *map(str, templates)],
+        capture_output=True,
+        text=True,
+        timeout=600,
+        check=False,
+    )
+    # 0: clean; 2, 4, 8 (and sums): errors, warnings, informational; else it broke.
+    assert done.returncode & ~(2 | 4 | 8) == 0, done.stderr[-3000:]
+    findings: list[dict[str, Any]] = json.loads(done.stdout or "[]")
+    return findings
+
+
+def checkov_cloudformation(checkov: Checkov, directory: Path) -> CheckovReport:
+    """Every CloudFormation check of the pinned checkov on a directory, offline."""
+    command = [str(checkov.executable), "--directory", str(directory)]
+    command += ["--framework", "cloudformation", "--output", "json", "--skip-download"]
+    env = {k: v for k, v in os.environ.items() if not k.startswith("PYTHON")}
+    done = subprocess.run(command, capture_output=True, text=True, env=env, timeout=600)
+    if done.returncode not in (0, 1) or not done.stdout.lstrip().startswith(("{", "[")):
+        raise AssertionError(f"checkov failed ({done.returncode}): {done.stderr[-3000:]}")
+    return _report(json.loads(done.stdout))
