@@ -93,3 +93,9 @@ class InventoryError(PolicyFileError):
     """An inventory (config.toml or YAML/JSON hosts) hasg cannot use, or one
     that does not give the policy what it needs; one line per problem,
     file:line:column first, like a policy file's."""
+
+
+class RuleConflictError(HasgError):
+    """One group holds two rules that AWS sees as one (same `Rule.key`) but that
+    say different things (their descriptions differ): AWS keeps one rule per
+    key, so hasg will not pick one of the two silently."""

@@ -9,10 +9,11 @@ import pytest
 
 from hasg import DOCUMENTED_TABLE, Port, chef_automate_ha, compile_policy
 from hasg.checks.coverage import check_coverage
-from hasg.checks.reachability import PortSet, reachability
+from hasg.checks.reachability import reachability
 from hasg.cli import main
 from hasg.core.blueprint import Blueprint
 from hasg.core.networks import wide_open
+from hasg.core.ports import PortSet
 
 NODES = ("automate", "chef_server", "postgresql", "opensearch")
 

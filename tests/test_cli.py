@@ -9,6 +9,7 @@ from pathlib import Path
 
 import pytest
 
+import hasg
 from hasg import chef_automate_ha, compile_policy
 from hasg.backends.terraform.hcl import to_hcl, to_hcl_module
 from hasg.cli import main
@@ -121,23 +122,7 @@ def test_help_does_not_even_import_pydantic() -> None:
     assert result.stderr.strip().splitlines()[-1] == "False"
 
 
-def public_names() -> list[object]:
-    import hasg
-
-    # `hasg.checks.reachability` names both a submodule and a public function; once the
-    # submodule is imported (hasg.checks.audit imports it), Python binds the module to
-    # the package attribute and the lazy function is gone. A defect outside the
-    # CLI: strict, so that the day it is fixed this marker must go.
-    shadowed = pytest.mark.xfail(
-        strict=True, reason="hasg.checks.reachability is the submodule once it is imported"
-    )
-    return [
-        pytest.param(name, marks=shadowed) if name == "reachability" else name
-        for name in hasg.__all__
-    ]
-
-
-@pytest.mark.parametrize("name", public_names())
+@pytest.mark.parametrize("name", hasg.__all__)
 def test_a_public_name_is_the_object_of_its_home_module(name: str) -> None:
     import importlib
 

@@ -44,7 +44,7 @@ from hasg.core.hosts import (
     cidr_rule,
     host_group,
 )
-from hasg.core.networks import Family, canonical_cidr
+from hasg.core.networks import Family, canonical_cidr, family_of
 from hasg.errors import ExitCode
 
 TABLE = "hasg"
@@ -369,7 +369,7 @@ class _Reader:
         else:
             values = _listed(right)
         cidrs = [_cidr(v) for v in values]
-        if any((":" in c) != (family == "ipv6") for c in cidrs):
+        if any(family_of(c) != family for c in cidrs):
             raise _Unreadable(f"addresses of another family than {family}")
         return family, cidrs
 

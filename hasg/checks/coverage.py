@@ -15,7 +15,8 @@ from dataclasses import dataclass
 from typing import Literal
 
 from hasg.catalog.documented_table import DOCUMENTED_TABLE, DocumentedCell
-from hasg.core.blueprint import Blueprint, Direction, Rule, SecurityGroup
+from hasg.core.blueprint import TOWARD, Blueprint, Direction, Rule, SecurityGroup
+from hasg.core.ports import port_text
 
 How = Literal[
     "ingress rule",
@@ -43,10 +44,10 @@ class CellCoverage:
         peers = ", ".join(sorted({str(r.peer) for r in self.rules}))
         parts = []
         if self.how == "stateful return":
-            parts.append(f"reply to inbound {self.cell.protocol}/{self.port} from {peers}")
+            ports = port_text(self.cell.protocol, self.port, self.port)
+            parts.append(f"reply to inbound {ports} from {peers}")
         elif self.rules:
-            word = "from" if self.how == "ingress rule" else "to"
-            parts.append(f"{word} {peers}")
+            parts.append(f"{TOWARD[self.rules[0].direction]} {peers}")
         if self.port != self.cell.port:
             erratum = self.cell.erratum
             parts.append(erratum.why if erratum else f"SSH on port {self.port}")

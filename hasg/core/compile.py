@@ -20,6 +20,7 @@ from hasg.core.peers import cidr_peer, expand_cidr_list, icmp_for
 from hasg.errors import PolicyError, QuotaError
 from hasg.policy.model import (
     AWS_TEXT_MAX,
+    AnyPeer,
     CidrListPeer,
     CidrPeer,
     Flow,
@@ -27,13 +28,10 @@ from hasg.policy.model import (
     Port,
     PrefixListPeer,
     RolePeer,
-    VpcPeer,
 )
 
 # AWS: 60 inbound and 60 outbound rules per group, per address family.
 RULES_PER_GROUP = 60
-
-AnyPeer = RolePeer | CidrPeer | PrefixListPeer | CidrListPeer | VpcPeer
 
 
 def compile_policy(policy: Policy, *, check_quotas: bool = True) -> Blueprint:

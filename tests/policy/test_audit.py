@@ -49,9 +49,9 @@ def test_a_blueprint_read_from_terraform_audits_clean() -> None:
 
 def test_missing_extra_and_changed_rules() -> None:
     automate = COMPILED["automate"].rules
-    gone = next(r for r in automate if str(r) == "ingress tcp/443 from sg:chef_server")
-    widened = next(r for r in automate if str(r) == "ingress tcp/7799 from sg:bastion")
-    redescribed = next(r for r in automate if str(r) == "ingress tcp/22 from sg:bastion")
+    gone = next(r for r in automate if str(r) == "ingress tcp/443 from group chef_server")
+    widened = next(r for r in automate if str(r) == "ingress tcp/7799 from group bastion")
+    redescribed = next(r for r in automate if str(r) == "ingress tcp/22 from group bastion")
     actual = with_rules(
         COMPILED,
         "automate",
@@ -69,19 +69,19 @@ def test_missing_extra_and_changed_rules() -> None:
         (
             "missing_rule",
             "automate",
-            f"ingress tcp/443 from sg:chef_server ({gone.description})",
+            f"ingress tcp/443 from group chef_server ({gone.description})",
         ),
         ("extra_rule", "automate", "ingress tcp/22 from 0.0.0.0/0"),
         (
             "changed_rule",
             "automate",
-            "ingress tcp/22 from sg:bastion: description is 'hand-edited', the policy says "
+            "ingress tcp/22 from group bastion: description is 'hand-edited', the policy says "
             f"{redescribed.description!r}",
         ),
         (
             "changed_rule",
             "automate",
-            "ingress tcp/7000-7999 from sg:bastion: ports are tcp/7000-7999, the policy says "
+            "ingress tcp/7000-7999 from group bastion: ports are tcp/7000-7999, the policy says "
             "tcp/7799",
         ),
     ]
@@ -160,7 +160,7 @@ def test_live_drift_of_every_kind(deployed: Deployed) -> None:
         ("stray_group", "", stray),
     ]
     assert report.findings[2].detail == (
-        "ingress tcp/5432 from sg:postgresql: a group hasg does not manage refers to "
+        "ingress tcp/5432 from group postgresql: a group hasg does not manage refers to "
         "postgresql's group"
     )
     text = audit_text(report)
@@ -246,8 +246,8 @@ def test_hasg_verify_vpc_checks_what_is_live(
     assert main(argv) == 1
 
     out = capsys.readouterr().out
-    assert "automate -> postgresql may open 22, which no flow of the policy asks for" in out
-    assert "automate egress opens 0-65535 to 0.0.0.0/0, which the policy does not name" in out
+    assert "automate -> postgresql may open tcp/22, which no flow of the policy asks for" in out
+    assert "automate egress opens tcp/0-65535 to 0.0.0.0/0, which the policy does not name" in out
     assert out.endswith("verify: 2 breaches\n")
 
 
