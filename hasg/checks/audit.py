@@ -63,7 +63,7 @@ def audit_blueprint(
     """What differs between the policy's Blueprint and a deployed one.
 
     Both must speak of the VPC the same way: where `actual` holds the VPC's
-    CIDR, resolve `expected`'s "vpc" peers first (`hasg.core.diff.resolve_vpc_peers`).
+    CIDR, resolve `expected`'s "vpc" peers first (`hasg.core.transforms.resolve_vpc_peers`).
     `group_ids` (role -> group id) only label the findings.
     """
     ids = group_ids or {}

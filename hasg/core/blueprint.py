@@ -212,6 +212,10 @@ class Peer:
         return self.text()
 
 
+# What AWS identifies a rule by: direction, protocol, ports and peer.
+RuleKey = tuple[Direction, Protocol, int, int, Peer]
+
+
 @dataclass(frozen=True, order=True, slots=True)
 class Rule:
     """One AWS security group rule, equal to another by value (its description too).
@@ -234,7 +238,7 @@ class Rule:
     origins: tuple[str, ...] = field(default=(), compare=False)
 
     @property
-    def key(self) -> tuple[Direction, Protocol, int, int, Peer]:
+    def key(self) -> RuleKey:
         """What identifies the rule in AWS; the description can change in place."""
         return (self.direction, self.protocol, self.from_port, self.to_port, self.peer)
 
@@ -272,7 +276,7 @@ def _distinct_rules(group: str, rules: Iterable[Rule]) -> tuple[Rule, ...]:
     """`rules` sorted, each once (equal rules pool their origins); two rules AWS
     would hold as one (same `key`) that differ otherwise are a RuleConflictError:
     EC2 keeps one rule per key, so keeping either would lose the other silently."""
-    by_key: dict[tuple[Direction, Protocol, int, int, Peer], Rule] = {}
+    by_key: dict[RuleKey, Rule] = {}
     for rule in rules:
         kept = by_key.setdefault(rule.key, rule)
         if kept == rule:

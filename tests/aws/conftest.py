@@ -25,7 +25,8 @@ import hasg
 from hasg.backends.aws.read import live_state
 from hasg.catalog import DOCUMENTED_TABLE
 from hasg.core.blueprint import CLUSTER_TAG, Blueprint
-from hasg.core.diff import resolve_vpc_peers, with_digest
+from hasg.core.diff import with_digest
+from hasg.core.transforms import resolve_vpc_peers
 
 if TYPE_CHECKING:
     from mypy_boto3_ec2 import EC2Client

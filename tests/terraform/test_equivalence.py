@@ -20,7 +20,7 @@ from hasg.backends.aws import apply
 from hasg.backends.aws.read import read_groups, read_vpc
 from hasg.backends.terraform.hcl import read_hcl, read_hcl_dir, to_hcl
 from hasg.core.blueprint import POLICY_DIGEST_TAG
-from hasg.core.diff import resolve_vpc_peers
+from hasg.core.transforms import resolve_vpc_peers
 from terraform.tooling import (
     EXAMPLE_TFVARS,
     MODULE,
