@@ -17,6 +17,7 @@ from typing import Literal
 from hasg.catalog.documented_table import DOCUMENTED_TABLE, DocumentedCell
 from hasg.core.blueprint import TOWARD, Blueprint, Direction, Rule, SecurityGroup
 from hasg.core.ports import port_text
+from hasg.errors import ExitCode
 
 How = Literal[
     "ingress rule",
@@ -59,12 +60,27 @@ class CoverageReport:
     cells: tuple[CellCoverage, ...]
 
     @property
-    def complete(self) -> bool:
+    def ok(self) -> bool:
         return all(c.covered for c in self.cells)
 
     @property
     def uncovered(self) -> tuple[CellCoverage, ...]:
         return tuple(c for c in self.cells if not c.covered)
+
+    @property
+    def findings(self) -> tuple[CellCoverage, ...]:
+        return self.uncovered
+
+    @property
+    def exit_code(self) -> ExitCode:
+        # A documented port left closed breaks the cluster: an error, not drift.
+        return ExitCode.OK if self.ok else ExitCode.ERROR
+
+    def to_text(self) -> str:
+        return coverage_table(self)
+
+    def to_json(self) -> str:
+        return coverage_json(self)
 
 
 def check_coverage(
@@ -142,7 +158,7 @@ def coverage_table(report: CoverageReport) -> str:
 
 def coverage_json(report: CoverageReport) -> str:
     payload = {
-        "complete": report.complete,
+        "ok": report.ok,
         "cells": [
             {
                 "role": c.cell.role,

@@ -25,6 +25,7 @@ from hasg.core.blueprint import TOWARD, Blueprint, Direction, Peer, Rule, Securi
 from hasg.core.compile import compile_policy, flow_rules
 from hasg.core.networks import is_ipv6
 from hasg.core.ports import NOTHING, PortSet, union
+from hasg.errors import ExitCode
 from hasg.policy.model import Policy, RolePeer
 
 # --------------------------------------------------------------------------- reachability
@@ -158,6 +159,21 @@ class VerifyReport:
     @property
     def ok(self) -> bool:
         return not self.breaches
+
+    @property
+    def findings(self) -> tuple[Breach, ...]:
+        return self.breaches
+
+    @property
+    def exit_code(self) -> ExitCode:
+        # A flow blocked or a port opened that the policy does not ask for: an error.
+        return ExitCode.OK if self.ok else ExitCode.ERROR
+
+    def to_text(self) -> str:
+        return verify_text(self)
+
+    def to_json(self) -> str:
+        return verify_json(self)
 
     def of_kind(self, kind: BreachKind) -> tuple[Breach, ...]:
         return tuple(b for b in self.breaches if b.kind == kind)

@@ -36,7 +36,7 @@ def kinds(findings: object) -> list[tuple[str, str, str]]:
 def test_a_blueprint_audited_against_itself_is_clean() -> None:
     report = audit_blueprint(COMPILED, COMPILED, source="compiled")
 
-    assert report.clean
+    assert report.ok
     assert audit_text(report).endswith(
         "clean: the deployed groups hold exactly the policy's groups and rules\n"
     )
@@ -44,7 +44,7 @@ def test_a_blueprint_audited_against_itself_is_clean() -> None:
 
 def test_a_blueprint_read_from_terraform_audits_clean() -> None:
     """Any source of Blueprints will do: here the HCL hasg emits, read back."""
-    assert audit_blueprint(COMPILED, read_hcl(to_hcl(COMPILED)), source="main.tf").clean
+    assert audit_blueprint(COMPILED, read_hcl(to_hcl(COMPILED)), source="main.tf").ok
 
 
 def test_missing_extra_and_changed_rules() -> None:
@@ -115,7 +115,7 @@ def test_a_group_description_aws_cannot_change_is_reported() -> None:
 def test_the_freshly_applied_policy_audits_clean_and_audit_only_reads(deployed: Deployed) -> None:
     report = audit_vpc(BUILT_IN, deployed.vpc_id, session=deployed.session)
 
-    assert report.clean, audit_text(report)
+    assert report.ok, audit_text(report)
     assert (report.groups_checked, report.rules_checked) == (5, COMPILED.rule_count())
     assert deployed.calls and all(name.startswith("Describe") for name in deployed.calls)
 
@@ -195,7 +195,7 @@ def test_hasg_audit_exits_0_when_clean_and_2_on_drift_with_json(
     assert main([*argv, "--json"]) == 2
 
     document = json.loads(capsys.readouterr().out)
-    assert document["clean"] is False
+    assert document["ok"] is False
     assert document["findings"] == [
         {
             "kind": "missing_rule",
