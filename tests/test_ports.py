@@ -134,3 +134,40 @@ def test_two_rules_aws_holds_as_one_with_two_descriptions_are_an_error() -> None
         _group(one, other)
     with pytest.raises(HasgError):
         SecurityGroup("db", "c-db", "db", {}, (), (one, other))
+
+
+# Any rule, and the same rule written another way: any protocol number or
+# name, ICMP type/code, any peer kind, any description text.
+protocol_spellings = st.one_of(
+    st.integers(0, 255), st.integers(0, 255).map(str), st.sampled_from(["TCP", "Udp", "all", "esp"])
+)
+peers = st.one_of(
+    st.builds(Peer, st.just("group"), st.sampled_from(["web", "db"])),
+    st.builds(Peer, st.just("cidr_ipv4"), st.sampled_from(["10.0.0.0/8", "0.0.0.0/0"])),
+    st.builds(Peer, st.just("cidr_ipv6"), st.just("::/0")),
+    st.just(Peer("vpc")),
+)
+
+
+@given(
+    protocol_spellings,
+    st.integers(-1, 255),
+    peers,
+    st.text(max_size=20),
+    st.text(max_size=20),
+    st.lists(st.text(max_size=5), max_size=3),
+)
+def test_same_key_rules_keep_one_value_or_refuse(
+    protocol: object, port: int, peer: Peer, first: str, second: str, origins: list[str]
+) -> None:
+    proto = canonical_protocol(protocol)
+    one = Rule("ingress", proto, port, port, peer, first, origins=tuple(origins))
+    # The same rule through another spelling of its protocol.
+    other = Rule("ingress", canonical_protocol(str(protocol).upper()), port, port, peer, second)
+    assert one.key == other.key
+    if first == second:
+        assert _group(one, other).rules == (one,)
+        assert _group(one, other) == _group(other)
+    else:
+        with pytest.raises(RuleConflictError):
+            _group(one, other)
