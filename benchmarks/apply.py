@@ -41,7 +41,7 @@ import hasg
 from hasg.backends.aws import apply
 from hasg.backends.aws.permissions import to_ip_permissions
 from hasg.core.blueprint import Blueprint
-from hasg.core.diff import resolve_vpc_peers
+from hasg.core.transforms import resolve_vpc_peers
 
 MUTATING_PREFIXES = ("Create", "Delete", "Authorize", "Revoke", "Update", "Modify")
 DOCS = Path(__file__).resolve().parent.parent / "docs" / "benchmarks.md"

@@ -102,3 +102,9 @@ class NftReadError(HasgError):
 
 class TemplateReadError(HasgError):
     """A CloudFormation template that hasg cannot read back into a Blueprint."""
+
+
+class RuleConflictError(HasgError):
+    """One group holds two rules that AWS sees as one (same `Rule.key`) but that
+    say different things (their descriptions differ): AWS keeps one rule per
+    key, so hasg will not pick one of the two silently."""

@@ -66,7 +66,7 @@ def audit_live(
     client: EC2Client, policy: Policy, vpc_id: str, *, known_clusters: Sequence[str] = ()
 ) -> AuditReport:
     from hasg.backends.aws.audit import live_findings, read_live
-    from hasg.core.diff import resolve_vpc_peers
+    from hasg.core.transforms import resolve_vpc_peers
 
     vpc, live = read_live(client, policy.cluster, vpc_id)
     expected = resolve_vpc_peers(compile_policy(policy), vpc.cidr)

@@ -9,10 +9,11 @@ import pytest
 
 from hasg import DOCUMENTED_TABLE, Port, chef_automate_ha, compile_policy
 from hasg.checks.coverage import check_coverage
-from hasg.checks.reachability import PortSet, reachability
+from hasg.checks.reachability import reachability
 from hasg.cli import main
 from hasg.core.blueprint import Blueprint
 from hasg.core.networks import wide_open
+from hasg.core.ports import PortSet
 
 NODES = ("automate", "chef_server", "postgresql", "opensearch")
 
@@ -29,7 +30,7 @@ def test_the_documented_table_has_42_cells() -> None:
 
 def test_all_42_cells_are_covered(blueprint: Blueprint) -> None:
     report = check_coverage(blueprint)
-    assert report.complete, [str(c.cell) for c in report.uncovered]
+    assert report.ok, [str(c.cell) for c in report.uncovered]
     assert len(report.cells) == 42
 
 
@@ -148,7 +149,7 @@ def test_user_cidrs_reach_only_the_entry_points_on_443_and_80() -> None:
 def test_custom_ssh_port_replaces_22_everywhere() -> None:
     b = compile_policy(chef_automate_ha(ssh_port=2222, admin_cidrs=["203.0.113.7/32"]))
     assert not any(r.covers("tcp", 22) for g in b for r in g.rules)
-    assert check_coverage(b, ssh_port=2222).complete
+    assert check_coverage(b, ssh_port=2222).ok
 
 
 def test_load_balancer_takes_the_users() -> None:
@@ -158,7 +159,7 @@ def test_load_balancer_takes_the_users() -> None:
     assert {r.peer.value for r in b["automate"].rules_for("ingress") if r.covers("tcp", 443)} == {
         "load_balancer"
     }
-    assert check_coverage(b).complete
+    assert check_coverage(b).ok
 
 
 def test_dropping_optional_flows() -> None:
@@ -171,7 +172,7 @@ def test_dropping_optional_flows() -> None:
         "postgresql",
     }
     report = check_coverage(b)
-    assert report.complete
+    assert report.ok
     assert {
         c.how for c in report.cells if c.cell.port == 80 and c.cell.direction == "incoming"
     } == {"optional, not opened"}
@@ -240,7 +241,7 @@ def test_managed_backends_are_covered_with_their_machine_cells_not_applicable(
     assert managed == {k.removeprefix("managed_") for k in options}
     report = check_coverage(compile_policy(policy), managed_roles=managed)
 
-    assert report.complete, [str(c.cell) for c in report.uncovered]
+    assert report.ok, [str(c.cell) for c in report.uncovered]
     not_applicable = {c.cell.role for c in report.cells if c.how == "n/a: managed by AWS"}
     assert not_applicable == managed
     # Without knowing they are managed, the same cells are uncovered: the n/a is earned.
@@ -253,7 +254,7 @@ def test_managed_does_not_excuse_what_the_frontends_lack() -> None:
         update={"flows": tuple(f for f in policy.flows if f.name != "bastion-to-automate")}
     )
     report = check_coverage(compile_policy(without), managed_roles={"postgresql", "opensearch"})
-    assert not report.complete
+    assert not report.ok
     assert {c.cell.role for c in report.uncovered} == {"automate"}
 
 

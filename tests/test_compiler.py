@@ -94,12 +94,14 @@ def test_every_rule_comes_from_a_flow_and_every_flow_yields_both_sides(policy: P
             # Role to role: each ingress rule on the destination mirrors an egress on the source.
             for role, rule in produced:
                 if role == destination and rule.direction == "ingress":
+                    # The same rule, described the same: one reason, both sides.
                     mirror = Rule(
                         "egress",
                         rule.protocol,
                         rule.from_port,
                         rule.to_port,
                         Peer("group", destination),
+                        rule.description,
                     )
                     assert (source, mirror) in produced
 
@@ -149,8 +151,8 @@ def test_duplicates_are_merged_and_both_reasons_kept() -> None:
 def test_no_allow_all_egress_and_peers_by_group() -> None:
     flows = [{"source": "web", "destination": "db", "ports": [5432], "description": "q"}]
     blueprint = compile_policy(base(flows=flows))
-    assert blueprint["web"].rules == (Rule("egress", "tcp", 5432, 5432, Peer("group", "db")),)
-    assert blueprint["db"].rules == (Rule("ingress", "tcp", 5432, 5432, Peer("group", "web")),)
+    assert blueprint["web"].rules == (Rule("egress", "tcp", 5432, 5432, Peer("group", "db"), "q"),)
+    assert blueprint["db"].rules == (Rule("ingress", "tcp", 5432, 5432, Peer("group", "web"), "q"),)
 
 
 def test_empty_user_cidrs_mean_the_vpc_and_empty_admin_cidrs_nobody() -> None:
@@ -159,7 +161,7 @@ def test_empty_user_cidrs_mean_the_vpc_and_empty_admin_cidrs_nobody() -> None:
         {"source": "admin_cidrs", "destination": "web", "ports": [22], "description": "a"},
     ]
     blueprint = compile_policy(base(flows=flows))
-    assert [str(r.peer) for r in blueprint["web"].rules] == ["vpc-cidr"]
+    assert [str(r.peer) for r in blueprint["web"].rules] == ["vpc"]
     assert {str(r.peer) for r in blueprint["web"].list_rules} == {"user_cidrs", "admin_cidrs"}
 
 

@@ -45,7 +45,7 @@ from hasg.core.hosts import (
     cidr_rule,
     host_group,
 )
-from hasg.core.networks import Family, canonical_cidr
+from hasg.core.networks import Family, canonical_cidr, family_of
 from hasg.errors import ExitCode, NftReadError
 
 TABLE = "hasg"
@@ -392,7 +392,7 @@ class _Reader:
         else:
             values = _listed(right)
         cidrs = [_cidr(v) for v in values]
-        if any((":" in c) != (family == "ipv6") for c in cidrs):
+        if any(family_of(c) != family for c in cidrs):
             raise _Unreadable(f"addresses of another family than {family}")
         return family, cidrs
 
@@ -521,8 +521,10 @@ def audit_host(text: str, ruleset: HostRuleset, *, enforce_egress: bool = False)
     """
     found = read_nft_json(text)
     expected = expected_group(ruleset, enforce_egress=enforce_egress)
-    actual = set(found.rules)
-    wanted = set(expected.rules)
+    # Compared by what the kernel enforces (`Rule.key`): an nft comment holds at
+    # most 128 bytes (nft(8), COMMENT), so long descriptions come back cut.
+    actual = {r.key: r for r in found.rules}
+    wanted = {r.key: r for r in expected.rules}
     findings = list(found.findings)
     directions: tuple[Direction, ...] = ("ingress", "egress") if enforce_egress else ("ingress",)
     for direction in directions:
@@ -538,8 +540,8 @@ def audit_host(text: str, ruleset: HostRuleset, *, enforce_egress: bool = False)
         findings.append("chain output drops by default, but egress is not enforced for this host")
     return HostAudit(
         ruleset.host.name,
-        tuple(sorted(wanted - actual)),
-        tuple(sorted(actual - wanted)),
+        tuple(sorted(wanted[k] for k in wanted.keys() - actual.keys())),
+        tuple(sorted(actual[k] for k in actual.keys() - wanted.keys())),
         tuple(findings),
     )
 

@@ -39,12 +39,18 @@ class AuditReport:
     findings: tuple[Finding, ...]
 
     @property
-    def clean(self) -> bool:
+    def ok(self) -> bool:
         return not self.findings
 
     @property
     def exit_code(self) -> ExitCode:
-        return ExitCode.OK if self.clean else ExitCode.CHANGES
+        return ExitCode.OK if self.ok else ExitCode.CHANGES
+
+    def to_text(self) -> str:
+        return audit_text(self)
+
+    def to_json(self) -> str:
+        return audit_json(self)
 
     def of_kind(self, kind: FindingKind) -> tuple[Finding, ...]:
         return tuple(f for f in self.findings if f.kind == kind)
@@ -63,7 +69,7 @@ def audit_blueprint(
     """What differs between the policy's Blueprint and a deployed one.
 
     Both must speak of the VPC the same way: where `actual` holds the VPC's
-    CIDR, resolve `expected`'s "vpc" peers first (`hasg.core.diff.resolve_vpc_peers`).
+    CIDR, resolve `expected`'s "vpc" peers first (`hasg.core.transforms.resolve_vpc_peers`).
     `group_ids` (role -> group id) only label the findings.
     """
     ids = group_ids or {}
@@ -159,7 +165,7 @@ def audit_text(report: AuditReport) -> str:
         f"Audit of cluster {report.cluster}{where}: {report.groups_checked} groups, "
         f"{report.rules_checked} rules.",
     ]
-    if report.clean:
+    if report.ok:
         lines.append("clean: the deployed groups hold exactly the policy's groups and rules")
         return "\n".join(lines) + "\n"
     width = max(len(KIND_LABELS[f.kind]) for f in report.findings)
@@ -181,7 +187,7 @@ def audit_json(report: AuditReport) -> str:
     document = {
         "cluster": report.cluster,
         "source": report.source,
-        "clean": report.clean,
+        "ok": report.ok,
         "groups_checked": report.groups_checked,
         "rules_checked": report.rules_checked,
         "findings": [f.to_json() for f in report.findings],

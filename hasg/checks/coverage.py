@@ -15,7 +15,9 @@ from dataclasses import dataclass
 from typing import Literal
 
 from hasg.catalog.documented_table import DOCUMENTED_TABLE, DocumentedCell
-from hasg.core.blueprint import Blueprint, Direction, Rule, SecurityGroup
+from hasg.core.blueprint import TOWARD, Blueprint, Direction, Rule, SecurityGroup
+from hasg.core.ports import port_text
+from hasg.errors import ExitCode
 
 How = Literal[
     "ingress rule",
@@ -43,10 +45,10 @@ class CellCoverage:
         peers = ", ".join(sorted({str(r.peer) for r in self.rules}))
         parts = []
         if self.how == "stateful return":
-            parts.append(f"reply to inbound {self.cell.protocol}/{self.port} from {peers}")
+            ports = port_text(self.cell.protocol, self.port, self.port)
+            parts.append(f"reply to inbound {ports} from {peers}")
         elif self.rules:
-            word = "from" if self.how == "ingress rule" else "to"
-            parts.append(f"{word} {peers}")
+            parts.append(f"{TOWARD[self.rules[0].direction]} {peers}")
         if self.port != self.cell.port:
             erratum = self.cell.erratum
             parts.append(erratum.why if erratum else f"SSH on port {self.port}")
@@ -58,12 +60,27 @@ class CoverageReport:
     cells: tuple[CellCoverage, ...]
 
     @property
-    def complete(self) -> bool:
+    def ok(self) -> bool:
         return all(c.covered for c in self.cells)
 
     @property
     def uncovered(self) -> tuple[CellCoverage, ...]:
         return tuple(c for c in self.cells if not c.covered)
+
+    @property
+    def findings(self) -> tuple[CellCoverage, ...]:
+        return self.uncovered
+
+    @property
+    def exit_code(self) -> ExitCode:
+        # A documented port left closed breaks the cluster: an error, not drift.
+        return ExitCode.OK if self.ok else ExitCode.ERROR
+
+    def to_text(self) -> str:
+        return coverage_table(self)
+
+    def to_json(self) -> str:
+        return coverage_json(self)
 
 
 def check_coverage(
@@ -141,7 +158,7 @@ def coverage_table(report: CoverageReport) -> str:
 
 def coverage_json(report: CoverageReport) -> str:
     payload = {
-        "complete": report.complete,
+        "ok": report.ok,
         "cells": [
             {
                 "role": c.cell.role,

@@ -7,9 +7,8 @@ import re
 from dataclasses import dataclass
 from typing import Literal
 
-from hasg.checks.reachability import NOTHING, PortSet, union
-from hasg.core.compile import AnyPeer
-from hasg.policy.model import CidrPeer, Policy, RolePeer, peer_label
+from hasg.core.ports import NOTHING, PortSet, union
+from hasg.policy.model import AnyPeer, CidrPeer, Policy, RolePeer, peer_label
 
 GraphFormat = Literal["mermaid", "dot"]
 GRAPH_FORMATS: tuple[GraphFormat, ...] = ("mermaid", "dot")

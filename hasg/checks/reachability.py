@@ -21,152 +21,12 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Literal
 
-from hasg.core.blueprint import (
-    NAMED_PROTOCOLS,
-    OTHER_PROTOCOL_PREFIX,
-    Blueprint,
-    Direction,
-    Peer,
-    Rule,
-    SecurityGroup,
-    canonical_protocol,
-    has_ports,
-    protocol_number,
-)
+from hasg.core.blueprint import TOWARD, Blueprint, Direction, Peer, Rule, SecurityGroup
 from hasg.core.compile import compile_policy, flow_rules
-from hasg.policy.model import Policy, Port, RolePeer
-
-# --------------------------------------------------------------------------- port sets
-
-# Each protocol's range of ports (ICMP: types). Every other IP protocol has
-# no ports (EC2 ignores them: IpPermission.FromPort), so all of them share one
-# space, "proto", whose "ports" are the protocol numbers: ESP is ("proto", 50, 50).
-_OTHER = OTHER_PROTOCOL_PREFIX
-_SPACE: dict[str, tuple[int, int]] = {
-    "tcp": (0, 65535),
-    "udp": (0, 65535),
-    "icmp": (0, 255),
-    "icmpv6": (0, 255),
-    _OTHER: (0, 255),
-}
-_ORDER = {p: i for i, p in enumerate(_SPACE)}
-# The numbers of the named protocols, which have a space of their own.
-_NAMED_NUMBERS = sorted(NAMED_PROTOCOLS.values())
-
-Interval = tuple[str, int, int]
-
-
-@dataclass(frozen=True)
-class PortSet:
-    """A set of (protocol, port) pairs, kept as merged, sorted intervals."""
-
-    intervals: tuple[Interval, ...] = ()
-
-    @classmethod
-    def of(cls, intervals: Iterable[Interval]) -> PortSet:
-        merged: list[Interval] = []
-        for proto, low, high in sorted(intervals, key=lambda i: (_ORDER[i[0]], i[1], i[2])):
-            if merged and merged[-1][0] == proto and low <= merged[-1][2] + 1:
-                last = merged.pop()
-                merged.append((proto, last[1], max(last[2], high)))
-            else:
-                merged.append((proto, low, high))
-        return cls(tuple(merged))
-
-    @classmethod
-    def everything(cls) -> PortSet:
-        return cls.of((p, low, high) for p, (low, high) in _SPACE.items()) - _NAMED_AS_OTHER
-
-    @classmethod
-    def of_rule(cls, rule: Rule) -> PortSet:
-        return cls._of(rule.protocol, rule.from_port, rule.to_port)
-
-    @classmethod
-    def of_port(cls, port: Port) -> PortSet:
-        return cls._of(
-            "-1" if port.protocol == "all" else port.protocol, port.from_port, port.to_port
-        )
-
-    @classmethod
-    def _of(cls, protocol: str, from_port: int, to_port: int) -> PortSet:
-        protocol = canonical_protocol(protocol)
-        if protocol == "-1":
-            return cls.everything()
-        if not has_ports(protocol):
-            number = protocol_number(protocol)
-            return cls(((_OTHER, number, number),))
-        if protocol in ("icmp", "icmpv6"):
-            low, high = _SPACE[protocol] if from_port == -1 else (from_port, from_port)
-            return cls(((protocol, low, high),))
-        return cls(((protocol, from_port, to_port),))
-
-    def __bool__(self) -> bool:
-        return bool(self.intervals)
-
-    def __or__(self, other: PortSet) -> PortSet:
-        return PortSet.of(self.intervals + other.intervals)
-
-    def __and__(self, other: PortSet) -> PortSet:
-        return PortSet.of(
-            (p, max(a, c), min(b, d))
-            for p, a, b in self.intervals
-            for q, c, d in other.intervals
-            if p == q and max(a, c) <= min(b, d)
-        )
-
-    def __sub__(self, other: PortSet) -> PortSet:
-        left: list[Interval] = []
-        for proto, low, high in self.intervals:
-            pieces = [(low, high)]
-            for q, c, d in other.intervals:
-                if q != proto:
-                    continue
-                pieces = [
-                    piece
-                    for a, b in pieces
-                    for piece in ((a, min(b, c - 1)), (max(a, d + 1), b))
-                    if piece[0] <= piece[1]
-                ]
-            left += [(proto, a, b) for a, b in pieces]
-        return PortSet.of(left)
-
-    def __str__(self) -> str:
-        """`22 9200-9300 9638/udp icmp/8`: TCP unless marked."""
-        if self == PortSet.everything():
-            return "all"
-        words = []
-        for proto, low, high in self.intervals:
-            full = (low, high) == _SPACE[proto]
-            if proto == _OTHER:
-                everything_else = PortSet(tuple(i for i in self.intervals if i[0] == _OTHER))
-                if everything_else == _ALL_OTHER:
-                    if "other-protocols" not in words:
-                        words.append("other-protocols")
-                    continue
-                numbers = str(low) if low == high else f"{low}-{high}"
-                words.append(f"{_OTHER}/{numbers}")
-            elif proto in ("icmp", "icmpv6"):
-                words.append(
-                    proto if full else f"{proto}/{low}" + (f"-{high}" if high > low else "")
-                )
-            else:
-                ports = str(low) if low == high else f"{low}-{high}"
-                words.append(ports if proto == "tcp" else f"{ports}/{proto}")
-        return " ".join(words)
-
-    def as_list(self) -> list[str]:
-        return [str(PortSet((i,))) for i in self.intervals]
-
-
-NOTHING = PortSet()
-# tcp, udp, icmp and icmpv6 are in the "proto" space's range but have spaces of their own.
-_NAMED_AS_OTHER = PortSet.of((_OTHER, n, n) for n in _NAMED_NUMBERS)
-_ALL_OTHER = PortSet.of([(_OTHER, *_SPACE[_OTHER])]) - _NAMED_AS_OTHER
-
-
-def union(sets: Iterable[PortSet]) -> PortSet:
-    return PortSet.of(i for s in sets for i in s.intervals)
-
+from hasg.core.networks import is_ipv6
+from hasg.core.ports import NOTHING, PortSet, union
+from hasg.errors import ExitCode
+from hasg.policy.model import Policy, RolePeer
 
 # --------------------------------------------------------------------------- reachability
 
@@ -255,7 +115,7 @@ def holds_whole_vpc(peer: Peer, vpc_cidrs: Sequence[str] = ()) -> bool:
     network = ipaddress.ip_network(peer.value)
     if network.prefixlen == 0:
         return True
-    ipv4 = [c for c in vpc_cidrs if ":" not in c]
+    ipv4 = [c for c in vpc_cidrs if not is_ipv6(c)]
     return bool(ipv4) and all(_within(c, network) for c in ipv4)
 
 
@@ -300,6 +160,21 @@ class VerifyReport:
     def ok(self) -> bool:
         return not self.breaches
 
+    @property
+    def findings(self) -> tuple[Breach, ...]:
+        return self.breaches
+
+    @property
+    def exit_code(self) -> ExitCode:
+        # A flow blocked or a port opened that the policy does not ask for: an error.
+        return ExitCode.OK if self.ok else ExitCode.ERROR
+
+    def to_text(self) -> str:
+        return verify_text(self)
+
+    def to_json(self) -> str:
+        return verify_json(self)
+
     def of_kind(self, kind: BreachKind) -> tuple[Breach, ...]:
         return tuple(b for b in self.breaches if b.kind == kind)
 
@@ -340,7 +215,7 @@ def verify(policy: Policy, blueprint: Blueprint, *, vpc_cidrs: Sequence[str] = (
                         Breach(
                             "missing_flow",
                             f"flow {flow.label}: {role} {rule.direction} lacks {lacking} "
-                            f"{_toward(rule.direction)} {_peer_text(rule.peer)}",
+                            f"{TOWARD[rule.direction]} {rule.peer}",
                             role,
                             lacking,
                         )
@@ -367,7 +242,7 @@ def verify(policy: Policy, blueprint: Blueprint, *, vpc_cidrs: Sequence[str] = (
                         Breach(
                             "foreign_group",
                             f"{group.role} {rule.direction} opens {PortSet.of_rule(rule)} "
-                            f"{_toward(rule.direction)} group {rule.peer.value}, which is not "
+                            f"{TOWARD[rule.direction]} {rule.peer}, which is not "
                             "a role of the policy",
                             group.role,
                             PortSet.of_rule(rule),
@@ -382,7 +257,7 @@ def verify(policy: Policy, blueprint: Blueprint, *, vpc_cidrs: Sequence[str] = (
                     Breach(
                         "unnamed_cidr",
                         f"{group.role} {rule.direction} opens {extra} "
-                        f"{_toward(rule.direction)} {_peer_text(rule.peer)}, which the "
+                        f"{TOWARD[rule.direction]} {rule.peer}, which the "
                         f"policy does not name for {group.role}",
                         group.role,
                         extra,
@@ -457,19 +332,11 @@ def _named_peers(
     return named
 
 
-def _toward(direction: Direction) -> str:
-    return "from" if direction == "ingress" else "to"
-
-
-def _peer_text(peer: Peer) -> str:
-    return "the VPC's CIDR" if peer.kind == "vpc" else peer.value
-
-
 # --------------------------------------------------------------------------- output
 
 
 def matrix_text(reach: Reachability) -> str:
-    """Rows: who opens; columns: who accepts; cells: ports, TCP unless marked."""
+    """Rows: who opens; columns: who accepts; cells: ports (`hasg.core.ports.port_text`)."""
     header = ["from \\ to", *reach.roles]
     rows = [header] + [
         [source, *(str(reach.direct.get((source, d), "")) or "." for d in reach.roles)]
@@ -485,8 +352,7 @@ def matrix_text(reach: Reachability) -> str:
 def verify_text(report: VerifyReport) -> str:
     reach = report.reachability
     lines = [
-        "Allowed role-to-role connections (the source's egress AND the destination's "
-        "ingress; TCP unless marked):",
+        "Allowed role-to-role connections (the source's egress AND the destination's ingress):",
         "",
         matrix_text(reach),
         "",

@@ -21,6 +21,7 @@ from hasg.errors import ExitCode, HasgError, UsageError
 if TYPE_CHECKING:
     from hasg.backends.base import Backend
     from hasg.core.blueprint import Blueprint
+    from hasg.core.report import Report
     from hasg.policy.model import Policy
 
 Command = Callable[[argparse.Namespace], ExitCode]
@@ -148,15 +149,14 @@ def _add_emit_commands(sub: argparse._SubParsersAction[argparse.ArgumentParser])
 
 
 def _coverage(args: argparse.Namespace) -> ExitCode:
-    from hasg.checks.coverage import check_coverage, coverage_json, coverage_table
+    from hasg.checks.coverage import check_coverage
 
     policy = load_policy(args)
     from hasg.core.compile import compile_policy
 
     managed = {role.id for role in policy.roles if role.managed}
     report = check_coverage(compile_policy(policy), ssh_port=policy.ssh_port, managed_roles=managed)
-    sys.stdout.write(coverage_json(report) if args.json else coverage_table(report))
-    return ExitCode.OK if report.complete else ExitCode.ERROR
+    return _reported(report, args)
 
 
 def _init(args: argparse.Namespace) -> ExitCode:
@@ -201,7 +201,7 @@ def _schema(args: argparse.Namespace) -> ExitCode:
 
 
 def _verify(args: argparse.Namespace) -> ExitCode:
-    from hasg.checks.reachability import verify_json, verify_policy, verify_text
+    from hasg.checks.reachability import verify_policy
 
     policy = load_policy(args)
     if args.vpc is None:
@@ -216,12 +216,10 @@ def _verify(args: argparse.Namespace) -> ExitCode:
             profile=args.profile,
             endpoint_url=args.endpoint_url,
         )
-    sys.stdout.write(verify_json(report) if args.json else verify_text(report))
-    return ExitCode.OK if report.ok else ExitCode.ERROR
+    return _reported(report, args)
 
 
 def _audit(args: argparse.Namespace) -> ExitCode:
-    from hasg.checks.audit import audit_json, audit_text
     from hasg.workflows import audit_hcl, audit_vpc
 
     if (
@@ -243,8 +241,13 @@ def _audit(args: argparse.Namespace) -> ExitCode:
             profile=args.profile,
             endpoint_url=args.endpoint_url,
         )
-    sys.stdout.write(audit_json(report) if args.json else audit_text(report))
-    return ExitCode.OK if report.clean else ExitCode.CHANGES
+    return _reported(report, args)
+
+
+def _reported(report: Report, args: argparse.Namespace) -> ExitCode:
+    """A checker's report as `--json` asks, and the exit code it calls for."""
+    sys.stdout.write(report.to_json() if args.json else report.to_text())
+    return report.exit_code
 
 
 # The options of `audit --nft` alone (and --egress, whose default is "open").

@@ -13,9 +13,12 @@ compiles 10,000 rules in well under a second.
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Literal
+
+from hasg.core.networks import is_ipv6
+from hasg.errors import RuleConflictError
 
 Direction = Literal["ingress", "egress"]
 PeerKind = Literal["group", "cidr_ipv4", "cidr_ipv6", "prefix_list", "vpc", "cidr_list"]
@@ -86,6 +89,8 @@ _NAME_OF_NUMBER = {number: name for name, number in NAMED_PROTOCOLS.items()}
 ALL_TRAFFIC = "-1"
 
 DIRECTIONS: tuple[Direction, ...] = ("ingress", "egress")
+# The one word for the other side of a rule: "ingress tcp/22 from ...", "egress tcp/443 to ...".
+TOWARD: dict[Direction, str] = {"ingress": "from", "egress": "to"}
 
 
 def canonical_protocol(value: object) -> Protocol:
@@ -193,17 +198,29 @@ class Peer:
         """A customer-managed prefix list costs its max entries (VPC quotas page)."""
         return self.max_entries if self.kind == "prefix_list" else 1
 
-    def __str__(self) -> str:
+    def text(self, group_name: Callable[[str], str] = str) -> str:
+        """The one text form of a peer: `group web` (or, through `group_name`, the
+        group's AWS name), `vpc` (the policy's word), a CIDR, a prefix list id, a
+        CIDR list's name."""
         if self.kind == "group":
-            return f"sg:{self.value}"
+            return f"group {group_name(self.value)}"
         if self.kind == "vpc":
-            return "vpc-cidr"
+            return "vpc"
         return self.value
+
+    def __str__(self) -> str:
+        return self.text()
+
+
+# What AWS identifies a rule by: direction, protocol, ports and peer.
+RuleKey = tuple[Direction, Protocol, int, int, Peer]
 
 
 @dataclass(frozen=True, order=True, slots=True)
 class Rule:
-    """One AWS security group rule. Identity is everything but the description.
+    """One AWS security group rule, equal to another by value (its description too).
+
+    `key` is what AWS identifies it by: a description can change in place.
 
     For icmp/icmpv6, `from_port` is the ICMP type and `to_port` the code
     (-1 = any); for protocol "-1" both are -1.
@@ -214,12 +231,14 @@ class Rule:
     from_port: int
     to_port: int
     peer: Peer
-    description: str = field(default="", compare=False)
+    description: str = ""
     # Which policy flows produced this rule: provenance for reports and tests.
+    # Not part of equality: AWS, Terraform and a host firewall hold no
+    # provenance, so a rule read back from them must equal the compiled one.
     origins: tuple[str, ...] = field(default=(), compare=False)
 
     @property
-    def key(self) -> tuple[Direction, Protocol, int, int, Peer]:
+    def key(self) -> RuleKey:
         """What identifies the rule in AWS; the description can change in place."""
         return (self.direction, self.protocol, self.from_port, self.to_port, self.peer)
 
@@ -237,23 +256,40 @@ class Rule:
         return self.from_port <= port <= self.to_port
 
     def ports_text(self) -> str:
-        """`tcp/22`, `icmp/8`, `all`; `proto/50` for a protocol without ports, the
-        one text form plan, audit and verify show for it."""
-        if self.protocol == "-1":
-            return "all"
-        if not has_ports(self.protocol):
-            return f"{OTHER_PROTOCOL_PREFIX}/{self.protocol}"
-        if self.protocol in ("icmp", "icmpv6"):
-            kind = "any" if self.from_port == ALL_PORTS else str(self.from_port)
-            code = "" if self.to_port == ALL_PORTS else f":{self.to_port}"
-            return f"{self.protocol}/{kind}{code}"
-        if self.from_port == self.to_port:
-            return f"{self.protocol}/{self.from_port}"
-        return f"{self.protocol}/{self.from_port}-{self.to_port}"
+        """`tcp/22`, `icmp/8`, `all`, `proto/50`: `hasg.core.ports.port_text`."""
+        # Imported here: hasg.core.ports builds on this module's protocol vocabulary.
+        from hasg.core.ports import port_text
+
+        return port_text(self.protocol, self.from_port, self.to_port)
+
+    def text(self, group_name: Callable[[str], str] = str) -> str:
+        """`ingress tcp/22 from group bastion`: the one text form of a rule
+        (`group_name` as for `Peer.text`)."""
+        peer = self.peer.text(group_name)
+        return f"{self.direction} {self.ports_text()} {TOWARD[self.direction]} {peer}"
 
     def __str__(self) -> str:
-        arrow = "from" if self.direction == "ingress" else "to"
-        return f"{self.direction} {self.ports_text()} {arrow} {self.peer}"
+        return self.text()
+
+
+def _distinct_rules(group: str, rules: Iterable[Rule]) -> tuple[Rule, ...]:
+    """`rules` sorted, each once (equal rules pool their origins); two rules AWS
+    would hold as one (same `key`) that differ otherwise are a RuleConflictError:
+    EC2 keeps one rule per key, so keeping either would lose the other silently."""
+    by_key: dict[RuleKey, Rule] = {}
+    for rule in rules:
+        kept = by_key.setdefault(rule.key, rule)
+        if kept == rule:
+            if rule.origins and kept.origins != rule.origins:
+                origins = tuple(sorted({*kept.origins, *rule.origins}))
+                by_key[rule.key] = dataclasses.replace(kept, origins=origins)
+            continue
+        raise RuleConflictError(
+            f"group {group}: the rule {rule} is there twice, described "
+            f"{kept.description!r} and {rule.description!r}; AWS holds one rule per "
+            "direction, protocol, ports and peer: keep one description"
+        )
+    return tuple(sorted(by_key.values()))
 
 
 @dataclass(frozen=True, slots=True)
@@ -276,8 +312,8 @@ class SecurityGroup:
 
     def __post_init__(self) -> None:
         # Sorted and de-duplicated so that equal groups compare and print equal.
-        object.__setattr__(self, "rules", tuple(sorted(set(self.rules))))
-        object.__setattr__(self, "list_rules", tuple(sorted(set(self.list_rules))))
+        object.__setattr__(self, "rules", _distinct_rules(self.name, self.rules))
+        object.__setattr__(self, "list_rules", _distinct_rules(self.name, self.list_rules))
         object.__setattr__(self, "tags", dict(sorted(self.tags.items())))
 
     def __hash__(self) -> int:
@@ -303,7 +339,7 @@ class Blueprint:
         object.__setattr__(self, "groups", tuple(sorted(self.groups, key=lambda g: g.role)))
         # IPv4 before IPv6, each in order: how Terraform keeps them (one variable per family).
         lists = {
-            name: tuple(sorted(cidrs, key=lambda c: ":" in c))
+            name: tuple(sorted(cidrs, key=is_ipv6))
             for name, cidrs in sorted(self.cidr_lists.items())
         }
         object.__setattr__(self, "cidr_lists", lists)
@@ -327,10 +363,6 @@ class Blueprint:
     def rule_set(self) -> frozenset[tuple[str, Rule]]:
         """(role, rule) pairs: what two Blueprints are compared by."""
         return frozenset((g.role, r) for g in self.groups for r in g.rules)
-
-    def described_rule_set(self) -> frozenset[tuple[str, Rule, str]]:
-        """(role, rule, description): `rule_set` with what a rule's identity leaves out."""
-        return frozenset((g.role, r, r.description) for g in self.groups for r in g.rules)
 
 
 def ownership_tags(cluster: str, role: str) -> dict[str, str]:

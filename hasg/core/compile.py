@@ -17,9 +17,10 @@ from hasg.core.blueprint import (
     ownership_tags,
 )
 from hasg.core.peers import cidr_peer, expand_cidr_list, icmp_for
+from hasg.core.transforms import merge_rules
 from hasg.errors import PolicyError, QuotaError
 from hasg.policy.model import (
-    AWS_TEXT_MAX,
+    AnyPeer,
     CidrListPeer,
     CidrPeer,
     Flow,
@@ -27,13 +28,10 @@ from hasg.policy.model import (
     Port,
     PrefixListPeer,
     RolePeer,
-    VpcPeer,
 )
 
 # AWS: 60 inbound and 60 outbound rules per group, per address family.
 RULES_PER_GROUP = 60
-
-AnyPeer = RolePeer | CidrPeer | PrefixListPeer | CidrListPeer | VpcPeer
 
 
 def compile_policy(policy: Policy, *, check_quotas: bool = True) -> Blueprint:
@@ -154,27 +152,7 @@ def _merge(rules: list[Rule]) -> Rule:
             f"{first}, through {' and '.join(sorted(v or 'a literal peer' for v in lists))}; "
             "keep one of them"
         )
-    origins = tuple(sorted({o for r in rules for o in r.origins}))
-    return Rule(
-        first.direction,
-        first.protocol,
-        first.from_port,
-        first.to_port,
-        first.peer,
-        description=join_descriptions(r.description for r in rules),
-        origins=origins,
-    )
-
-
-def join_descriptions(texts: Iterable[str]) -> str:
-    """One description for a rule several flows share: each reason once, sorted
-    (so reordering the policy changes nothing), within AWS's 255 characters."""
-    descriptions = sorted(set(texts))
-    joined = "; ".join(descriptions)
-    if len(joined) <= AWS_TEXT_MAX:
-        return joined
-    suffix = f" (+{len(descriptions) - 1} more flows)"
-    return descriptions[0][: AWS_TEXT_MAX - len(suffix)] + suffix
+    return merge_rules(rules)
 
 
 def quota_usage(group: SecurityGroup) -> dict[tuple[Direction, str], int]:

@@ -15,7 +15,6 @@ from dataclasses import dataclass, field, replace
 from typing import Literal
 
 from hasg.core.blueprint import POLICY_DIGEST_TAG, Blueprint, Peer, Rule, SecurityGroup, by_role
-from hasg.core.compile import join_descriptions
 
 RuleAction = Literal["add", "remove", "update"]
 GroupAction = Literal["create", "delete"]
@@ -114,7 +113,8 @@ class Changes:
 def diff(desired: Blueprint, live: Blueprint, *, new_group_rules: Iterable[Rule] = ()) -> Changes:
     """The changes that make `live` equal to `desired`.
 
-    `desired` must have its "vpc" peers resolved (`resolve_vpc_peers`).
+    `desired` must have its "vpc" peers resolved
+    (`hasg.core.transforms.resolve_vpc_peers`).
     `new_group_rules` are the rules a group has right after it is created
     (AWS's default egress), so that the plan removes them like any other
     rule the Blueprint does not have.
@@ -183,34 +183,6 @@ def _group_blockers(want: SecurityGroup, have: SecurityGroup) -> Iterable[Blocke
             f"the group tagged for role {want.role} is named {have.name}, not {want.name}, "
             "and AWS cannot rename a group; replace it (`hasg destroy`, then `hasg apply`)",
         )
-
-
-def resolve_vpc_peers(blueprint: Blueprint, vpc_cidr: str) -> Blueprint:
-    """The Blueprint with every "vpc" peer replaced by the VPC's CIDR.
-
-    Live rules hold the CIDR, so this is what makes a rule the policy writes
-    as "vpc" compare equal to what AWS answers. Where the policy also names
-    that CIDR for the same ports, the two become one rule with both reasons.
-    """
-    groups = []
-    for group in blueprint:
-        if not any(r.peer.kind == "vpc" for r in group.rules):
-            groups.append(group)
-            continue
-        merged: dict[object, list[Rule]] = {}
-        for rule in group.rules:
-            if rule.peer.kind == "vpc":
-                peer = Peer("cidr_ipv4", vpc_cidr, variable=rule.peer.variable)
-                rule = replace(rule, peer=peer)
-            merged.setdefault(rule.key, []).append(rule)
-        rules = [
-            replace(same[0], description=join_descriptions(r.description for r in same))
-            if len(same) > 1
-            else same[0]
-            for same in merged.values()
-        ]
-        groups.append(group.replace(rules=tuple(rules)))
-    return Blueprint(cluster=blueprint.cluster, groups=tuple(groups))
 
 
 # 16 hex digits (64 bits): two different policies colliding is not a concern,

@@ -27,9 +27,21 @@ import ipaddress
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 
-from hasg.core.blueprint import ROLE_TAG, Blueprint, Direction, Peer, Protocol, Rule, SecurityGroup
+from hasg.core.blueprint import (
+    ROLE_TAG,
+    Blueprint,
+    Direction,
+    Protocol,
+    Rule,
+    RuleKey,
+    SecurityGroup,
+)
 from hasg.core.inventory import Host, Inventory
 from hasg.core.networks import FAMILIES, Family, canonical_cidr, family_of
+
+# The one way a CIDR becomes a peer; firewalld and nftables import it from here.
+from hasg.core.peers import cidr_peer as cidr_peer
+from hasg.core.transforms import merge_rules
 from hasg.errors import InventoryError, Problem, UsageError
 
 VPC_SET = "vpc"
@@ -247,13 +259,15 @@ def as_blueprint(cluster: str, rulesets: Sequence[HostRuleset]) -> Blueprint:
 
 
 def host_group(host: Host, rules: Iterable[Rule]) -> SecurityGroup:
+    # Two flows may expand to one address on one port (a CIDR in two lists):
+    # one rule then, with both reasons, as the compiler merges them for AWS.
+    same_key: dict[RuleKey, list[Rule]] = {}
+    for rule in rules:
+        same_key.setdefault(rule.key, []).append(rule)
+    merged = tuple(merge_rules(same) for same in same_key.values())
     return SecurityGroup(
-        host.name, host.name, f"host firewall of {host.name}", {ROLE_TAG: host.role}, tuple(rules)
+        host.name, host.name, f"host firewall of {host.name}", {ROLE_TAG: host.role}, merged
     )
-
-
-def cidr_peer(cidr: str) -> Peer:
-    return Peer("cidr_ipv6" if family_of(cidr) == "ipv6" else "cidr_ipv4", cidr)
 
 
 def cidr_rule(rule: HostRule, cidr: str) -> Rule:

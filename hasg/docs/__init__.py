@@ -14,9 +14,10 @@ from pathlib import Path
 from hasg.catalog import chef_automate_ha
 from hasg.catalog.documented_table import ERRATA
 from hasg.checks.coverage import check_coverage
-from hasg.checks.reachability import PortSet, reachability
+from hasg.checks.reachability import reachability
 from hasg.core.blueprint import Blueprint, Rule
 from hasg.core.compile import compile_policy
+from hasg.core.ports import PortSet
 from hasg.docs import terraform_module
 from hasg.docs.policy_file import policy_file_markdown
 
@@ -55,7 +56,7 @@ def ports_markdown() -> str:
         "",
         "## Who may reach whom",
         "",
-        "Row: who opens the connection; column: who accepts it. TCP unless marked `/udp`.",
+        "Row: who opens the connection; column: who accepts it.",
         "`user_cidrs` (empty: only the VPC's own CIDR) and `admin_cidrs` (empty: nobody)",
         "are variables of the policy and of the Terraform module.",
         "",

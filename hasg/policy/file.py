@@ -33,12 +33,12 @@ from pydantic_core import ErrorDetails
 
 from hasg.errors import PolicyError, PolicyFileError, Problem
 from hasg.policy.model import (
+    AnyPeer,
     CidrListPeer,
     CidrPeer,
     Flow,
     Policy,
     Port,
-    PrefixListPeer,
     Role,
     RolePeer,
     VpcPeer,
@@ -631,7 +631,7 @@ def _flow_document(policy: Policy, flow: Flow) -> dict[str, Any]:
     return document
 
 
-def _peer_document(peer: RolePeer | CidrPeer | PrefixListPeer | CidrListPeer | VpcPeer) -> Any:
+def _peer_document(peer: AnyPeer) -> Any:
     if isinstance(peer, RolePeer):
         # A role called `vpc` or `user_cidrs` needs the long form.
         return (

@@ -35,6 +35,7 @@ from typing_extensions import Self
 
 from hasg.core.blueprint import AWS_TAG_LIMIT, HASG_TAG_KEYS, RESERVED_TAG_PREFIX
 from hasg.core.networks import canonical_cidr, covers_world, family_of, wide_open
+from hasg.core.ports import PORT_GRAMMAR, port_text
 from hasg.errors import PolicyError
 
 AWS_TEXT_MAX = 255
@@ -177,7 +178,7 @@ def _kind_of(value: Any) -> str:
 # --------------------------------------------------------------------------- ports
 
 PortProtocol = Literal["tcp", "udp", "icmp", "all"]
-_PORT_TEXT = re.compile(r"(tcp|udp)/(\d+)(?:-(\d+))?|icmp(?:/(\d+)(?::(\d+))?)?|all")
+_PORT_TEXT = re.compile(PORT_GRAMMAR)
 
 
 class Port(_Frozen):
@@ -271,15 +272,7 @@ class Port(_Frozen):
         )
 
     def __str__(self) -> str:
-        if self.protocol == "all":
-            return "all"
-        if self.protocol == "icmp":
-            if self.from_port == -1:
-                return "icmp"
-            return f"icmp/{self.from_port}" + ("" if self.to_port == -1 else f":{self.to_port}")
-        if self.from_port == self.to_port:
-            return f"{self.protocol}/{self.from_port}"
-        return f"{self.protocol}/{self.from_port}-{self.to_port}"
+        return port_text(self.protocol, self.from_port, self.to_port)
 
 
 # --------------------------------------------------------------------------- peers
@@ -359,6 +352,10 @@ def _peer_tag(value: Any) -> str | None:
     return None
 
 
+# Every kind of peer a flow may name: the one union the compiler, the file
+# writer and the graph take.
+AnyPeer = RolePeer | CidrPeer | PrefixListPeer | CidrListPeer | VpcPeer
+
 PEER_HELP = (
     "a peer is a role id (bastion), a CIDR (10.0.0.0/8, 2001:db8::/32), vpc, user_cidrs, "
     "admin_cidrs, or a mapping with one of the keys role, cidr, prefix_list_id (with "
@@ -392,7 +389,7 @@ def peer_from_text(value: Any) -> Any:
     return {"role": value}
 
 
-def peer_label(peer: RolePeer | CidrPeer | PrefixListPeer | CidrListPeer | VpcPeer) -> str:
+def peer_label(peer: AnyPeer) -> str:
     if isinstance(peer, RolePeer):
         return peer.role
     if isinstance(peer, CidrPeer):

@@ -14,6 +14,7 @@ from typing import Any
 
 from pydantic import BaseModel
 
+from hasg.core.ports import PORT_GRAMMAR
 from hasg.policy.model import (
     CidrListPeer,
     CidrPeer,
@@ -134,11 +135,8 @@ PORT_SHORTHAND = (
     "(tcp), or a mapping with `protocol`, `from_port` and `to_port`."
 )
 
-_PORT_PATTERN = (
-    r"^\s*(?i:(tcp|udp)/\d{1,5}(-\d{1,5})?|icmp(/\d{1,3}(:\d{1,3})?)?|all|"
-    + SSH_PORT_WORD
-    + r")\s*$"
-)
+# The model's own grammar (`hasg.core.ports.PORT_GRAMMAR`), and the SSH word a file may use.
+_PORT_PATTERN = rf"^\s*(?i:{PORT_GRAMMAR}|{SSH_PORT_WORD})\s*$"
 
 
 def policy_json_schema() -> dict[str, Any]:

@@ -25,9 +25,9 @@ from hasg.core.diff import (
     TagChange,
     diff,
     policy_digest,
-    resolve_vpc_peers,
     with_digest,
 )
+from hasg.core.transforms import resolve_vpc_peers
 
 CLUSTER = "c1"
 ROLES = ["web", "db", "cache"]

@@ -91,9 +91,9 @@ def holds(cloud: Cloud, blueprint: Blueprint) -> bool:
     state = live_state(blueprint.cluster, mine)
     want = expected(blueprint)
     return not state.blockers and (
-        state.blueprint.described_rule_set(),
+        state.blueprint.rule_set(),
         [dict(g.tags) for g in state.blueprint],
-    ) == (want.described_rule_set(), [dict(g.tags) for g in want])
+    ) == (want.rule_set(), [dict(g.tags) for g in want])
 
 
 def judge(cloud: Cloud, outcomes: dict[int, BaseException | None], *policies: Blueprint) -> int:

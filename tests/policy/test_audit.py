@@ -36,7 +36,7 @@ def kinds(findings: object) -> list[tuple[str, str, str]]:
 def test_a_blueprint_audited_against_itself_is_clean() -> None:
     report = audit_blueprint(COMPILED, COMPILED, source="compiled")
 
-    assert report.clean
+    assert report.ok
     assert audit_text(report).endswith(
         "clean: the deployed groups hold exactly the policy's groups and rules\n"
     )
@@ -44,14 +44,14 @@ def test_a_blueprint_audited_against_itself_is_clean() -> None:
 
 def test_a_blueprint_read_from_terraform_audits_clean() -> None:
     """Any source of Blueprints will do: here the HCL hasg emits, read back."""
-    assert audit_blueprint(COMPILED, read_hcl(to_hcl(COMPILED)), source="main.tf").clean
+    assert audit_blueprint(COMPILED, read_hcl(to_hcl(COMPILED)), source="main.tf").ok
 
 
 def test_missing_extra_and_changed_rules() -> None:
     automate = COMPILED["automate"].rules
-    gone = next(r for r in automate if str(r) == "ingress tcp/443 from sg:chef_server")
-    widened = next(r for r in automate if str(r) == "ingress tcp/7799 from sg:bastion")
-    redescribed = next(r for r in automate if str(r) == "ingress tcp/22 from sg:bastion")
+    gone = next(r for r in automate if str(r) == "ingress tcp/443 from group chef_server")
+    widened = next(r for r in automate if str(r) == "ingress tcp/7799 from group bastion")
+    redescribed = next(r for r in automate if str(r) == "ingress tcp/22 from group bastion")
     actual = with_rules(
         COMPILED,
         "automate",
@@ -69,19 +69,19 @@ def test_missing_extra_and_changed_rules() -> None:
         (
             "missing_rule",
             "automate",
-            f"ingress tcp/443 from sg:chef_server ({gone.description})",
+            f"ingress tcp/443 from group chef_server ({gone.description})",
         ),
         ("extra_rule", "automate", "ingress tcp/22 from 0.0.0.0/0"),
         (
             "changed_rule",
             "automate",
-            "ingress tcp/22 from sg:bastion: description is 'hand-edited', the policy says "
+            "ingress tcp/22 from group bastion: description is 'hand-edited', the policy says "
             f"{redescribed.description!r}",
         ),
         (
             "changed_rule",
             "automate",
-            "ingress tcp/7000-7999 from sg:bastion: ports are tcp/7000-7999, the policy says "
+            "ingress tcp/7000-7999 from group bastion: ports are tcp/7000-7999, the policy says "
             "tcp/7799",
         ),
     ]
@@ -115,7 +115,7 @@ def test_a_group_description_aws_cannot_change_is_reported() -> None:
 def test_the_freshly_applied_policy_audits_clean_and_audit_only_reads(deployed: Deployed) -> None:
     report = audit_vpc(BUILT_IN, deployed.vpc_id, session=deployed.session)
 
-    assert report.clean, audit_text(report)
+    assert report.ok, audit_text(report)
     assert (report.groups_checked, report.rules_checked) == (5, COMPILED.rule_count())
     assert deployed.calls and all(name.startswith("Describe") for name in deployed.calls)
 
@@ -160,7 +160,7 @@ def test_live_drift_of_every_kind(deployed: Deployed) -> None:
         ("stray_group", "", stray),
     ]
     assert report.findings[2].detail == (
-        "ingress tcp/5432 from sg:postgresql: a group hasg does not manage refers to "
+        "ingress tcp/5432 from group postgresql: a group hasg does not manage refers to "
         "postgresql's group"
     )
     text = audit_text(report)
@@ -195,7 +195,7 @@ def test_hasg_audit_exits_0_when_clean_and_2_on_drift_with_json(
     assert main([*argv, "--json"]) == 2
 
     document = json.loads(capsys.readouterr().out)
-    assert document["clean"] is False
+    assert document["ok"] is False
     assert document["findings"] == [
         {
             "kind": "missing_rule",
@@ -246,8 +246,8 @@ def test_hasg_verify_vpc_checks_what_is_live(
     assert main(argv) == 1
 
     out = capsys.readouterr().out
-    assert "automate -> postgresql may open 22, which no flow of the policy asks for" in out
-    assert "automate egress opens 0-65535 to 0.0.0.0/0, which the policy does not name" in out
+    assert "automate -> postgresql may open tcp/22, which no flow of the policy asks for" in out
+    assert "automate egress opens tcp/0-65535 to 0.0.0.0/0, which the policy does not name" in out
     assert out.endswith("verify: 2 breaches\n")
 
 

@@ -29,12 +29,12 @@ def test_managed_backends_accept_only_their_service_ports_from_the_frontends() -
 
     rds, domain = blueprint["postgresql"], blueprint["opensearch"]
     assert {(r.direction, r.ports_text(), str(r.peer)) for r in rds.rules} == {
-        ("ingress", "tcp/5432", "sg:automate"),
-        ("ingress", "tcp/5432", "sg:chef_server"),
+        ("ingress", "tcp/5432", "group automate"),
+        ("ingress", "tcp/5432", "group chef_server"),
     }
     assert {(r.direction, r.ports_text(), str(r.peer)) for r in domain.rules} == {
-        ("ingress", "tcp/443", "sg:automate"),
-        ("ingress", "tcp/443", "sg:chef_server"),
+        ("ingress", "tcp/443", "group automate"),
+        ("ingress", "tcp/443", "group chef_server"),
     }
     assert "Amazon RDS for PostgreSQL" in rds.description
     assert "Amazon OpenSearch Service" in domain.description
@@ -123,8 +123,8 @@ def test_user_prefix_lists_replace_the_vpc_fallback_of_an_empty_user_list() -> N
             str(r.peer) for r in blueprint["automate"].rules_for("ingress") if r.from_port == 443
         }
 
-    assert user_peers(only_lists) == {PL, "sg:chef_server"}
-    assert user_peers(both) == {PL, "198.51.100.0/24", "sg:chef_server"}
+    assert user_peers(only_lists) == {PL, "group chef_server"}
+    assert user_peers(both) == {PL, "198.51.100.0/24", "group chef_server"}
 
 
 def test_admin_prefix_lists_reach_only_the_bastion_on_the_ssh_port() -> None:

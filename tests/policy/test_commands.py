@@ -127,4 +127,4 @@ def test_hasg_graph_draws_roles_named_like_dot_keywords(
 
     drawn = read_dot(capsys.readouterr().out)
     assert drawn.nodes == {"node": "node", "strict": "strict"}
-    assert drawn.edges == [("node", "strict", "443")]
+    assert drawn.edges == [("node", "strict", "tcp/443")]

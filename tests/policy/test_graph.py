@@ -123,11 +123,14 @@ def test_the_mermaid_picture_of_the_built_in_policy() -> None:
     picture = to_mermaid(BUILT_IN)
 
     assert picture.startswith("flowchart LR\n")
-    assert '  bastion -->|"22 7432 7799 9631 9638"| postgresql\n' in picture
-    assert '  postgresql -->|"5432 6432 7432 9631 9638 9638/udp"| postgresql\n' in picture
+    assert '  bastion -->|"tcp/22 tcp/7432 tcp/7799 tcp/9631 tcp/9638"| postgresql\n' in picture
+    assert (
+        '  postgresql -->|"tcp/5432 tcp/6432 tcp/7432 tcp/9631 tcp/9638 udp/9638"| postgresql\n'
+        in picture
+    )
     assert '  Net_user_cidrs(["user_cidrs"])\n' in picture
-    assert '  Net_user_cidrs -->|"80 443"| automate\n' in picture
-    assert '  bastion -->|"80 443"| Net_internet_0_0_0_0_0\n' in picture
+    assert '  Net_user_cidrs -->|"tcp/80 tcp/443"| automate\n' in picture
+    assert '  bastion -->|"tcp/80 tcp/443"| Net_internet_0_0_0_0_0\n' in picture
 
 
 def test_flows_between_the_same_pair_share_one_edge() -> None:
@@ -143,7 +146,7 @@ def test_flows_between_the_same_pair_share_one_edge() -> None:
     )
 
     (edge,) = flow_edges(policy)
-    assert str(edge.ports) == "5432 53/udp"
+    assert str(edge.ports) == "tcp/5432 udp/53"
 
 
 def test_a_role_called_end_does_not_end_the_mermaid_chart(mermaid: MermaidParser) -> None:
@@ -151,14 +154,14 @@ def test_a_role_called_end_does_not_end_the_mermaid_chart(mermaid: MermaidParser
 
     assert '  End["end"]\n' in to_mermaid(policy)
     edges = mermaid.read(to_mermaid(policy)).edges
-    assert edges == [("End", "End", "443"), ("End", "Net_vpc", "1")]
+    assert edges == [("End", "End", "tcp/443"), ("End", "Net_vpc", "tcp/1")]
 
 
 def test_dot_quotes_every_id() -> None:
     dot = to_dot(policy_of("node", "edge", cluster="strict"))
 
     assert dot.startswith('digraph "strict" {\n  rankdir=LR;\n')
-    assert '  "node" -> "edge" [label="443"];\n' in dot
+    assert '  "node" -> "edge" [label="tcp/443"];\n' in dot
     assert '  "Net_vpc" [label="vpc", shape=ellipse];\n' in dot
     assert dot.endswith("}\n")
 

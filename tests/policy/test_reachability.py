@@ -13,16 +13,14 @@ from hypothesis import strategies as st
 import hasg
 from hasg import HasgError, Policy, compile_policy
 from hasg.checks.reachability import (
-    NOTHING,
-    PortSet,
     matrix_text,
     reachability,
-    union,
     verify,
     verify_json,
     verify_text,
 )
 from hasg.core.blueprint import Blueprint, Peer, Rule, canonical_protocol
+from hasg.core.ports import NOTHING, PortSet, union
 
 from .strategies import policies
 
@@ -128,16 +126,16 @@ def test_verify_and_audit_report_a_rule_of_every_ip_protocol(number: int) -> Non
 
 def test_port_sets_read_like_the_docs() -> None:
     ports = PortSet.of([("tcp", 9638, 9638), ("udp", 9638, 9638), ("tcp", 22, 22)])
-    assert str(ports) == "22 9638 9638/udp"
+    assert str(ports) == "tcp/22 tcp/9638 udp/9638"
     assert str(PortSet.everything()) == "all"
     assert str(PortSet.everything() - PortSet.of([("tcp", 0, 65535)])) == (
-        "0-65535/udp icmp icmpv6 other-protocols"
+        "udp/0-65535 icmp icmpv6 other-protocols"
     )
     assert str(PortSet.of_port(hasg.Port.icmp(8, 0))) == "icmp/8"
     esp_gre = PortSet.of_rule(_rule("esp")) | PortSet.of_rule(_rule(47))
     assert str(esp_gre) == "proto/47 proto/50"
     assert str(PortSet.everything() - esp_gre) == (
-        "0-65535 0-65535/udp icmp icmpv6 proto/0 proto/2-5 proto/7-16 proto/18-46 proto/48-49 "
+        "tcp/0-65535 udp/0-65535 icmp icmpv6 proto/0 proto/2-5 proto/7-16 proto/18-46 proto/48-49 "
         "proto/51-57 proto/59-255"
     )
 
@@ -153,24 +151,24 @@ def test_the_built_in_blueprint_allows_exactly_the_built_in_flows() -> None:
     assert report.ok, verify_text(report)
     assert report.flows_checked == len(policy.flows)
     assert {pair: str(ports) for pair, ports in report.reachability.direct.items()} == {
-        ("automate", "opensearch"): "9200 9631",
-        ("automate", "postgresql"): "5432 6432 7432 9631",
-        ("bastion", "automate"): "22 7799 9631 9638",
-        ("bastion", "chef_server"): "22 7799 9631 9638",
-        ("bastion", "opensearch"): "22 7799 9200 9631 9638",
-        ("bastion", "postgresql"): "22 7432 7799 9631 9638",
-        ("chef_server", "automate"): "443",
-        ("chef_server", "opensearch"): "9200 9631",
-        ("chef_server", "postgresql"): "5432 6432 7432 9631",
-        ("opensearch", "opensearch"): "9200 9300 9631 9638 9638/udp",
-        ("opensearch", "postgresql"): "9631 9638 9638/udp",
-        ("postgresql", "opensearch"): "9631 9638 9638/udp",
-        ("postgresql", "postgresql"): "5432 6432 7432 9631 9638 9638/udp",
+        ("automate", "opensearch"): "tcp/9200 tcp/9631",
+        ("automate", "postgresql"): "tcp/5432 tcp/6432 tcp/7432 tcp/9631",
+        ("bastion", "automate"): "tcp/22 tcp/7799 tcp/9631 tcp/9638",
+        ("bastion", "chef_server"): "tcp/22 tcp/7799 tcp/9631 tcp/9638",
+        ("bastion", "opensearch"): "tcp/22 tcp/7799 tcp/9200 tcp/9631 tcp/9638",
+        ("bastion", "postgresql"): "tcp/22 tcp/7432 tcp/7799 tcp/9631 tcp/9638",
+        ("chef_server", "automate"): "tcp/443",
+        ("chef_server", "opensearch"): "tcp/9200 tcp/9631",
+        ("chef_server", "postgresql"): "tcp/5432 tcp/6432 tcp/7432 tcp/9631",
+        ("opensearch", "opensearch"): "tcp/9200 tcp/9300 tcp/9631 tcp/9638 udp/9638",
+        ("opensearch", "postgresql"): "tcp/9631 tcp/9638 udp/9638",
+        ("postgresql", "opensearch"): "tcp/9631 tcp/9638 udp/9638",
+        ("postgresql", "postgresql"): "tcp/5432 tcp/6432 tcp/7432 tcp/9631 tcp/9638 udp/9638",
     }
     # The bastion's internet egress and the frontends' VPC-wide 443/80 meet.
     assert {k: str(v) for k, v in report.reachability.incidental.items()} == {
-        ("bastion", "automate"): "80 443",
-        ("bastion", "chef_server"): "80 443",
+        ("bastion", "automate"): "tcp/80 tcp/443",
+        ("bastion", "chef_server"): "tcp/80 tcp/443",
     }
 
 
@@ -194,7 +192,7 @@ def test_egress_and_ingress_must_both_allow() -> None:
     ]
     blueprint = _blueprint(web=rules[:1], db=rules[1:])
 
-    assert str(reachability(blueprint).allowed("web", "db")) == "50-100"
+    assert str(reachability(blueprint).allowed("web", "db")) == "tcp/50-100"
     assert not reachability(blueprint).allowed("db", "web")
 
 
@@ -209,7 +207,7 @@ def test_a_cidr_that_holds_the_vpc_reaches_every_role_but_a_narrower_one_does_no
 
     assert not reachability(blueprint).allowed("web", "db")
     live = reachability(blueprint, vpc_cidrs=["10.0.0.0/16"])
-    assert str(live.direct[("web", "db")]) == "443"
+    assert str(live.direct[("web", "db")]) == "tcp/443"
 
 
 # --------------------------------------------------------------------------- breaches
@@ -231,28 +229,33 @@ COMPILED = compile_policy(BUILT_IN)
 
 DRIFTS = {
     "egress rule gone": (
-        drifted(COMPILED, "automate", drop=["egress tcp/9200 to sg:opensearch"]),
+        drifted(COMPILED, "automate", drop=["egress tcp/9200 to group opensearch"]),
         [
             (
                 "missing_flow",
-                "flow automate-to-opensearch: automate -> opensearch 9200 is blocked by "
+                "flow automate-to-opensearch: automate -> opensearch tcp/9200 is blocked by "
                 "automate's egress",
             )
         ],
     ),
     "ingress rule gone": (
-        drifted(COMPILED, "postgresql", drop=["ingress tcp/5432 from sg:chef_server"]),
+        drifted(COMPILED, "postgresql", drop=["ingress tcp/5432 from group chef_server"]),
         [
             (
                 "missing_flow",
-                "flow chef-server-to-postgresql: chef_server -> postgresql 5432 is blocked by "
+                "flow chef-server-to-postgresql: chef_server -> postgresql tcp/5432 is blocked by "
                 "postgresql's ingress",
             )
         ],
     ),
     "user rule gone": (
-        drifted(COMPILED, "automate", drop=["ingress tcp/80 from vpc-cidr"]),
-        [("missing_flow", "flow users-to-automate: automate ingress lacks 80 from the VPC's CIDR")],
+        drifted(COMPILED, "automate", drop=["ingress tcp/80 from vpc"]),
+        [
+            (
+                "missing_flow",
+                "flow users-to-automate: automate ingress lacks tcp/80 from vpc",
+            )
+        ],
     ),
     "SSH open to the world": (
         drifted(
@@ -263,7 +266,7 @@ DRIFTS = {
         [
             (
                 "unnamed_cidr",
-                "postgresql ingress opens 22 from 0.0.0.0/0, which the policy does not name "
+                "postgresql ingress opens tcp/22 from 0.0.0.0/0, which the policy does not name "
                 "for postgresql",
             )
         ],
@@ -296,7 +299,7 @@ DRIFTS = {
         [
             (
                 "unexpected_flow",
-                "automate -> postgresql may open 22, which no flow of the policy asks for",
+                "automate -> postgresql may open tcp/22, which no flow of the policy asks for",
             )
         ],
     ),
@@ -309,7 +312,7 @@ DRIFTS = {
         [
             (
                 "foreign_group",
-                "postgresql ingress opens 5432 from group sg-0123456789abcdef0, which is not a "
+                "postgresql ingress opens tcp/5432 from group sg-0123456789abcdef0, which is not a "
                 "role of the policy",
             )
         ],
@@ -351,11 +354,11 @@ def test_verify_prints_a_matrix_and_json() -> None:
 
     text = verify_text(report)
     assert matrix_text(report.reachability) in text
-    assert "bastion      22 7799 9631 9638" in text
+    assert "bastion      tcp/22 tcp/7799 tcp/9631 tcp/9638" in text
     assert text.endswith("verify: ok\n")
     document = json.loads(verify_json(report))
     assert document["ok"] is True
-    assert {"source": "chef_server", "destination": "automate", "ports": ["443"]} in document[
+    assert {"source": "chef_server", "destination": "automate", "ports": ["tcp/443"]} in document[
         "allowed"
     ]
 

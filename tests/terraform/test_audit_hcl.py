@@ -124,7 +124,7 @@ resource "aws_vpc_security_group_ingress_rule" "postgresql_ssh_from_anywhere" {
         ("missing_rule", "postgresql"),
     ]
     details = "\n".join(detail for *_, detail in findings(out))
-    assert "ingress tcp/5432 from sg:automate" in details
+    assert "ingress tcp/5432 from group automate" in details
     assert "ports are tcp/9301, the policy says tcp/9300" in details
     assert "description is 'opened by hand'" in details
     assert "ingress tcp/22 from 0.0.0.0/0" in details

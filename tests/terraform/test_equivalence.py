@@ -20,7 +20,7 @@ from hasg.backends.aws import apply
 from hasg.backends.aws.read import read_groups, read_vpc
 from hasg.backends.terraform.hcl import read_hcl, read_hcl_dir, to_hcl
 from hasg.core.blueprint import POLICY_DIGEST_TAG
-from hasg.core.diff import resolve_vpc_peers
+from hasg.core.transforms import resolve_vpc_peers
 from terraform.tooling import (
     EXAMPLE_TFVARS,
     MODULE,
@@ -98,20 +98,20 @@ def _moto_keeps_prefix_list_descriptions_like_ec2(monkeypatch: pytest.MonkeyPatc
     monkeypatch.setattr(SecurityGroup, "_flattened_rules", _flattened_rules)
 
 
-def snapshot(blueprint: Blueprint) -> list[Any]:
-    """Every group as AWS and Terraform both know it: name, description, tags,
-    and each rule with its description. The policy digest tag is `hasg apply`'s
-    own record of which policy it applied (docs/aws.md); Terraform has its state."""
-    return [
-        (
-            g.role,
-            g.name,
-            g.description,
-            {k: v for k, v in g.tags.items() if k != POLICY_DIGEST_TAG},
-            sorted((r.key, r.description) for r in g.rules),
-        )
-        for g in blueprint
-    ]
+def as_applied(blueprint: Blueprint) -> Blueprint:
+    """The groups as AWS holds them: no policy CIDR lists (Terraform's variables,
+    expanded into `rules`) and no policy digest tag (`hasg apply`'s own record of
+    which policy it applied, docs/aws.md; Terraform has its state)."""
+    return Blueprint(
+        blueprint.cluster,
+        tuple(
+            g.replace(
+                list_rules=(),
+                tags={k: v for k, v in g.tags.items() if k != POLICY_DIGEST_TAG},
+            )
+            for g in blueprint
+        ),
+    )
 
 
 def applied(blueprint: Blueprint, session: boto3.session.Session, vpc_id: str) -> Blueprint:
@@ -126,7 +126,7 @@ def applied(blueprint: Blueprint, session: boto3.session.Session, vpc_id: str) -
 def assert_equivalent(hcl: Blueprint, live: Blueprint) -> None:
     from_terraform = resolve_vpc_peers(hcl, VPC_CIDR)
     assert from_terraform.rule_set() == live.rule_set()
-    assert snapshot(from_terraform) == snapshot(live)
+    assert as_applied(from_terraform) == as_applied(live)
 
 
 def test_builtin_policy(session: boto3.session.Session, vpc_id: str) -> None:

@@ -9,7 +9,8 @@ from hasg.backends.aws.boundary import check_blueprint, check_vpc_id
 from hasg.backends.aws.read import LiveState, Vpc, holders, name_conflicts, read_groups, read_vpc
 from hasg.backends.aws.session import DEFAULT_WORKERS, aws_errors, make_client
 from hasg.core.blueprint import Blueprint
-from hasg.core.diff import Blocker, Changes, diff, resolve_vpc_peers, with_digest
+from hasg.core.diff import Blocker, Changes, diff, with_digest
+from hasg.core.transforms import resolve_vpc_peers
 from hasg.errors import HasgError, OwnershipError
 
 if TYPE_CHECKING:

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import TYPE_CHECKING
 
-from hasg.core.blueprint import Peer, Rule
+from hasg.core.blueprint import Rule
 from hasg.core.diff import GroupChange, RuleChange
 
 if TYPE_CHECKING:
@@ -68,16 +68,15 @@ def _group_line(plan: Plan, role: str, change: GroupChange | None) -> str:
 
 
 def rule_text(plan: Plan, rule: Rule) -> str:
-    arrow = "from" if rule.direction == "ingress" else "to"
-    return f"{rule.direction} {rule.ports_text()} {arrow} {peer_text(plan, rule.peer)}"
+    """`Rule.text`, with hasg's groups by their AWS names (what the console shows)."""
+    return rule.text(lambda role: _group_name(plan, role))
 
 
-def peer_text(plan: Plan, peer: Peer) -> str:
-    if peer.kind == "group":
-        if peer.value in plan.desired.roles or peer.value in plan.live.blueprint.roles:
-            return f"group {plan.group_name(peer.value)}"
-        return f"group {peer.value}"
-    return str(peer)
+def _group_name(plan: Plan, group: str) -> str:
+    """A role's group name; any other group (a stranger's id) as it is."""
+    if group in plan.desired.roles or group in plan.live.blueprint.roles:
+        return plan.group_name(group)
+    return group
 
 
 def plan_json(plan: Plan) -> dict[str, object]:

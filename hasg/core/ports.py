@@ -1,0 +1,197 @@
+"""Ports: the one text form of a port range, the one grammar a policy writes
+them in, and `PortSet`, the sets of (protocol, port) that checks and the
+flow graph reason with.
+
+One formatter (`port_text`) serves `Port`, `Rule` and `PortSet`, and one
+grammar (`PORT_GRAMMAR`) serves the policy model's parser and the JSON Schema
+pattern, so what hasg prints is what a user may write back.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass
+from typing import Protocol as TypingProtocol
+
+from hasg.core.blueprint import (
+    ALL_PORTS,
+    ALL_TRAFFIC,
+    NAMED_PROTOCOLS,
+    OTHER_PROTOCOL_PREFIX,
+    canonical_protocol,
+    has_ports,
+    protocol_number,
+)
+
+ICMP_PROTOCOLS = ("icmp", "icmpv6")
+
+# The policy's port words, as a regular expression both Python's `re` and
+# JSON Schema's ECMA-262 dialect read the same way: no named groups, ASCII
+# digits only (Python's `\d` also takes other scripts' digits, which `int`
+# would then accept). Groups: (1) tcp|udp, (2) first port, (3) last port,
+# (4) ICMP type, (5) ICMP code; `all` matches none of them. Case is the
+# caller's: the model lower-cases, the schema pattern wraps it in `(?i:...)`.
+PORT_GRAMMAR = (
+    r"(tcp|udp)/([0-9]{1,5})(?:-([0-9]{1,5}))?"
+    r"|icmp(?:/([0-9]{1,3})(?::([0-9]{1,3}))?)?"
+    r"|all"
+)
+
+
+def port_text(protocol: str, from_port: int, to_port: int) -> str:
+    """The one text form of a port range, in the policy's own words:
+    `tcp/22`, `tcp/9200-9300`, `udp/9638`, `icmp` (any type), `icmp/8`,
+    `icmp/3:4` (type 3, code 4), `all`, and `proto/50` for a protocol without
+    ports (ESP). `protocol` may be any spelling `canonical_protocol` reads
+    ("all" too); for ICMP `from_port` is the type and `to_port` the code,
+    -1 meaning any."""
+    protocol = canonical_protocol(protocol)
+    if protocol == ALL_TRAFFIC:
+        return "all"
+    if not has_ports(protocol):
+        return f"{OTHER_PROTOCOL_PREFIX}/{protocol}"
+    if protocol in ICMP_PROTOCOLS:
+        if from_port == ALL_PORTS:
+            return protocol
+        code = "" if to_port == ALL_PORTS else f":{to_port}"
+        return f"{protocol}/{from_port}{code}"
+    if from_port == to_port:
+        return f"{protocol}/{from_port}"
+    return f"{protocol}/{from_port}-{to_port}"
+
+
+class PortRange(TypingProtocol):
+    """A policy `Port` or anything else with its three fields."""
+
+    @property
+    def protocol(self) -> str: ...
+    @property
+    def from_port(self) -> int: ...
+    @property
+    def to_port(self) -> int: ...
+
+
+# --------------------------------------------------------------------------- port sets
+
+# Each protocol's range of ports (ICMP: types). Every other IP protocol has
+# no ports (EC2 ignores them: IpPermission.FromPort), so all of them share one
+# space, "proto", whose "ports" are the protocol numbers: ESP is ("proto", 50, 50).
+_OTHER = OTHER_PROTOCOL_PREFIX
+_SPACE: dict[str, tuple[int, int]] = {
+    "tcp": (0, 65535),
+    "udp": (0, 65535),
+    "icmp": (0, 255),
+    "icmpv6": (0, 255),
+    _OTHER: (0, 255),
+}
+_ORDER = {p: i for i, p in enumerate(_SPACE)}
+# The numbers of the named protocols, which have a space of their own.
+_NAMED_NUMBERS = sorted(NAMED_PROTOCOLS.values())
+
+Interval = tuple[str, int, int]
+
+
+@dataclass(frozen=True)
+class PortSet:
+    """A set of (protocol, port) pairs, kept as merged, sorted intervals."""
+
+    intervals: tuple[Interval, ...] = ()
+
+    @classmethod
+    def of(cls, intervals: Iterable[Interval]) -> PortSet:
+        merged: list[Interval] = []
+        for proto, low, high in sorted(intervals, key=lambda i: (_ORDER[i[0]], i[1], i[2])):
+            if merged and merged[-1][0] == proto and low <= merged[-1][2] + 1:
+                last = merged.pop()
+                merged.append((proto, last[1], max(last[2], high)))
+            else:
+                merged.append((proto, low, high))
+        return cls(tuple(merged))
+
+    @classmethod
+    def everything(cls) -> PortSet:
+        return cls.of((p, low, high) for p, (low, high) in _SPACE.items()) - _NAMED_AS_OTHER
+
+    @classmethod
+    def of_range(cls, ports: PortRange) -> PortSet:
+        """The pairs a rule or a policy port lets through (any spelling of its protocol)."""
+        protocol = canonical_protocol(ports.protocol)
+        if protocol == ALL_TRAFFIC:
+            return cls.everything()
+        if not has_ports(protocol):
+            number = protocol_number(protocol)
+            return cls(((_OTHER, number, number),))
+        if protocol in ICMP_PROTOCOLS:
+            low, high = _SPACE[protocol] if ports.from_port == ALL_PORTS else (ports.from_port,) * 2
+            return cls(((protocol, low, high),))
+        return cls(((protocol, ports.from_port, ports.to_port),))
+
+    # The names callers know them by: a Blueprint rule, a policy port.
+    of_rule = of_range
+    of_port = of_range
+
+    def __bool__(self) -> bool:
+        return bool(self.intervals)
+
+    def __or__(self, other: PortSet) -> PortSet:
+        return PortSet.of(self.intervals + other.intervals)
+
+    def __and__(self, other: PortSet) -> PortSet:
+        return PortSet.of(
+            (p, max(a, c), min(b, d))
+            for p, a, b in self.intervals
+            for q, c, d in other.intervals
+            if p == q and max(a, c) <= min(b, d)
+        )
+
+    def __sub__(self, other: PortSet) -> PortSet:
+        left: list[Interval] = []
+        for proto, low, high in self.intervals:
+            pieces = [(low, high)]
+            for q, c, d in other.intervals:
+                if q != proto:
+                    continue
+                pieces = [
+                    piece
+                    for a, b in pieces
+                    for piece in ((a, min(b, c - 1)), (max(a, d + 1), b))
+                    if piece[0] <= piece[1]
+                ]
+            left += [(proto, a, b) for a, b in pieces]
+        return PortSet.of(left)
+
+    def __str__(self) -> str:
+        """`tcp/22 tcp/9200-9300 udp/9638 icmp/8`: `port_text` per interval; `all`
+        for everything, `other-protocols` for every protocol without ports."""
+        if self == PortSet.everything():
+            return "all"
+        if _ALL_OTHER.intervals and (self & _ALL_OTHER) == _ALL_OTHER:
+            shown = [_interval_text(i) for i in (self - _ALL_OTHER).intervals]
+            return " ".join([*shown, "other-protocols"])
+        return " ".join(_interval_text(i) for i in self.intervals)
+
+    def as_list(self) -> list[str]:
+        return [_interval_text(i) for i in self.intervals]
+
+
+def _interval_text(interval: Interval) -> str:
+    """`port_text` of one interval. A run of ICMP types or of protocol numbers,
+    which no single rule holds, is the first one's text and `-last`."""
+    proto, low, high = interval
+    if proto in ("tcp", "udp"):
+        return port_text(proto, low, high)
+    if proto in ICMP_PROTOCOLS and (low, high) == _SPACE[proto]:
+        return port_text(proto, ALL_PORTS, ALL_PORTS)
+    # `port_text` would read a number in the "proto" space as its protocol.
+    text = f"{_OTHER}/{low}" if proto == _OTHER else port_text(proto, low, ALL_PORTS)
+    return text if low == high else f"{text}-{high}"
+
+
+NOTHING = PortSet()
+# tcp, udp, icmp and icmpv6 are in the "proto" space's range but have spaces of their own.
+_NAMED_AS_OTHER = PortSet.of((_OTHER, n, n) for n in _NAMED_NUMBERS)
+_ALL_OTHER = PortSet.of([(_OTHER, *_SPACE[_OTHER])]) - _NAMED_AS_OTHER
+
+
+def union(sets: Iterable[PortSet]) -> PortSet:
+    return PortSet.of(i for s in sets for i in s.intervals)

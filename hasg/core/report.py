@@ -1,0 +1,35 @@
+"""The one contract of every checker's report (coverage, verify, audit, the host
+audit): a verdict, the findings behind it, text for people, JSON for
+programs, and the exit code a command returns for it. A command handler is
+then load, run, print `to_text()` or `to_json()`, return `exit_code`.
+
+In the core because checks and backends (the host firewall audit) both make
+reports.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Protocol
+
+from hasg.errors import ExitCode
+
+
+class Report(Protocol):
+    @property
+    def ok(self) -> bool:
+        """The verdict: True only when the checker found nothing, never when it
+        could not read or evaluate something (that is a finding)."""
+        ...
+
+    @property
+    def findings(self) -> Sequence[object]:
+        """What stands between the verdict and ok; empty when ok."""
+        ...
+
+    @property
+    def exit_code(self) -> ExitCode: ...
+
+    def to_text(self) -> str: ...
+
+    def to_json(self) -> str: ...
