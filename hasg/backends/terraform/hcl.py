@@ -309,7 +309,13 @@ def _readable_rule_name(block: RuleBlock) -> str:
 def rule_resource_name(role: str, rule: Rule, suffix: str = "") -> str:
     """A Terraform name made from what the rule is, never from its position
     (the name the module uses unless it clashes: see rule_resource_names)."""
-    ports = rule.ports_text().replace("/", "_").replace("-", "_").replace(":", "_")
+    ports = rule.ports_text()
+    if rule.protocol in ("icmp", "icmpv6") and rule.from_port == -1:
+        # A resource name is an address in users' Terraform state: renaming one
+        # destroys and recreates the rule. ICMP of any type keeps the name it had
+        # before port text came to say plain `icmp`.
+        ports = f"{rule.protocol}/any"
+    ports = ports.replace("/", "_").replace("-", "_").replace(":", "_")
     side = "from" if rule.direction == "ingress" else "to"
     peer = rule.peer
     what = {
