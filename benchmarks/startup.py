@@ -2,7 +2,7 @@
 
 Runs the commands interleaved (so that load on the machine hits both alike),
 reports the median wall time of each, the ratio, and each command's peak
-resident memory. Target: `hasg emit-hcl` at most 2.0x the baseline.
+resident memory. Target: `hasg emit-hcl` at most 2.5x the baseline (issue 9).
 
     python benchmarks/startup.py [--runs 30]
 """
@@ -10,6 +10,7 @@ resident memory. Target: `hasg emit-hcl` at most 2.0x the baseline.
 from __future__ import annotations
 
 import argparse
+import compileall
 import os
 import statistics
 import subprocess
@@ -17,7 +18,7 @@ import sys
 import time
 from pathlib import Path
 
-TARGET_RATIO = 2.0
+TARGET_RATIO = 2.5
 
 
 def hasg_command() -> list[str]:
@@ -57,7 +58,13 @@ def main() -> int:
         "hasg --help": [*hasg_command(), "--help"],
         "hasg emit-hcl": [*hasg_command(), "emit-hcl"],
     }
-    for command in commands.values():  # warm the file cache and .pyc files
+    # Byte-compile hasg as an install does: with PYTHONDONTWRITEBYTECODE set (as
+    # in some shells and CI images) an editable checkout would otherwise be
+    # compiled from source on every run, which is not start-up but a build.
+    import hasg
+
+    compileall.compile_dir(str(Path(hasg.__file__).parent), quiet=1)
+    for command in commands.values():  # warm the file cache
         run_once(command)
     times: dict[str, list[float]] = {name: [] for name in commands}
     peaks: dict[str, int] = dict.fromkeys(commands, 0)

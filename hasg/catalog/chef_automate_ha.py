@@ -18,19 +18,8 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any, Literal
 
-from hasg.core.compile import compile_policy
-from hasg.errors import PolicyError, QuotaError
-from hasg.policy.model import (
-    CidrListPeer,
-    CidrPeer,
-    Flow,
-    Policy,
-    Port,
-    PrefixListPeer,
-    Role,
-    RolePeer,
-    whole_number,
-)
+from hasg.errors import PolicyError
+from hasg.policy.model import WORLD_SAFE_TCP_PORTS, Policy, PrefixListPeer, whole_number
 
 MAX_PORT = 65535
 
@@ -74,29 +63,35 @@ MANAGED_OPENSEARCH_HTTPS = 443  # Amazon OpenSearch Service VPC domain endpoint
 _SOURCE_FW = "Chef HA Firewall Checks"
 
 
-_Peer = RolePeer | CidrPeer | CidrListPeer | PrefixListPeer
+# The catalog writes the policy as a policy file would hold it (ports in the
+# one port grammar, peers as role ids, CIDRs, list names or prefix lists) and
+# validates it once, as a whole: Policy's validator is the only one built, not
+# one per nested model (the start-up of `hasg emit-hcl`, docs/benchmarks.md).
+_Peer = str | PrefixListPeer
+_FlowData = dict[str, Any]
+
+
+def _tcp(port: int) -> str:
+    return f"tcp/{port}"
 
 
 def _flow(
     name: str,
-    source: str | _Peer,
-    destination: str | _Peer,
-    ports: Iterable[Port],
+    source: _Peer,
+    destination: _Peer,
+    ports: Iterable[str],
     description: str,
     *,
     public: bool = False,
-) -> Flow:
-    def peer(p: str | _Peer) -> _Peer:
-        return RolePeer(role=p) if isinstance(p, str) else p
-
-    return Flow(
-        name=name,
-        source=peer(source),
-        destination=peer(destination),
-        ports=tuple(ports),
-        description=description,
-        public=public,
-    )
+) -> _FlowData:
+    return {
+        "name": name,
+        "source": source,
+        "destination": destination,
+        "ports": list(ports),
+        "description": description,
+        "public": public,
+    }
 
 
 def _kebab(role: str) -> str:
@@ -143,9 +138,9 @@ def chef_automate_ha(
       for CIDR lists too long for the rule quota. Each costs its max entries
       once per port it is opened on.
 
-    Raises `PolicyError` for a bad argument (naming it), and `QuotaError`
-    when the result would not fit AWS's rules-per-group quota, which is what
-    70 user CIDRs do; both are `HasgError`s.
+    Raises `PolicyError` (a `HasgError`) for a bad argument, naming it.
+    Whether the groups fit AWS's rules-per-group quota (70 user CIDRs do not)
+    is the compiler's to say: `compile_policy` raises `QuotaError`.
     """
     # Python does not check the arguments' types; a policy file's reader does.
     # Refuse here what would otherwise be misread: "22", 22.0, a string of CIDRs.
@@ -168,13 +163,13 @@ def chef_automate_ha(
         raise _argument_error(
             "tags", f"expected a mapping of tag keys to values, got {tags!r}"[:200]
         )
-    ssh = Port.tcp(ssh_port)
-    web = [Port.tcp(HTTPS)] + ([Port.tcp(HTTP_REDIRECT)] if http_redirect else [])
+    ssh = _tcp(ssh_port)
+    web = [_tcp(HTTPS)] + ([_tcp(HTTP_REDIRECT)] if http_redirect else [])
     managed = {"postgresql": managed_postgresql, "opensearch": managed_opensearch}
     self_hosted = [b for b in BACKENDS if not managed[b]]
     role_ids = [*FRONTENDS, *BACKENDS, "bastion"] + (["load_balancer"] if load_balancer else [])
     roles = {r: MANAGED_ROLES[r] if managed.get(r) else ROLES[r] for r in role_ids}
-    flows: list[Flow] = []
+    flows: list[_FlowData] = []
 
     # Frontends -> backends (Firewall Checks rows "Automate" and "Infra Server").
     flows += [
@@ -227,7 +222,7 @@ def chef_automate_ha(
             "chef-server-to-automate",
             "chef_server",
             "load_balancer" if load_balancer else "automate",
-            [Port.tcp(HTTPS)],
+            [_tcp(HTTPS)],
             f"Chef Infra Server sends data to Chef Automate on 443 ({_SOURCE_FW})",
         )
     )
@@ -245,31 +240,31 @@ def chef_automate_ha(
             )
         )
     if internet_egress_ports:
-        egress_ports = [Port.tcp(p) for p in internet_egress_ports]
         flows.append(
             _flow(
                 "bastion-to-internet",
                 "bastion",
-                CidrPeer(cidr="0.0.0.0/0"),
-                egress_ports,
+                "0.0.0.0/0",
+                [_tcp(p) for p in internet_egress_ports],
                 "Bastion downloads Chef packages and the airgap bundle from the internet",
-                public=not all(p.is_world_safe() for p in egress_ports),
+                public=not set(internet_egress_ports) <= WORLD_SAFE_TCP_PORTS,
             )
         )
 
-    policy = Policy(
-        cluster=cluster,
-        roles=tuple(
-            Role(id=r, description=d, managed=managed.get(r, False)) for r, d in roles.items()
-        ),
-        flows=tuple(flows),
-        user_cidrs=tuple(user_cidrs),
-        admin_cidrs=tuple(admin_cidrs),
-        ssh_port=ssh_port,
-        tags=dict(tags or {}),
+    return Policy.model_validate(
+        {
+            "cluster": cluster,
+            "roles": [
+                {"id": r, "description": d, "managed": managed.get(r, False)}
+                for r, d in roles.items()
+            ],
+            "flows": flows,
+            "user_cidrs": list(user_cidrs),
+            "admin_cidrs": list(admin_cidrs),
+            "ssh_port": ssh_port,
+            "tags": dict(tags or {}),
+        }
     )
-    _check_quotas(policy)
-    return policy
 
 
 def _argument_error(name: str, reason: object) -> PolicyError:
@@ -303,7 +298,7 @@ def _prefix_list_argument(name: str, value: object) -> PrefixListPeer:
         raise _argument_error(name, error) from None
 
 
-def _frontend_to_backend(frontend: str, backend: str, *, managed: bool, legacy: bool) -> Flow:
+def _frontend_to_backend(frontend: str, backend: str, *, managed: bool, legacy: bool) -> _FlowData:
     if backend == "postgresql" and managed:
         ports = [POSTGRESQL]
         why = "to Amazon RDS for PostgreSQL on 5432 (Chef HA managed services)"
@@ -329,15 +324,15 @@ def _frontend_to_backend(frontend: str, backend: str, *, managed: bool, legacy: 
         f"{_kebab(frontend)}-to-{backend}",
         frontend,
         backend,
-        [Port.tcp(p) for p in ports],
+        [_tcp(p) for p in ports],
         f"{SHORT_NAMES[frontend]} {why}",
     )
 
 
-def _backend_ring_flows(self_hosted: Sequence[str]) -> list[Flow]:
+def _backend_ring_flows(self_hosted: Sequence[str]) -> list[_FlowData]:
     """Each self-hosted backend cluster talks to its own members; together they
     form one Habitat ring (upstream Terraform peers them)."""
-    gossip = [Port.tcp(HABITAT_GOSSIP), Port.udp(HABITAT_GOSSIP)]
+    gossip = [_tcp(HABITAT_GOSSIP), f"udp/{HABITAT_GOSSIP}"]
     flows = []
     if "postgresql" in self_hosted:
         flows.append(
@@ -346,10 +341,10 @@ def _backend_ring_flows(self_hosted: Sequence[str]) -> list[Flow]:
                 "postgresql",
                 "postgresql",
                 [
-                    Port.tcp(POSTGRESQL),
-                    Port.tcp(PG_LEADER_CHECK),
-                    Port.tcp(PG_HAPROXY),
-                    Port.tcp(HABITAT_API),
+                    _tcp(POSTGRESQL),
+                    _tcp(PG_LEADER_CHECK),
+                    _tcp(PG_HAPROXY),
+                    _tcp(HABITAT_API),
                     *gossip,
                 ],
                 "PostgreSQL ring: replication 5432, leader check 6432, HAProxy 7432, "
@@ -363,9 +358,9 @@ def _backend_ring_flows(self_hosted: Sequence[str]) -> list[Flow]:
                 "opensearch",
                 "opensearch",
                 [
-                    Port.tcp(OPENSEARCH_API),
-                    Port.tcp(OPENSEARCH_TRANSPORT),
-                    Port.tcp(HABITAT_API),
+                    _tcp(OPENSEARCH_API),
+                    _tcp(OPENSEARCH_TRANSPORT),
+                    _tcp(HABITAT_API),
                     *gossip,
                 ],
                 "OpenSearch ring: API 9200, node transport 9300, Habitat API 9631 "
@@ -379,7 +374,7 @@ def _backend_ring_flows(self_hosted: Sequence[str]) -> list[Flow]:
                     f"{a}-to-{b}-habitat",
                     a,
                     b,
-                    [Port.tcp(HABITAT_API), *gossip],
+                    [_tcp(HABITAT_API), *gossip],
                     "Shared Habitat ring of the backends: 9631 API, 9638 gossip TCP and UDP "
                     "(chef/automate a2ha-terraform)",
                 )
@@ -387,22 +382,16 @@ def _backend_ring_flows(self_hosted: Sequence[str]) -> list[Flow]:
     return flows
 
 
-def _bastion_flow(node: str, ssh_port: int) -> Flow:
-    extra = {"postgresql": [Port.tcp(PG_HAPROXY)], "opensearch": [Port.tcp(OPENSEARCH_API)]}
-    ports = [
-        Port.tcp(ssh_port),
-        *extra.get(node, []),
-        Port.tcp(HABITAT_API),
-        Port.tcp(HABITAT_GOSSIP),
-        Port.tcp(AUTOMATE_VERIFY),
-    ]
+def _bastion_flow(node: str, ssh_port: int) -> _FlowData:
+    extra = {"postgresql": [PG_HAPROXY], "opensearch": [OPENSEARCH_API]}
+    ports = [ssh_port, *extra.get(node, []), HABITAT_API, HABITAT_GOSSIP, AUTOMATE_VERIFY]
     return _flow(
         f"bastion-to-{_kebab(node)}",
         "bastion",
         node,
-        ports,
+        [_tcp(p) for p in ports],
         f"Bastion deploys and checks {SHORT_NAMES[node]}: SSH {ssh_port}, "
-        + "".join(f"{p.from_port}, " for p in extra.get(node, []))
+        + "".join(f"{p}, " for p in extra.get(node, []))
         + f"Habitat 9631 and 9638, automate-verify 7799 ({_SOURCE_FW})",
     )
 
@@ -411,22 +400,11 @@ def _list_and_prefix_lists(
     cidr_list: Literal["user_cidrs", "admin_cidrs"],
     keep_list: bool,
     prefix_lists: Sequence[PrefixListPeer],
-) -> list[tuple[CidrListPeer | PrefixListPeer, str]]:
+) -> list[tuple[_Peer, str]]:
     """The sources standing for one group of people, each with the suffix that
     keeps its flow's name unique."""
-    sources: list[tuple[CidrListPeer | PrefixListPeer, str]] = []
+    sources: list[tuple[_Peer, str]] = []
     if keep_list:
-        sources.append((CidrListPeer(cidr_list=cidr_list), ""))
+        sources.append((cidr_list, ""))
     sources += [(p, f"-{p.prefix_list_id}") for p in prefix_lists]
     return sources
-
-
-def _check_quotas(policy: Policy) -> None:
-    try:
-        compile_policy(policy)
-    except QuotaError as error:
-        raise QuotaError(
-            f"chef_automate_ha(): {error}. Here that means: put long user or admin CIDR "
-            "lists in customer-managed prefix lists and pass them as user_prefix_lists= or "
-            "admin_prefix_lists= (each costs its max entries once per port)"
-        ) from None

@@ -173,5 +173,6 @@ def check_rule_quotas(blueprint: Blueprint, limit: int = RULES_PER_GROUP) -> Non
                 raise QuotaError(
                     f"group {group.name!r} (role {group.role}) would have {count} {direction} "
                     f"{family.upper().replace('V', 'v')} rules; AWS allows {limit} per group. "
-                    "Use a managed prefix list for long CIDR lists, or split the role"
+                    "Put long CIDR lists in customer-managed prefix lists (a prefix list "
+                    "counts its max entries once per port it opens), or split the role"
                 )

@@ -93,7 +93,11 @@ StrictBool = Annotated[bool, Field(strict=True)]
 class _Frozen(BaseModel):
     """Immutable, no unknown fields, and every refusal a `PolicyError`."""
 
-    model_config = ConfigDict(frozen=True, extra="forbid")
+    # defer_build: a model builds its validator when it first validates, not
+    # when its class is defined. A policy (built in or from a file) validates
+    # once, as a whole, through Policy's validator, so the nested models never
+    # build one of their own on that path (docs/benchmarks.md, start-up).
+    model_config = ConfigDict(frozen=True, extra="forbid", defer_build=True)
 
     def __init__(self, **data: Any) -> None:
         _refusing(type(self), lambda: super(_Frozen, self).__init__(**data))

@@ -3,6 +3,9 @@ lists for long CIDR lists, IPv6, and a clear error where AWS's quota ends."""
 
 from __future__ import annotations
 
+import subprocess
+import sys
+
 import pytest
 
 import hasg
@@ -78,15 +81,17 @@ def test_one_managed_backend_leaves_the_other_ring_intact_but_not_the_shared_rin
 def test_seventy_user_cidrs_fail_with_a_message_that_says_what_to_do() -> None:
     cidrs = [f"10.{i}.0.0/16" for i in range(70)]
 
+    policy = hasg.chef_automate_ha(user_cidrs=cidrs)  # the quota is the compiler's to check
     with pytest.raises(QuotaError) as caught:
-        hasg.chef_automate_ha(user_cidrs=cidrs)
+        compile_policy(policy)
 
     message = str(caught.value)
     assert "\n" not in message
     # 70 CIDRs x (443, 80) + 5 ingress rules that reference groups.
     assert "would have 145 ingress IPv4 rules; AWS allows 60" in message
     assert "chef-automate-ha-automate" in message
-    assert "user_prefix_lists=" in message
+    assert "customer-managed prefix lists" in message
+    assert "max entries once per port" in message
 
 
 def test_seventy_user_cidrs_fit_in_a_prefix_list_counted_by_its_max_entries() -> None:
@@ -149,3 +154,20 @@ def test_ipv6_user_cidrs_become_ipv6_rules_counted_apart_from_ipv4() -> None:
     usage = quota_usage(blueprint["automate"])
     assert usage[("ingress", "ipv6")] == 2 + 5
     assert usage[("ingress", "ipv4")] == 2 + 5
+
+
+def test_the_builtin_policy_builds_one_validator_its_own() -> None:
+    """chef_automate_ha() validates the policy once, as a whole: no nested model
+    builds a validator of its own (what `hasg emit-hcl` starts up with)."""
+    probe = (
+        "from pydantic import BaseModel\n"
+        "from hasg import chef_automate_ha\n"
+        "import hasg.policy.model as m\n"
+        "chef_automate_ha()\n"
+        "print(sorted(n for n, c in vars(m).items() if isinstance(c, type)"
+        " and issubclass(c, BaseModel) and c.__pydantic_complete__))\n"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", probe], capture_output=True, text=True, check=True, timeout=120
+    )
+    assert done.stdout.strip() == "['Policy']"

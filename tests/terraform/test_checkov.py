@@ -4,7 +4,11 @@ checkov cannot expand a `for_each` over variables it has no value for, and
 then passes the unexpanded resource without having seen a single CIDR. So the
 example root module is scanned with concrete values, and the tests prove that
 checkov expanded and checked every rule the Blueprint holds, no more and no
-fewer, and that the same path fails on SSH open to the world.
+fewer, and that the same path fails on SSH open to the world. The one
+exception is checkov's own: it evaluates no operator, so the map of a list
+with the VPC fallback (`length(...) == 0 ? ... : ...`) stays unexpanded, and
+the tests name those resources (hasg's reader evaluates that expression when
+it reads the module back with the example's values; see test_module.py).
 """
 
 from __future__ import annotations
@@ -19,6 +23,7 @@ from hasg import Blueprint, Policy, chef_automate_ha, compile_policy
 from hasg.backends.terraform.hcl import RULE_TYPES, rule_resource_names, to_hcl_module
 from hasg.cli import main
 from hasg.core.blueprint import Peer
+from hasg.core.peers import VPC_FALLBACK_LISTS
 from terraform.tooling import (
     EXAMPLE,
     EXAMPLE_TFVARS,
@@ -33,7 +38,7 @@ from terraform.tooling import (
 )
 
 MODULE_CALL = "module.security_groups."
-# The one check skipped, inline and with its reason (see hasg.backends.terraform.hcl.CHECKOV_SKIPS).
+# The one check skipped, inline and with its reason (see hasg.backends.terraform.hcl.checkov_skip).
 SKIPPED = {("CKV2_AWS_5", "aws_security_group")}
 
 
@@ -60,6 +65,14 @@ def rule_addresses(blueprint: Blueprint, prefix: str = MODULE_CALL) -> set[str]:
             name = names[(group.role, template, family)]
             addresses.add(f'{prefix}{rtype}.{name}["{rule.peer.value}"]')
     return addresses
+
+
+def unexpanded_by_checkov(addresses: set[str]) -> dict[str, str]:
+    """{expanded address: the unexpanded one checkov reports} for the IPv4
+    instances of a list with the VPC fallback: checkov 3.3.30 evaluates no
+    comparison operator, so it cannot expand `length(...) == 0 ? ... : ...`."""
+    fallback = tuple(f"_from_{name}_ipv4[" for name in VPC_FALLBACK_LISTS)
+    return {a: a.split("[")[0] for a in addresses if any(f in a for f in fallback)}
 
 
 def write_tfvars(path: Path, values: dict[str, Any]) -> Path:
@@ -122,10 +135,13 @@ def test_checkov_evaluated_every_rule_of_the_blueprint(example_report: CheckovRe
     blueprint = compile_policy(policy_for(example_values()))
     expected = rule_addresses(blueprint)
     assert len(expected) == blueprint.rule_count()
-    assert example_report.rule_resources() == expected
+    unexpanded = unexpanded_by_checkov(expected)
+    assert len(set(unexpanded.values())) == 4  # automate and chef_server, 443 and 80
+    checked = (expected - set(unexpanded)) | set(unexpanded.values())
+    assert example_report.rule_resources() == checked
     # Every rule went through the rule checks, not just some check.
-    assert example_report.resources("CKV_AWS_23") >= expected
-    ingress = {a for a in expected if resource_type(a) == RULE_TYPES["ingress"]}
+    assert example_report.resources("CKV_AWS_23") >= checked
+    ingress = {a for a in checked if resource_type(a) == RULE_TYPES["ingress"]}
     assert example_report.resources("CKV_AWS_24") >= ingress
 
 

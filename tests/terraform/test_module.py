@@ -17,10 +17,11 @@ from terraform.tooling import (
     MODULE,
     REPO,
     cidr_list_values,
+    declared,
     hcl_values,
     policy_for,
+    terraform_diagnostics,
     terraform_fmt_diff,
-    terraform_load,
 )
 
 
@@ -48,8 +49,7 @@ def test_module_directory_holds_only_generated_files() -> None:
 def test_readme_names_the_refresh_command_and_documents_every_input_and_output() -> None:
     readme = (MODULE / README).read_text(encoding="utf-8")
     assert f"`{REFRESH_COMMAND}`" in readme
-    module, _ = terraform_load(MODULE)
-    for name in [*module["Variables"], *module["Outputs"]]:
+    for name in [*declared(MODULE, "variable"), *declared(MODULE, "output")]:
         assert f"| `{name}` |" in readme, name
 
 
@@ -69,28 +69,26 @@ def test_terraform_fmt_leaves_it_as_it_is(directory: Path) -> None:
 
 
 @pytest.mark.parametrize("directory", [MODULE, EXAMPLE], ids=["module", "example"])
-def test_terraform_config_loader_has_no_diagnostics(directory: Path) -> None:
-    _, diagnostics = terraform_load(directory)
-    assert diagnostics is None
+def test_terraform_validate_has_no_diagnostics(directory: Path) -> None:
+    assert terraform_diagnostics(directory) == []
 
 
 def test_example_calls_the_module_with_every_input_from_its_own_variables() -> None:
-    module, _ = terraform_load(MODULE)
-    example, _ = terraform_load(EXAMPLE)
+    variables = declared(MODULE, "variable")
+    example = declared(EXAMPLE, "variable")
     main_tf = hcl_values(EXAMPLE / "main.tf")
     call = main_tf["module"][0]["security_groups"]
     assert call.pop("source") == "../../modules/chef-automate-ha-security-groups"
-    assert call == {name: f"${{var.{name}}}" for name in module["Variables"]}
-    for name, variable in module["Variables"].items():
-        assert example["Variables"][name]["Type"] == variable["Type"], name
+    assert call == {name: f"${{var.{name}}}" for name in variables}
+    for name, variable in variables.items():
+        assert example[name]["type"] == variable["type"], name
     assert main_tf["provider"][0]["aws"]["region"] == "${var.region}"
-    assert set(example["Outputs"]) >= {"security_group_ids"}
+    assert set(declared(EXAMPLE, "output")) >= {"security_group_ids"}
 
 
 def test_example_tfvars_give_every_list_a_value_so_every_for_each_expands() -> None:
     """checkov checks a for_each over an empty or unknown map as one unexpanded
     resource: the checkov proof needs a CIDR in every list."""
-    example, _ = terraform_load(EXAMPLE)
     values = hcl_values(EXAMPLE_TFVARS)
-    assert set(values) == set(example["Variables"])
+    assert set(values) == set(declared(EXAMPLE, "variable"))
     assert all(values[name] for name in values if name.endswith(("_ipv4", "_ipv6")))

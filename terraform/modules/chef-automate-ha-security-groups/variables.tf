@@ -9,7 +9,7 @@ variable "vpc_id" {
 }
 
 variable "admin_cidrs_ipv4" {
-  description = "IPv4 CIDRs of the administrators who may SSH to the bastion. With no admin CIDR of either family: nobody."
+  description = "IPv4 CIDRs that may reach bastion on tcp/22. With no CIDR in either family: nobody."
   type        = list(string)
   default     = []
 
@@ -19,29 +19,29 @@ variable "admin_cidrs_ipv4" {
   }
 
   validation {
-    condition     = alltrue([for c in var.admin_cidrs_ipv4 : contains(["0.0.0.0/0"], try(cidrsubnet(c, 0, 0), "")) ? false : true])
-    error_message = "admin_cidrs_ipv4 must not hold 0.0.0.0/0 (in any spelling): the list opens tcp/22, which only 80 and 443 may open to the internet."
+    condition     = alltrue([for c in var.admin_cidrs_ipv4 : try(cidrsubnet(c, 0, 0), "") != "0.0.0.0/0"])
+    error_message = "admin_cidrs_ipv4 must not hold 0.0.0.0/0 (in any spelling): the list opens tcp/22, which a policy opens to the internet only in a public flow."
   }
 }
 
 variable "admin_cidrs_ipv6" {
-  description = "IPv6 CIDRs of the administrators who may SSH to the bastion. With no admin CIDR of either family: nobody."
+  description = "IPv6 CIDRs that may reach bastion on tcp/22. With no CIDR in either family: nobody."
   type        = list(string)
   default     = []
 
   validation {
-    condition     = alltrue([for c in var.admin_cidrs_ipv6 : can(cidrnetmask(c)) ? false : can(cidrhost(c, 0))])
+    condition     = alltrue([for c in var.admin_cidrs_ipv6 : !can(cidrnetmask(c)) && can(cidrhost(c, 0))])
     error_message = "admin_cidrs_ipv6 must hold only IPv6 CIDRs, such as 2001:db8::/48."
   }
 
   validation {
-    condition     = alltrue([for c in var.admin_cidrs_ipv6 : contains(["::/0"], try(cidrsubnet(c, 0, 0), "")) ? false : true])
-    error_message = "admin_cidrs_ipv6 must not hold ::/0 (in any spelling): the list opens tcp/22, which only 80 and 443 may open to the internet."
+    condition     = alltrue([for c in var.admin_cidrs_ipv6 : try(cidrsubnet(c, 0, 0), "") != "::/0"])
+    error_message = "admin_cidrs_ipv6 must not hold ::/0 (in any spelling): the list opens tcp/22, which a policy opens to the internet only in a public flow."
   }
 }
 
 variable "user_cidrs_ipv4" {
-  description = "IPv4 CIDRs of the users who may reach the entry points on 443 and 80. With no user CIDR of either family: only addresses inside the VPC."
+  description = "IPv4 CIDRs that may reach automate on tcp/80, tcp/443; chef_server on tcp/80, tcp/443. With no CIDR in either family: only addresses inside the VPC."
   type        = list(string)
   default     = []
 
@@ -52,12 +52,12 @@ variable "user_cidrs_ipv4" {
 }
 
 variable "user_cidrs_ipv6" {
-  description = "IPv6 CIDRs of the users who may reach the entry points on 443 and 80. With no user CIDR of either family: only addresses inside the VPC."
+  description = "IPv6 CIDRs that may reach automate on tcp/80, tcp/443; chef_server on tcp/80, tcp/443. With no CIDR in either family: only addresses inside the VPC."
   type        = list(string)
   default     = []
 
   validation {
-    condition     = alltrue([for c in var.user_cidrs_ipv6 : can(cidrnetmask(c)) ? false : can(cidrhost(c, 0))])
+    condition     = alltrue([for c in var.user_cidrs_ipv6 : !can(cidrnetmask(c)) && can(cidrhost(c, 0))])
     error_message = "user_cidrs_ipv6 must hold only IPv6 CIDRs, such as 2001:db8::/48."
   }
 }
