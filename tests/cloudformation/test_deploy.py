@@ -22,7 +22,7 @@ from hasg.backends.aws import apply
 from hasg.backends.aws.read import read_groups, read_vpc
 from hasg.backends.cloudformation import NO_TRAFFIC_EGRESS, to_cloudformation
 from hasg.core.blueprint import CLUSTER_TAG
-from hasg.core.diff import resolve_vpc_peers
+from hasg.core.transforms import resolve_vpc_peers
 
 VPC_CIDR = "10.40.0.0/16"
 ADMINS = ["203.0.113.7/32", "2001:db8:2::/64"]
