@@ -1,10 +1,10 @@
 """Audit: how what is deployed differs from the policy (`hasg audit`).
 
-`audit_blueprint(expected, actual)` compares any two Blueprints with the AWS
-backend's pure diff, so a Blueprint read from a VPC, from Terraform or from
-anywhere else is audited the same way: groups missing or extra, rules
-missing, extra or changed, and group names, descriptions and tags that
-differ.
+`audit_blueprint(expected, actual)` compares any two Blueprints with the
+core's pure diff (`hasg.core.diff`, the one `hasg plan` uses), so a
+Blueprint read from a VPC, from Terraform or from anywhere else is audited
+the same way: groups missing or extra, rules missing, extra or changed, and
+group names, descriptions and tags that differ.
 
 A Terraform module (`hasg.workflows.audit_hcl`) and a live VPC
 (`hasg.workflows.audit_vpc`, which adds the findings only a VPC can tell:
