@@ -19,7 +19,8 @@ from typing import TYPE_CHECKING, Any
 if TYPE_CHECKING:  # the names below, for type checkers; at run time they load on first use
     from hasg.backends.aws import ApplyResult, apply, destroy, plan
     from hasg.backends.base import emit
-    from hasg.backends.terraform.hcl import read_hcl, read_hcl_dir, to_hcl, to_hcl_module
+    from hasg.backends.terraform.hcl import to_hcl, to_hcl_module
+    from hasg.backends.terraform.read import read_hcl, read_hcl_dir
     from hasg.catalog import DOCUMENTED_TABLE, chef_automate_ha
     from hasg.checks.audit import AuditReport, audit_blueprint
     from hasg.checks.coverage import check_coverage
@@ -80,7 +81,8 @@ _HOMES = {
         "UsageError",
     ),
     "hasg.checks.graph": ("to_dot", "to_mermaid"),
-    "hasg.backends.terraform.hcl": ("read_hcl", "read_hcl_dir", "to_hcl", "to_hcl_module"),
+    "hasg.backends.terraform.hcl": ("to_hcl", "to_hcl_module"),
+    "hasg.backends.terraform.read": ("read_hcl", "read_hcl_dir"),
     "hasg.policy.model": (
         "CidrListPeer",
         "CidrPeer",

@@ -9,7 +9,8 @@ import pytest
 
 import hasg
 from hasg import compile_policy
-from hasg.backends.terraform.hcl import read_hcl, to_hcl
+from hasg.backends.terraform.hcl import to_hcl
+from hasg.backends.terraform.read import read_hcl
 from hasg.checks.audit import audit_blueprint, audit_json, audit_text
 from hasg.cli import main
 from hasg.core.blueprint import Blueprint, Peer, Rule

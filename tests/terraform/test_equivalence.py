@@ -18,7 +18,8 @@ from moto import mock_aws
 from hasg import Blueprint, chef_automate_ha, compile_policy
 from hasg.backends.aws import apply
 from hasg.backends.aws.read import read_groups, read_vpc
-from hasg.backends.terraform.hcl import read_hcl, read_hcl_dir, to_hcl
+from hasg.backends.terraform.hcl import to_hcl
+from hasg.backends.terraform.read import read_hcl, read_hcl_dir
 from hasg.core.blueprint import POLICY_DIGEST_TAG
 from hasg.core.transforms import resolve_vpc_peers
 from terraform.tooling import (

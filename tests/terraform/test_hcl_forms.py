@@ -14,7 +14,8 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from hasg.backends.terraform.hcl import read_hcl, read_hcl_dir, to_hcl
+from hasg.backends.terraform.hcl import to_hcl
+from hasg.backends.terraform.read import read_hcl, read_hcl_dir
 from hasg.cli import main
 from hasg.docs.terraform_module import builtin_blueprint
 from hasg.errors import HclReadError

@@ -8,7 +8,8 @@ from pathlib import Path
 import pytest
 
 from hasg import chef_automate_ha, compile_policy
-from hasg.backends.terraform.hcl import MODULE_FILES, read_hcl_dir
+from hasg.backends.terraform.hcl import MODULE_FILES
+from hasg.backends.terraform.read import read_hcl_dir
 from hasg.cli import main
 from hasg.docs.terraform_module import GENERATED, README, REFRESH_COMMAND, module_files
 from terraform.tooling import (

@@ -12,7 +12,8 @@ from pathlib import Path
 from typing import Any
 
 from hasg import Policy, PrefixListPeer, chef_automate_ha
-from hasg.backends.terraform.hcl import RULE_TYPES, read_tfvars
+from hasg.backends.terraform.hcl import RULE_TYPES
+from hasg.backends.terraform.read import read_tfvars
 from hasg.docs.terraform_module import MODULE_DIR
 
 REPO = Path(__file__).resolve().parents[2]

@@ -20,7 +20,7 @@ def _write(blueprint: Blueprint, options: Options) -> Files:
 
 
 def _parse(files: Mapping[str, str], options: Options) -> Blueprint:
-    from hasg.backends.terraform.hcl import read_hcl
+    from hasg.backends.terraform.read import read_hcl
 
     return read_hcl(files)
 
