@@ -4,13 +4,18 @@ Runs the commands interleaved (so that load on the machine hits both alike),
 reports the median wall time of each, the ratio, and each command's peak
 resident memory. Target: `hasg emit-hcl` at most 2.5x the baseline (issue 9).
 
-    python benchmarks/startup.py [--runs 30]
+    python benchmarks/startup.py [--runs 30] [--breakdown]
+
+--breakdown also runs `hasg emit-hcl`'s steps one by one in fresh
+interpreters and reports each step's median CPU time (user + system, which
+machine load distorts less than wall time).
 """
 
 from __future__ import annotations
 
 import argparse
 import compileall
+import json
 import os
 import statistics
 import subprocess
@@ -38,9 +43,62 @@ def run_once(command: list[str]) -> tuple[float, int]:
     return elapsed, usage.ru_maxrss
 
 
+# `hasg emit-hcl`, step by step, as the command runs them; each step's CPU ms
+# is printed as JSON. The first two steps are what the one-model floor pays too.
+_STEPS = """
+import json, os, sys, time
+os.environ.setdefault("PYDANTIC_DISABLE_PLUGINS", "__all__")  # as hasg.cli.main does
+steps = {}
+last = time.process_time()
+def step(name):
+    global last
+    now = time.process_time()
+    steps[name] = (now - last) * 1000
+    last = now
+import pydantic
+step("import pydantic")
+from pydantic import BaseModel
+step("from pydantic import BaseModel")
+import hasg.cli
+step("import hasg.cli (argparse, the Blueprint types, errors)")
+parser = hasg.cli.build_parser("emit-hcl")
+args = parser.parse_args(["emit-hcl"])
+step("declare and parse emit-hcl's options")
+from hasg.catalog import chef_automate_ha
+from hasg.core.compile import compile_policy
+step("import the policy models and the compiler")
+policy = chef_automate_ha()
+step("validate the built-in policy (builds Policy's validator)")
+blueprint = compile_policy(policy)
+step("compile the Blueprint")
+from hasg.backends.base import load_backend
+backend = load_backend("terraform")
+step("find and import the Terraform backend")
+text = backend.as_one_text(backend.emit(blueprint, {"ssh_port": policy.ssh_port}))
+step("write the HCL")
+print(json.dumps(steps))
+"""
+
+
+def breakdown(runs: int) -> None:
+    samples: dict[str, list[float]] = {}
+    for _ in range(runs):
+        result = subprocess.run(
+            [sys.executable, "-c", _STEPS], capture_output=True, text=True, check=True
+        )
+        for name, ms in json.loads(result.stdout).items():
+            samples.setdefault(name, []).append(ms)
+    print(f"\n{'hasg emit-hcl, step by step (CPU)':60} {'median ms':>10}")
+    for name, values in samples.items():
+        print(f"{name:60} {statistics.median(values):10.1f}")
+    hasg_own = sum(statistics.median(v) for v in list(samples.values())[2:])
+    print(f"{'everything after pydantic is imported':60} {hasg_own:10.1f}")
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--runs", type=int, default=30)
+    parser.add_argument("--breakdown", action="store_true", help="also time each step")
     args = parser.parse_args()
     commands = {
         "python -c 'import pydantic'": [sys.executable, "-c", "import pydantic"],
@@ -85,6 +143,8 @@ def main() -> int:
         f"\nhasg emit-hcl / import pydantic = {ratio:.2f}x ({verdict} the {TARGET_RATIO}x target)"
     )
     print(f"runs: {args.runs} interleaved, python {sys.version.split()[0]}")
+    if args.breakdown:
+        breakdown(args.runs)
     return 0
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import argparse
 import json
 import subprocess
 import sys
@@ -10,9 +11,10 @@ from pathlib import Path
 import pytest
 
 import hasg
+import hasg.cli
 from hasg import chef_automate_ha, compile_policy
 from hasg.backends.terraform.hcl import to_hcl, to_hcl_module
-from hasg.cli import main
+from hasg.cli import COMMANDS, build_parser, main
 
 
 def run(*args: str) -> subprocess.CompletedProcess[str]:
@@ -106,11 +108,44 @@ def test_fast_paths_never_import_boto3(args: list[str]) -> None:
         f"    main({args!r})\n"
         "except SystemExit:\n"
         "    pass\n"
-        "heavy = sorted(m for m in ('boto3', 'botocore', 'hcl2', 'lark') if m in sys.modules)\n"
+        "heavy = ('boto3', 'botocore', 'hcl2', 'lark', 'tfparse', 'hasg.backends.terraform.read')\n"
+        "heavy = sorted(m for m in heavy if m in sys.modules)\n"
         "print(heavy, file=sys.stderr)\n"
     )
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
     assert result.stderr.strip().splitlines()[-1] == "[]"
+
+
+def _subcommand_parsers(parser: argparse.ArgumentParser) -> dict[str, argparse.ArgumentParser]:
+    action = next(a for a in parser._actions if isinstance(a, argparse._SubParsersAction))
+    return dict(action.choices)
+
+
+def test_a_command_declared_alone_parses_as_among_all() -> None:
+    """A run declares only the command it names (start-up): that parser must be
+    the one `hasg --help` documents, option for option."""
+    every = _subcommand_parsers(build_parser())
+    assert list(every) == list(COMMANDS)
+    for name in COMMANDS:
+        alone = _subcommand_parsers(build_parser(name))
+        assert list(alone) == [name]
+        assert alone[name].format_help() == every[name].format_help()
+        assert alone[name].get_default("run") is not None
+
+
+def test_a_run_declares_only_its_command(monkeypatch: pytest.MonkeyPatch) -> None:
+    declared: list[str | None] = []
+    original = hasg.cli.build_parser
+
+    def recording(command: str | None = None) -> argparse.ArgumentParser:
+        declared.append(command)
+        return original(command)
+
+    monkeypatch.setattr(hasg.cli, "build_parser", recording)
+    assert main(["schema"]) == 0
+    with pytest.raises(SystemExit):
+        main(["no-such-command"])
+    assert declared == ["schema", None]
 
 
 def test_help_does_not_even_import_pydantic() -> None:

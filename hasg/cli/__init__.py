@@ -8,14 +8,17 @@ that `hasg --help` and `hasg emit-hcl` start fast.
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from collections.abc import Callable, Sequence
+from functools import partial
 from pathlib import Path
-from typing import TYPE_CHECKING, NoReturn
+from typing import TYPE_CHECKING, NoReturn, TypeAlias
 
 from hasg.backends.base import add_inventory_arguments
-from hasg.cli.aws import add_commands as add_aws_commands
+from hasg.cli.aws import COMMANDS as AWS_COMMANDS
 from hasg.cli.aws import aws_options
+from hasg.cli.aws import declare as declare_aws
 from hasg.errors import ExitCode, HasgError, UsageError
 
 if TYPE_CHECKING:
@@ -25,6 +28,8 @@ if TYPE_CHECKING:
     from hasg.policy.model import Policy
 
 Command = Callable[[argparse.Namespace], ExitCode]
+# argparse's class is generic only to type checkers.
+SubParsers: TypeAlias = "argparse._SubParsersAction[argparse.ArgumentParser]"
 
 
 def load_policy(args: argparse.Namespace) -> Policy:
@@ -116,7 +121,7 @@ class _TargetsHelp(argparse.Action):
         parser.exit()
 
 
-def _add_emit_commands(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+def _declare_emit(sub: SubParsers) -> None:
     # A target's options are parsed once the target is known (`target_parser`),
     # so that `hasg --help` imports no backend and a new target needs no edit here.
     emit = sub.add_parser(
@@ -137,6 +142,8 @@ def _add_emit_commands(sub: argparse._SubParsersAction[argparse.ArgumentParser])
     )
     emit.set_defaults(run=_emit)
 
+
+def _declare_emit_hcl(sub: SubParsers) -> None:
     hcl = sub.add_parser("emit-hcl", help="print the policy as Terraform HCL (emit terraform)")
     policy_option(hcl)
     hcl.add_argument(
@@ -296,8 +303,7 @@ def _graph(args: argparse.Namespace) -> ExitCode:
     return ExitCode.OK
 
 
-def _add_policy_commands(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
-    """init, schema, verify, graph, audit: policy files, what a policy allows, drift."""
+def _declare_init(sub: SubParsers) -> None:
     init = sub.add_parser(
         "init",
         help="print the built-in policy as an editable, commented policy file",
@@ -337,6 +343,8 @@ def _add_policy_commands(sub: argparse._SubParsersAction[argparse.ArgumentParser
         init.add_argument(flag, action="store_true", help=text)
     init.set_defaults(run=_init)
 
+
+def _declare_schema(sub: SubParsers) -> None:
     schema = sub.add_parser(
         "schema",
         help="print the JSON Schema of policy files (for editors)",
@@ -344,6 +352,8 @@ def _add_policy_commands(sub: argparse._SubParsersAction[argparse.ArgumentParser
     )
     schema.set_defaults(run=_schema)
 
+
+def _declare_verify(sub: SubParsers) -> None:
     verify = sub.add_parser(
         "verify",
         help="show which roles may reach which, and check it against the policy",
@@ -362,6 +372,8 @@ def _add_policy_commands(sub: argparse._SubParsersAction[argparse.ArgumentParser
     verify.add_argument("--json", action="store_true", help="machine-readable output")
     verify.set_defaults(run=_verify)
 
+
+def _declare_audit(sub: SubParsers) -> None:
     audit = sub.add_parser(
         "audit",
         help="report drift between the policy and a VPC, a Terraform file or a host's nftables",
@@ -410,6 +422,8 @@ def _add_policy_commands(sub: argparse._SubParsersAction[argparse.ArgumentParser
     audit.add_argument("--json", action="store_true", help="machine-readable output")
     audit.set_defaults(run=_audit)
 
+
+def _declare_graph(sub: SubParsers) -> None:
     graph = sub.add_parser(
         "graph",
         help="draw the policy's flows (Mermaid or Graphviz DOT)",
@@ -441,16 +455,7 @@ class Parser(argparse.ArgumentParser):
         self.exit(ExitCode.ERROR, f"hasg: error: {message} (see `{self.prog} --help`)\n")
 
 
-def build_parser() -> argparse.ArgumentParser:
-    parser: argparse.ArgumentParser = Parser(
-        prog="hasg",
-        description="Compile a port policy into AWS security groups (built in: Chef Automate HA).",
-    )
-    parser.add_argument("--version", action="version", version=_version())
-    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
-
-    _add_emit_commands(sub)
-
+def _declare_coverage(sub: SubParsers) -> None:
     cover = sub.add_parser(
         "coverage", help="show how the policy covers Chef's documented port table"
     )
@@ -458,9 +463,42 @@ def build_parser() -> argparse.ArgumentParser:
     cover.add_argument("--json", action="store_true", help="machine-readable output")
     cover.set_defaults(run=_coverage)
 
-    _add_policy_commands(sub)
-    # plan, apply, destroy: hasg.cli.aws imports boto3 only when one runs.
-    add_aws_commands(sub, policy_option=policy_option, compiled=compiled)
+
+# Every command, in the order `hasg --help` lists them, with the function that
+# declares its parser. plan, apply, destroy: hasg.cli.aws imports boto3 only
+# when one runs.
+COMMANDS: dict[str, Callable[[SubParsers], None]] = {
+    "emit": _declare_emit,
+    "emit-hcl": _declare_emit_hcl,
+    "coverage": _declare_coverage,
+    "init": _declare_init,
+    "schema": _declare_schema,
+    "verify": _declare_verify,
+    "audit": _declare_audit,
+    "graph": _declare_graph,
+    **{
+        name: partial(declare_aws, name=name, policy_option=policy_option, compiled=compiled)
+        for name in AWS_COMMANDS
+    },
+}
+
+
+def build_parser(command: str | None = None) -> argparse.ArgumentParser:
+    """The `hasg` parser: with `command`, one that declares only that command.
+
+    argparse checks and formats every option as it is declared, and declaring
+    all the commands' options cost a run about as much as compiling the policy
+    (docs/benchmarks.md). A run names one command, so it declares that one;
+    `hasg --help`, `--version` or an unknown command get every command."""
+    parser: argparse.ArgumentParser = Parser(
+        prog="hasg",
+        description="Compile a port policy into AWS security groups (built in: Chef Automate HA).",
+    )
+    parser.add_argument("--version", action="version", version=_version())
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    for name, declare in COMMANDS.items():
+        if command in (None, name):
+            declare(sub)
     return parser
 
 
@@ -471,7 +509,15 @@ def _version() -> str:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
+    arguments = sys.argv[1:] if argv is None else list(argv)
+    named = arguments[0] if arguments and arguments[0] in COMMANDS else None
+    # hasg uses no pydantic plugin, and a plugin is third-party code run on
+    # every validation of the policy: the command does not look for them,
+    # which also spares it scanning every installed package's entry points
+    # (a third of `emit-hcl`'s own start-up, docs/benchmarks.md). Setting the
+    # variable, even empty, restores pydantic's own behaviour.
+    os.environ.setdefault("PYDANTIC_DISABLE_PLUGINS", "__all__")
+    args = build_parser(named).parse_args(arguments)
     run: Command = args.run
     try:
         return run(args)

@@ -25,49 +25,55 @@ if TYPE_CHECKING:
 Compiled = Callable[[argparse.Namespace], "Blueprint"]
 
 
-def add_commands(
+# The commands this module declares, in the order `hasg --help` lists them.
+COMMANDS = ("plan", "apply", "destroy")
+_CHANGES = {
+    "apply": (
+        "create or update the policy's security groups in a VPC",
+        "Make the VPC hold exactly the policy's groups and rules: create missing "
+        "groups, add missing rules, remove rules the policy does not have. Touches "
+        "only groups tagged as hasg's for this cluster. Safe to run any number of times.",
+    ),
+    "destroy": (
+        "delete the policy's security groups from a VPC",
+        "Delete every group hasg owns for the policy's cluster in the VPC, after "
+        "removing the rules that refer to them. Groups hasg does not own are left alone.",
+    ),
+}
+
+
+def declare(
     sub: argparse._SubParsersAction[argparse.ArgumentParser],
+    name: str,
     *,
     policy_option: Callable[[argparse.ArgumentParser], None],
     compiled: Compiled,
 ) -> None:
-    plan = sub.add_parser(
-        "plan",
-        help="show what apply would change in a VPC",
-        description="Read the VPC and hasg's groups in it, and show the changes that would "
-        "make them match the policy: + add, - remove, ~ change. Changes nothing.",
-    )
-    _common_options(plan, policy_option)
-    plan.add_argument(
-        "--detailed-exitcode",
-        action="store_true",
-        help="exit 0 when nothing would change, 2 when changes are pending, 1 on error",
-    )
-    plan.set_defaults(run=partial(_plan, compiled=compiled))
-
-    for name, help_text, description in (
-        (
-            "apply",
-            "create or update the policy's security groups in a VPC",
-            "Make the VPC hold exactly the policy's groups and rules: create missing "
-            "groups, add missing rules, remove rules the policy does not have. Touches "
-            "only groups tagged as hasg's for this cluster. Safe to run any number of times.",
-        ),
-        (
-            "destroy",
-            "delete the policy's security groups from a VPC",
-            "Delete every group hasg owns for the policy's cluster in the VPC, after "
-            "removing the rules that refer to them. Groups hasg does not own are left alone.",
-        ),
-    ):
-        parser = sub.add_parser(name, help=help_text, description=description)
-        _common_options(parser, policy_option)
-        parser.add_argument(
-            "--yes",
-            action="store_true",
-            help="do not ask for confirmation (required when stdin is not a terminal)",
+    """Declare the parser of `name`, one of COMMANDS."""
+    if name == "plan":
+        plan = sub.add_parser(
+            "plan",
+            help="show what apply would change in a VPC",
+            description="Read the VPC and hasg's groups in it, and show the changes that "
+            "would make them match the policy: + add, - remove, ~ change. Changes nothing.",
         )
-        parser.set_defaults(run=partial(_apply, compiled=compiled, destroy=name == "destroy"))
+        _common_options(plan, policy_option)
+        plan.add_argument(
+            "--detailed-exitcode",
+            action="store_true",
+            help="exit 0 when nothing would change, 2 when changes are pending, 1 on error",
+        )
+        plan.set_defaults(run=partial(_plan, compiled=compiled))
+        return
+    help_text, description = _CHANGES[name]
+    parser = sub.add_parser(name, help=help_text, description=description)
+    _common_options(parser, policy_option)
+    parser.add_argument(
+        "--yes",
+        action="store_true",
+        help="do not ask for confirmation (required when stdin is not a terminal)",
+    )
+    parser.set_defaults(run=partial(_apply, compiled=compiled, destroy=name == "destroy"))
 
 
 def _common_options(
