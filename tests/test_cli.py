@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -188,3 +189,33 @@ def test_public_api_lists_every_lazy_name_where_type_checkers_see_it() -> None:
     assert typed == hasg._HOME_OF
     with pytest.raises(AttributeError, match="no attribute 'make_client'"):
         hasg.make_client  # noqa: B018
+
+
+def test_the_command_loads_no_pydantic_plugin_unless_asked(tmp_path: Path) -> None:
+    """A pydantic plugin is third-party code run on every validation of the
+    policy: `hasg` does not load one, unless PYDANTIC_DISABLE_PLUGINS is set."""
+    dist = tmp_path / "spy_plugin-1.0.dist-info"
+    dist.mkdir()
+    (dist / "METADATA").write_text("Metadata-Version: 2.1\nName: spy-plugin\nVersion: 1.0\n")
+    (dist / "entry_points.txt").write_text("[pydantic]\nspy = spy_plugin:plugin\n")
+    (tmp_path / "spy_plugin.py").write_text(
+        "import os\n"
+        "class Spy:\n"
+        "    def new_schema_validator(self, *args, **kwargs):\n"
+        "        with open(os.environ['SPY_LOG'], 'a') as log:\n"
+        "            log.write('validated\\n')\n"
+        "        return None, None, None\n"
+        "plugin = Spy()\n"
+    )
+    log = tmp_path / "spy.log"
+    code = "import sys\nfrom hasg.cli import main\nsys.exit(main(['emit-hcl']))\n"
+    base = {k: v for k, v in os.environ.items() if k != "PYDANTIC_DISABLE_PLUGINS"}
+    base.update(PYTHONPATH=os.pathsep.join([str(tmp_path), *sys.path]), SPY_LOG=str(log))
+    for setting, loaded in ((None, False), ("", True)):
+        env = dict(base) if setting is None else {**base, "PYDANTIC_DISABLE_PLUGINS": setting}
+        log.unlink(missing_ok=True)
+        result = subprocess.run(
+            [sys.executable, "-c", code], capture_output=True, text=True, env=env
+        )
+        assert result.returncode == 0, result.stderr
+        assert log.exists() == loaded
