@@ -35,6 +35,7 @@ from typing import Any
 
 from hasg.backends.base import host_backend
 from hasg.core.blueprint import Direction, Rule, SecurityGroup, canonical_protocol, has_ports
+from hasg.core.findings import Finding, FindingKind
 from hasg.core.hosts import (
     AddressSet,
     HostRule,
@@ -478,27 +479,49 @@ def _icmp_name(names: Mapping[str, Mapping[str, int]], protocol: str, value: Any
 
 @dataclass(frozen=True)
 class HostAudit:
-    """Drift of one host's live ruleset from what the policy gives it."""
+    """Drift of one host's live ruleset from what the policy gives it, on the
+    report contract every checker keeps (hasg.core.report)."""
 
     host: str
+    role: str
     missing: tuple[Rule, ...]
     extra: tuple[Rule, ...]
-    findings: tuple[str, ...]
+    notes: tuple[str, ...]  # what is wrong with the table as a whole, or unreadable
 
     @property
-    def clean(self) -> bool:
-        return not (self.missing or self.extra or self.findings)
+    def findings(self) -> tuple[Finding, ...]:
+        def finding(kind: FindingKind, detail: str) -> Finding:
+            return Finding(kind, self.role, self.host, detail)
+
+        return (
+            *(finding("missing_rule", r.described()) for r in self.missing),
+            *(finding("extra_rule", r.described()) for r in self.extra),
+            *(finding("changed_group", note) for note in self.notes),
+        )
+
+    @property
+    def ok(self) -> bool:
+        return not self.findings
 
     @property
     def exit_code(self) -> ExitCode:
-        return ExitCode.OK if self.clean else ExitCode.CHANGES
+        return ExitCode.OK if self.ok else ExitCode.CHANGES
 
-    def text(self) -> str:
+    def to_text(self) -> str:
         lines = [f"- missing: {r}" for r in self.missing]
         lines += [f"+ extra:   {r}" for r in self.extra]
-        lines += [f"! {f}" for f in self.findings]
-        verdict = "clean" if self.clean else f"{len(lines)} differences"
+        lines += [f"! {note}" for note in self.notes]
+        verdict = "clean" if self.ok else f"{len(lines)} differences"
         return "\n".join([*lines, f"audit of {self.host}: {verdict}"]) + "\n"
+
+    def to_json(self) -> str:
+        document = {
+            "host": self.host,
+            "role": self.role,
+            "ok": self.ok,
+            "findings": [f.to_json() for f in self.findings],
+        }
+        return json.dumps(document, indent=2) + "\n"
 
 
 def expected_group(ruleset: HostRuleset, *, enforce_egress: bool = False) -> SecurityGroup:
@@ -540,6 +563,7 @@ def audit_host(text: str, ruleset: HostRuleset, *, enforce_egress: bool = False)
         findings.append("chain output drops by default, but egress is not enforced for this host")
     return HostAudit(
         ruleset.host.name,
+        ruleset.host.role,
         tuple(sorted(wanted[k] for k in wanted.keys() - actual.keys())),
         tuple(sorted(actual[k] for k in actual.keys() - wanted.keys())),
         tuple(findings),

@@ -20,7 +20,6 @@ from typing import TYPE_CHECKING
 
 from hasg.core.blueprint import (
     Blueprint,
-    Rule,
 )
 from hasg.core.diff import RuleChange, diff
 from hasg.core.findings import KIND_LABELS, KIND_ORDER, Finding, FindingKind
@@ -142,12 +141,8 @@ def _rule_findings(changes: Iterable[RuleChange]) -> Iterable[tuple[FindingKind,
                 f"{added[0].ports_text()}",
             )
             continue
-        yield from (("missing_rule", str(role), _rule_text(r)) for r in added)
-        yield from (("extra_rule", str(role), _rule_text(r)) for r in removed)
-
-
-def _rule_text(rule: Rule) -> str:
-    return f"{rule} ({rule.description})" if rule.description else str(rule)
+        yield from (("missing_rule", str(role), r.described()) for r in added)
+        yield from (("extra_rule", str(role), r.described()) for r in removed)
 
 
 def ordered_findings(findings: Iterable[Finding]) -> tuple[Finding, ...]:

@@ -277,7 +277,6 @@ def _audit_host(args: argparse.Namespace) -> ExitCode:
             ("--region", args.region),
             ("--profile", args.profile),
             ("--endpoint-url", args.endpoint_url),
-            ("--json", args.json),
         )
         if value
     ]
@@ -292,8 +291,7 @@ def _audit_host(args: argparse.Namespace) -> ExitCode:
         networks=args.networks or (),
         egress=args.egress,
     )
-    sys.stdout.write(report.text())
-    return report.exit_code
+    return _reported(report, args)
 
 
 def _graph(args: argparse.Namespace) -> ExitCode:

@@ -268,6 +268,10 @@ class Rule:
         peer = self.peer.text(group_name)
         return f"{self.direction} {self.ports_text()} {TOWARD[self.direction]} {peer}"
 
+    def described(self) -> str:
+        """`ingress tcp/22 from group bastion (SSH from the bastion)`: the rule and why."""
+        return f"{self.text()} ({self.description})" if self.description else self.text()
+
     def __str__(self) -> str:
         return self.text()
 

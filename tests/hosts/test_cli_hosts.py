@@ -211,6 +211,27 @@ def test_audit_against_another_host_of_the_inventory_is_drift(
     assert code == 2 and "- missing: ingress tcp/5432" in out and "+ extra:" in out
 
 
+def test_the_host_audit_keeps_the_report_contract_in_json(
+    kernel_json: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """`--json` with `--nft`, as with every other audit: the verdict, the findings."""
+    path = tmp_path / "host.json"
+    path.write_text(kernel_json, encoding="utf-8")
+    code, out, _ = audit(capsys, *nft_args(path), "--json")
+    assert code == 0 and json.loads(out) == {
+        "host": HOST,
+        "role": "automate",
+        "ok": True,
+        "findings": [],
+    }
+    code, out, _ = audit(capsys, *nft_args(path, host="198.18.0.40"), "--json")
+    document = json.loads(out)
+    kinds = {f["kind"] for f in document["findings"]}
+    assert code == 2 and document["ok"] is False and document["role"] == "postgresql"
+    assert kinds == {"missing_rule", "extra_rule"}
+    assert any(f["detail"].startswith("ingress tcp/5432") for f in document["findings"])
+
+
 def rule_items(document: dict[str, list[dict[str, object]]]) -> list[int]:
     return [i for i, item in enumerate(document["nftables"]) if "rule" in item]
 
@@ -250,7 +271,7 @@ def test_any_edit_of_the_kernel_ruleset_is_drift(
         bastion=["198.18.0.5"],
         networks=["198.18.0.0/24"],
     )
-    assert not report.clean and report.exit_code == 2, report.text()
+    assert not report.ok and report.exit_code == 2, report.to_text()
 
 
 def test_audit_of_an_edited_ruleset_exits_2(
@@ -300,10 +321,6 @@ def test_a_document_without_hasgs_table_is_drift(
         (["--nft", "x.json", "--inventory", str(CONFIG)], "--nft needs --inventory"),
         (["--hcl", "x.tf", "--inventory", str(CONFIG)], "go with --nft"),
         (["--vpc", "vpc-1", "--egress", "enforce"], "go with --nft"),
-        (
-            ["--nft", "x.json", "--inventory", str(CONFIG), "--host", HOST, "--json"],
-            "--json cannot be used with --nft",
-        ),
         (
             ["--nft", "x.json", "--inventory", str(CONFIG), "--host", HOST, "--region", "x"],
             "--region cannot be used with --nft",

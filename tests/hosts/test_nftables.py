@@ -174,7 +174,7 @@ def test_what_the_kernel_holds_reads_back_as_the_rules_written(
     path.write_text(nftables.ruleset_text(app, enforce_egress=True), encoding="utf-8")
     one_host_lab.load(app.host, path)
     audit = nftables.audit_host(one_host_lab.nft_json(app.host), app, enforce_egress=True)
-    assert audit.clean, audit.text()
+    assert audit.ok, audit.to_text()
     expected = as_blueprint("c", [app])
     read = nftables.read_nft_json(one_host_lab.nft_json(app.host))
     assert set(read.rules) == set(expected.groups[0].rules)
@@ -191,8 +191,8 @@ def audit_of(document: object) -> nftables.HostAudit:
 
 def test_the_reader_fails_closed_on_what_it_cannot_read() -> None:
     assert not nftables.audit_host("not json", host_rulesets(
-        hasg.compile_policy(hasg.chef_automate_ha()), CHEF_INVENTORY)[0]).clean  # fmt: skip
-    assert "no table inet hasg" in audit_of({"nftables": []}).text()
+        hasg.compile_policy(hasg.chef_automate_ha()), CHEF_INVENTORY)[0]).ok  # fmt: skip
+    assert "no table inet hasg" in audit_of({"nftables": []}).to_text()
     table = {"table": {"family": "inet", "name": "hasg", "handle": 1}}
     chain = {
         "chain": {"family": "inet", "table": "hasg", "name": "input", "handle": 1,
@@ -217,7 +217,7 @@ def test_the_reader_fails_closed_on_what_it_cannot_read() -> None:
         rule(accept),
     ):
         audit = audit_of({"nftables": [table, chain, odd]})
-        assert any("cannot interpret" in f for f in audit.findings), audit.text()
+        assert any("cannot interpret" in note for note in audit.notes), audit.to_text()
         assert audit.exit_code == hasg.ExitCode.CHANGES
 
 
