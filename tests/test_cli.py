@@ -38,6 +38,29 @@ def test_emit_hcl_out_writes_a_module(tmp_path: Path, capsys: pytest.CaptureFixt
     assert capsys.readouterr().out == ""
 
 
+def test_emit_out_names_what_it_did_not_write(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """An imports.tf of an earlier run would still be loaded by Terraform: the run
+    says so (and deletes nothing); files of other kinds are not its business."""
+    out = tmp_path / "sg"
+    out.mkdir()
+    for name in ("imports.tf", "old.tf", "terraform.tfstate", "README.md"):
+        (out / name).write_text("")
+    (out / ".terraform").mkdir()
+    assert main(["emit", "terraform", "--out", str(out)]) == 0
+    err = capsys.readouterr().err
+    assert err.splitlines()[-1] == (
+        f"note: {out} also holds imports.tf, old.tf, which this run did not write: "
+        "remove what is stale"
+    )
+    assert (out / "imports.tf").exists() and (out / "terraform.tfstate").exists()
+    (out / "imports.tf").unlink()
+    (out / "old.tf").unlink()
+    assert main(["emit", "terraform", "--out", str(out)]) == 0
+    assert "note:" not in capsys.readouterr().err
+
+
 def test_emit_hcl_from_a_policy_file(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     policy = chef_automate_ha(cluster="staging", admin_cidrs=["203.0.113.7/32"])
     path = tmp_path / "policy.json"

@@ -99,7 +99,30 @@ def emit_files(backend: Backend, args: argparse.Namespace) -> ExitCode:
     # A host target writes a directory per host: name the hosts, not every file.
     written = sorted({name.split("/")[0] + ("/" if "/" in name else "") for name in files})
     print(f"wrote {', '.join(written)} to {out}", file=sys.stderr)
+    stale = _not_written(out, written)
+    if stale:
+        print(
+            f"note: {out} also holds {', '.join(stale)}, which this run did not write: "
+            "remove what is stale",
+            file=sys.stderr,
+        )
     return ExitCode.OK
+
+
+def _not_written(out: Path, written: Sequence[str]) -> list[str]:
+    """What `out` holds of the kinds just written (host directories, files with
+    the same suffixes) that this run did not write. A host dropped from the
+    inventory, or an imports.tf of an earlier run, would otherwise still be
+    deployed or loaded by Terraform; hasg deletes nothing it did not write."""
+    directories = any(name.endswith("/") for name in written)
+    suffixes = {Path(name).suffix for name in written if not name.endswith("/")}
+    return sorted(
+        entry.name + ("/" if entry.is_dir() else "")
+        for entry in out.iterdir()
+        if entry.name + ("/" if entry.is_dir() else "") not in written
+        and not entry.name.startswith(".")
+        and (entry.is_dir() if directories else entry.suffix in suffixes)
+    )
 
 
 class _TargetsHelp(argparse.Action):

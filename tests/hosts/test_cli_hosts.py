@@ -71,6 +71,24 @@ def test_emit_nftables_writes_one_file_per_host(
     assert printed.out == "" and printed.err.startswith(f"wrote {HOST}.nft, ")
 
 
+@pytest.mark.parametrize(
+    ("target", "stale"), [("nftables", "198.18.0.99.nft"), ("firewalld", "198.18.0.99/")]
+)
+def test_emit_names_the_files_of_a_host_no_longer_in_the_inventory(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], target: str, stale: str
+) -> None:
+    """A host dropped from the inventory keeps its old rules in --out, where a
+    deployment would still pick them up: the run names them (it deletes nothing)."""
+    out = tmp_path / target
+    out.mkdir()
+    (out / stale.rstrip("/")).mkdir() if stale.endswith("/") else (out / stale).write_text("")
+    assert main(["emit", target, "--inventory", str(CONFIG), *SITE, "--out", str(out)]) == 0
+    assert capsys.readouterr().err.splitlines()[-1] == (
+        f"note: {out} also holds {stale}, which this run did not write: remove what is stale"
+    )
+    assert (out / stale.rstrip("/")).exists()
+
+
 def test_emit_firewalld_writes_a_zone_and_ipsets_per_host(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
