@@ -34,6 +34,7 @@ from hasg.core.blueprint import (
 )
 from hasg.core.networks import FAMILIES, Family, covers_world, family_of, parse_network
 from hasg.core.peers import cidr_peer
+from hasg.core.quotas import RULES_PER_GROUP, quota_usage
 from hasg.core.version import __version__
 from hasg.errors import QuotaError, TemplateReadError, UsageError
 from hasg.policy.model import WORLD_SAFE_TCP_PORTS
@@ -43,9 +44,6 @@ TEMPLATE_FILE = {"yaml": "template.yaml", "json": "template.json"}
 # CloudFormation's quota on a template passed inline as TemplateBody; a larger
 # template must be uploaded to S3 and passed as TemplateURL (up to 1 MB).
 TEMPLATE_BODY_LIMIT = 51_200
-# AWS: 60 inbound and 60 outbound rules per group, per address family
-# (Amazon VPC quotas, "Inbound or outbound rules per security group").
-RULES_PER_GROUP = 60
 # Logical ids: alphanumeric, at most 255 characters (template anatomy, Resources).
 LOGICAL_ID_MAX = 255
 
@@ -280,11 +278,7 @@ def check_egress_quota(blueprint: Blueprint, limit: int = RULES_PER_GROUP) -> No
     """The inline no-traffic rule is one more IPv4 egress rule per group: refuse
     a group it would take over AWS's quota, which the compiler checked without it."""
     for group in blueprint:
-        used = sum(
-            r.peer.quota_cost
-            for r in group.rules_for("egress")
-            if r.peer.family in ("ipv4", "both")
-        )
+        used = quota_usage(group)[("egress", "ipv4")]
         if used + 1 > limit:
             raise QuotaError(
                 f"group {group.name!r} (role {group.role}) would have {used + 1} egress IPv4 "

@@ -6,7 +6,6 @@ from collections.abc import Iterable
 from typing import Literal
 
 from hasg.core.blueprint import (
-    DIRECTIONS,
     Blueprint,
     Direction,
     Peer,
@@ -17,8 +16,9 @@ from hasg.core.blueprint import (
     ownership_tags,
 )
 from hasg.core.peers import cidr_peer, expand_cidr_list, icmp_for
+from hasg.core.quotas import check_rule_quotas
 from hasg.core.transforms import merge_rules
-from hasg.errors import PolicyError, QuotaError
+from hasg.errors import PolicyError
 from hasg.policy.model import (
     AnyPeer,
     CidrListPeer,
@@ -29,9 +29,6 @@ from hasg.policy.model import (
     PrefixListPeer,
     RolePeer,
 )
-
-# AWS: 60 inbound and 60 outbound rules per group, per address family.
-RULES_PER_GROUP = 60
 
 
 def compile_policy(policy: Policy, *, check_quotas: bool = True) -> Blueprint:
@@ -153,26 +150,3 @@ def _merge(rules: list[Rule]) -> Rule:
             "keep one of them"
         )
     return merge_rules(rules)
-
-
-def quota_usage(group: SecurityGroup) -> dict[tuple[Direction, str], int]:
-    """Rules per (direction, address family), counted the way AWS counts them:
-    a referenced group counts once in each family, a prefix list its max entries."""
-    usage = {(d, f): 0 for d in DIRECTIONS for f in ("ipv4", "ipv6")}
-    for rule in group.rules:
-        family = rule.peer.family
-        for counted in ("ipv4", "ipv6") if family == "both" else (family,):
-            usage[(rule.direction, counted)] += rule.peer.quota_cost
-    return usage
-
-
-def check_rule_quotas(blueprint: Blueprint, limit: int = RULES_PER_GROUP) -> None:
-    for group in blueprint:
-        for (direction, family), count in sorted(quota_usage(group).items()):
-            if count > limit:
-                raise QuotaError(
-                    f"group {group.name!r} (role {group.role}) would have {count} {direction} "
-                    f"{family.upper().replace('V', 'v')} rules; AWS allows {limit} per group. "
-                    "Put long CIDR lists in customer-managed prefix lists (a prefix list "
-                    "counts its max entries once per port it opens), or split the role"
-                )
