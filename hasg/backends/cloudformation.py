@@ -33,6 +33,7 @@ from hasg.core.blueprint import (
     has_ports,
 )
 from hasg.core.networks import FAMILIES, Family, covers_world, family_of, parse_network
+from hasg.core.no_traffic import NO_TRAFFIC_EGRESS, is_no_traffic_egress
 from hasg.core.peers import cidr_peer
 from hasg.core.quotas import RULES_PER_GROUP, quota_usage
 from hasg.core.version import __version__
@@ -46,21 +47,6 @@ TEMPLATE_FILE = {"yaml": "template.yaml", "json": "template.json"}
 TEMPLATE_BODY_LIMIT = 51_200
 # Logical ids: alphanumeric, at most 255 characters (template anatomy, Resources).
 LOGICAL_ID_MAX = 255
-
-# A group's egress must be all explicit. CloudFormation removes AWS's default
-# allow-all egress only when the group resource itself lists an egress rule;
-# standalone AWS::EC2::SecurityGroupEgress resources leave it in place. So each
-# group lists this one rule inline, as AWS CDK does for `allowAllOutbound:
-# false`: ICMP type 252 code 86 (unassigned by IANA) to 255.255.255.255/32
-# (limited broadcast, never routed): it can match no packet on either count.
-NO_TRAFFIC_EGRESS = Rule(
-    "egress",
-    "icmp",
-    252,
-    86,
-    Peer("cidr_ipv4", "255.255.255.255/32"),
-    description="Disallow all traffic",
-)
 
 VPC_ID_PARAMETER = "VpcId"
 VPC_CIDR_PARAMETER = "VpcCidr"
@@ -550,8 +536,8 @@ class _Reader:
         if not egress:
             # No inline egress: the group keeps AWS's allow-all (module doc).
             return [*found, Rule("egress", ALL_TRAFFIC, -1, -1, Peer("cidr_ipv4", "0.0.0.0/0"))]
-        marker = (NO_TRAFFIC_EGRESS.key, NO_TRAFFIC_EGRESS.description)
-        return found + [r for r in egress if (r.key, r.description) != marker]
+        # The inline rule that removes AWS's default egress stands for no rule.
+        return found + [r for r in egress if not is_no_traffic_egress(r)]
 
     def _assemble(self, rules: dict[str, list[Rule]]) -> Blueprint:
         groups = []
