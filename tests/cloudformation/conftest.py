@@ -222,3 +222,31 @@ def session(
     return boto3.session.Session(
         region_name=REGION, aws_access_key_id="testing", aws_secret_access_key="testing"
     )
+
+
+@pytest.fixture
+def stack_sets_like_aws(monkeypatch: pytest.MonkeyPatch, cloudformation_like_aws: None) -> None:
+    """moto's StackSets with a stack instance's parameters as AWS makes them.
+
+    moto 5.2.5 gives an instance its ParameterOverrides *instead of* the stack
+    set's parameters, so a parameter the overrides leave out is missing
+    (test_stacksets.py shows it). AWS overrides only the parameters named
+    (CreateStackInstances, ParameterOverrides: "stack set parameters whose
+    values you want to override"); the others keep the stack set's values.
+    """
+    from moto.cloudformation.models import StackSet
+
+    create = StackSet.create_stack_instances
+
+    def create_overriding(
+        self: Any,
+        accounts: list[str],
+        regions: list[str],
+        deployment_targets: dict[str, Any] | None,
+        parameters: list[dict[str, Any]],
+    ) -> str:
+        values = {**self.parameters, **{p["ParameterKey"]: p["ParameterValue"] for p in parameters}}
+        merged = [{"ParameterKey": k, "ParameterValue": v} for k, v in values.items()]
+        return str(create(self, accounts, regions, deployment_targets, merged))
+
+    monkeypatch.setattr(StackSet, "create_stack_instances", create_overriding)
