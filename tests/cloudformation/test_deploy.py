@@ -29,7 +29,7 @@ from hasg.core.blueprint import CLUSTER_TAG, Rule
 from hasg.core.no_traffic import NO_TRAFFIC_EGRESS
 from hasg.core.transforms import resolve_vpc_peers
 from hasg.errors import ExitCode
-from hasg.workflows import audit_vpc
+from hasg.workflows import audit_vpc, verify_vpc
 
 VPC_CIDR = "10.40.0.0/16"
 ADMINS = ["203.0.113.7/32", "2001:db8:2::/64"]
@@ -205,14 +205,17 @@ def test_a_changed_cidr_list_parameter_updates_in_place_and_delete_removes_all(
 def test_audit_of_a_stack_deployed_vpc_is_clean_until_a_rule_is_added(
     session: boto3.session.Session, cloudformation_like_aws: None
 ) -> None:
-    """Every group holds the inline no-traffic rule, and `audit --vpc` does not
-    call it drift; one rule more, even one nearly like it, is drift (exit 2)."""
+    """Every group holds the inline no-traffic rule, and neither `audit --vpc`
+    nor `verify --vpc` calls it drift; one rule more, even one nearly like it,
+    is drift to audit (exit 2) and a breach to verify (exit 1)."""
     policy = chef_automate_ha(cluster="cfn-audit", admin_cidrs=ADMINS)
     _, vpc_id = deploy(compile_policy(policy), session, "stack-audit")
     assert all(no_traffic_rules(session, vpc_id).values())
     clean = audit_vpc(policy, vpc_id, session=session)
     assert (clean.exit_code, clean.findings) == (ExitCode.OK, ())
     assert clean.groups_checked == len(policy.roles)
+    reachable = verify_vpc(policy, vpc_id, session=session)
+    assert (reachable.exit_code, reachable.findings) == (ExitCode.OK, ())
 
     bastion = next(g for g in live(session, vpc_id, "cfn-audit") if g.role == "bastion")
     group_id = session.client("ec2").describe_security_groups(
@@ -234,3 +237,8 @@ def test_audit_of_a_stack_deployed_vpc_is_clean_until_a_rule_is_added(
     assert drift.exit_code == ExitCode.CHANGES
     assert [(f.kind, f.role) for f in drift.findings] == [("extra_rule", "bastion")]
     assert "icmp/252" in drift.findings[0].detail
+    opened = verify_vpc(policy, vpc_id, session=session)
+    assert (opened.ok, opened.exit_code) == (False, ExitCode.ERROR)  # verify fails a breach
+    assert [("255.255.255.255/32" in b.message, b.role) for b in opened.findings] == [
+        (True, "bastion")
+    ]
