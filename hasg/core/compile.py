@@ -15,6 +15,7 @@ from hasg.core.blueprint import (
     group_name,
     ownership_tags,
 )
+from hasg.core.no_traffic import is_no_traffic_egress
 from hasg.core.peers import cidr_peer, expand_cidr_list, icmp_for
 from hasg.core.quotas import check_rule_quotas
 from hasg.core.transforms import merge_rules
@@ -49,6 +50,7 @@ def compile_policy(policy: Policy, *, check_quotas: bool = True) -> Blueprint:
     groups = []
     for role in policy.roles:
         rules = tuple(_merge(same) for same in merged[role.id].values())
+        _refuse_the_no_traffic_rule(rules)
         list_rules = tuple(_merge(same) for same in templates[role.id].values())
         tags = {**policy.tags, "Name": group_name(policy.cluster, role.id)}
         tags.update(ownership_tags(policy.cluster, role.id))
@@ -71,6 +73,18 @@ def compile_policy(policy: Policy, *, check_quotas: bool = True) -> Blueprint:
     if check_quotas:
         check_rule_quotas(blueprint)
     return blueprint
+
+
+def _refuse_the_no_traffic_rule(rules: Iterable[Rule]) -> None:
+    """hasg's AWS reader reads NO_TRAFFIC_EGRESS as no rule (stacks hold it), so
+    `apply` could never see it applied: refuse it. It matches no packet anyway."""
+    for rule in rules:
+        if is_no_traffic_egress(rule):
+            raise PolicyError(
+                f"{rule} (flow {', '.join(rule.origins)}) is the rule hasg's CloudFormation "
+                "template uses to mean no egress, which hasg reads as no rule; it matches "
+                "no traffic: leave it out"
+            )
 
 
 def flow_rules(

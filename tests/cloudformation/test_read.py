@@ -13,7 +13,7 @@ from typing import Any
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
-from terraform.tooling import every_kind_of_peer
+from terraform.tooling import every_kind_of_peer, with_flows
 
 from hasg import chef_automate_ha, compile_policy
 from hasg.backends.cloudformation import (
@@ -25,7 +25,7 @@ from hasg.backends.cloudformation import (
 )
 from hasg.core.blueprint import Peer, Rule, canonical_protocol
 from hasg.core.no_traffic import NO_TRAFFIC_EGRESS, is_no_traffic_egress
-from hasg.errors import TemplateReadError
+from hasg.errors import PolicyError, TemplateReadError
 
 ADMINS = ["203.0.113.7/32", "2001:db8:2::/64"]
 USERS = ["198.51.100.0/24", "2001:db8:1::/48"]
@@ -193,3 +193,21 @@ def test_a_template_reads_an_inline_near_miss_as_a_rule(near: dict[str, Any]) ->
     (more,) = set(read["bastion"].rules) - set(compile_policy(chef_automate_ha())["bastion"].rules)
     assert not is_no_traffic_egress(more)
     assert more.description == "Disallow all traffic"
+
+
+def test_a_policy_cannot_ask_for_the_no_traffic_rule() -> None:
+    """The AWS reader reads it as no rule, so `apply` could never see it in place
+    (the port grammar has one spelling of it: icmp/TYPE:CODE)."""
+    flow = {
+        "name": "to-broadcast",
+        "source": "bastion",
+        "destination": "255.255.255.255/32",
+        "ports": ["icmp/252:86"],
+        "description": "nothing",
+    }
+    with pytest.raises(
+        PolicyError, match=r"^egress icmp/252:86 to 255\.255\.255\.255/32 \(flow to-broadcast\) is "
+    ):
+        compile_policy(with_flows(chef_automate_ha(), flow))
+    near = with_flows(chef_automate_ha(), {**flow, "ports": ["icmp/252"]})
+    assert compile_policy(near)  # any code of type 252 is a rule like others
