@@ -11,7 +11,9 @@ CloudFormation User Guide (AWS::EC2::SecurityGroup, ...Ingress, ...Egress):
 each rule is authorized through moto's own EC2 backend exactly as the
 AuthorizeSecurityGroup* API would, with its one peer and its description, and
 revoked on delete or replacement. test_deploy.py shows stock moto failing where
-this holds.
+this holds. `stack_sets_like_aws` adds the one StackSets behaviour the
+deployment tests need (an instance's overrides merged into the stack set's
+values); test_stacksets.py shows stock moto without it.
 """
 
 from __future__ import annotations
