@@ -100,6 +100,10 @@ class NftReadError(HasgError):
     host's ruleset holds but hasg cannot interpret is a finding instead)."""
 
 
+class FirewalldReadError(HasgError):
+    """firewalld XML that hasg cannot read back."""
+
+
 class TemplateReadError(HasgError):
     """A CloudFormation template that hasg cannot read back into a Blueprint."""
 

@@ -10,7 +10,7 @@ from hypothesis import strategies as st
 
 from hasg import Blueprint, Policy, QuotaError, compile_policy
 from hasg.core.blueprint import Peer, Rule
-from hasg.core.compile import quota_usage
+from hasg.core.quotas import quota_usage
 from hasg.errors import PolicyError
 
 ROLE_IDS = ["web", "api", "db", "cache", "bastion"]

@@ -108,3 +108,20 @@ def test_any_catalog_arguments_give_a_policy_or_a_hasg_error(arguments: dict[str
         hasg.chef_automate_ha(**arguments)
     except HasgError as error:
         assert "\n" not in str(error)
+
+
+def test_every_error_class_lives_in_hasg_errors() -> None:
+    """One home for every error (docs/architecture.md): a class defined in a
+    backend would be missed by whoever reads hasg/errors.py for what to catch."""
+    import importlib
+    import inspect
+    import pkgutil
+
+    strays = set()
+    for module in pkgutil.walk_packages(hasg.__path__, "hasg."):
+        if module.name.endswith("__main__"):
+            continue
+        for _, value in inspect.getmembers(importlib.import_module(module.name), inspect.isclass):
+            if issubclass(value, HasgError) and value.__module__ != "hasg.errors":
+                strays.add(f"{value.__module__}.{value.__qualname__}")
+    assert not strays

@@ -33,7 +33,9 @@ from hasg.core.blueprint import (
     has_ports,
 )
 from hasg.core.networks import FAMILIES, Family, covers_world, family_of, parse_network
+from hasg.core.no_traffic import NO_TRAFFIC_EGRESS, is_no_traffic_egress
 from hasg.core.peers import cidr_peer
+from hasg.core.quotas import RULES_PER_GROUP, quota_usage
 from hasg.core.version import __version__
 from hasg.errors import QuotaError, TemplateReadError, UsageError
 from hasg.policy.model import WORLD_SAFE_TCP_PORTS
@@ -43,26 +45,8 @@ TEMPLATE_FILE = {"yaml": "template.yaml", "json": "template.json"}
 # CloudFormation's quota on a template passed inline as TemplateBody; a larger
 # template must be uploaded to S3 and passed as TemplateURL (up to 1 MB).
 TEMPLATE_BODY_LIMIT = 51_200
-# AWS: 60 inbound and 60 outbound rules per group, per address family
-# (Amazon VPC quotas, "Inbound or outbound rules per security group").
-RULES_PER_GROUP = 60
 # Logical ids: alphanumeric, at most 255 characters (template anatomy, Resources).
 LOGICAL_ID_MAX = 255
-
-# A group's egress must be all explicit. CloudFormation removes AWS's default
-# allow-all egress only when the group resource itself lists an egress rule;
-# standalone AWS::EC2::SecurityGroupEgress resources leave it in place. So each
-# group lists this one rule inline, as AWS CDK does for `allowAllOutbound:
-# false`: ICMP type 252 code 86 (unassigned by IANA) to 255.255.255.255/32
-# (limited broadcast, never routed): it can match no packet on either count.
-NO_TRAFFIC_EGRESS = Rule(
-    "egress",
-    "icmp",
-    252,
-    86,
-    Peer("cidr_ipv4", "255.255.255.255/32"),
-    description="Disallow all traffic",
-)
 
 VPC_ID_PARAMETER = "VpcId"
 VPC_CIDR_PARAMETER = "VpcCidr"
@@ -280,11 +264,7 @@ def check_egress_quota(blueprint: Blueprint, limit: int = RULES_PER_GROUP) -> No
     """The inline no-traffic rule is one more IPv4 egress rule per group: refuse
     a group it would take over AWS's quota, which the compiler checked without it."""
     for group in blueprint:
-        used = sum(
-            r.peer.quota_cost
-            for r in group.rules_for("egress")
-            if r.peer.family in ("ipv4", "both")
-        )
+        used = quota_usage(group)[("egress", "ipv4")]
         if used + 1 > limit:
             raise QuotaError(
                 f"group {group.name!r} (role {group.role}) would have {used + 1} egress IPv4 "
@@ -556,8 +536,8 @@ class _Reader:
         if not egress:
             # No inline egress: the group keeps AWS's allow-all (module doc).
             return [*found, Rule("egress", ALL_TRAFFIC, -1, -1, Peer("cidr_ipv4", "0.0.0.0/0"))]
-        marker = (NO_TRAFFIC_EGRESS.key, NO_TRAFFIC_EGRESS.description)
-        return found + [r for r in egress if (r.key, r.description) != marker]
+        # The inline rule that removes AWS's default egress stands for no rule.
+        return found + [r for r in egress if not is_no_traffic_egress(r)]
 
     def _assemble(self, rules: dict[str, list[Rule]]) -> Blueprint:
         groups = []

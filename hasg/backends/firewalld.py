@@ -45,7 +45,7 @@ from hasg.core.hosts import (
 )
 from hasg.core.inventory import Host
 from hasg.core.networks import Family
-from hasg.errors import HasgError, UsageError
+from hasg.errors import FirewalldReadError, UsageError
 
 ZONE = "hasg"
 _FAMILY_SUFFIX: dict[Family, str] = {"ipv4": "v4", "ipv6": "v6"}
@@ -95,10 +95,6 @@ ESSENTIAL_ICMP_TYPES = (
     "router-solicitation",
     "time-exceeded",
 )
-
-
-class FirewalldReadError(HasgError):
-    """firewalld XML that hasg cannot read back."""
 
 
 def ipset_name(address_set: AddressSet) -> str:

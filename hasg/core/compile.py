@@ -6,7 +6,6 @@ from collections.abc import Iterable
 from typing import Literal
 
 from hasg.core.blueprint import (
-    DIRECTIONS,
     Blueprint,
     Direction,
     Peer,
@@ -16,9 +15,11 @@ from hasg.core.blueprint import (
     group_name,
     ownership_tags,
 )
+from hasg.core.no_traffic import is_no_traffic_egress
 from hasg.core.peers import cidr_peer, expand_cidr_list, icmp_for
+from hasg.core.quotas import check_rule_quotas
 from hasg.core.transforms import merge_rules
-from hasg.errors import PolicyError, QuotaError
+from hasg.errors import PolicyError
 from hasg.policy.model import (
     AnyPeer,
     CidrListPeer,
@@ -29,9 +30,6 @@ from hasg.policy.model import (
     PrefixListPeer,
     RolePeer,
 )
-
-# AWS: 60 inbound and 60 outbound rules per group, per address family.
-RULES_PER_GROUP = 60
 
 
 def compile_policy(policy: Policy, *, check_quotas: bool = True) -> Blueprint:
@@ -52,6 +50,7 @@ def compile_policy(policy: Policy, *, check_quotas: bool = True) -> Blueprint:
     groups = []
     for role in policy.roles:
         rules = tuple(_merge(same) for same in merged[role.id].values())
+        _refuse_the_no_traffic_rule(rules)
         list_rules = tuple(_merge(same) for same in templates[role.id].values())
         tags = {**policy.tags, "Name": group_name(policy.cluster, role.id)}
         tags.update(ownership_tags(policy.cluster, role.id))
@@ -74,6 +73,18 @@ def compile_policy(policy: Policy, *, check_quotas: bool = True) -> Blueprint:
     if check_quotas:
         check_rule_quotas(blueprint)
     return blueprint
+
+
+def _refuse_the_no_traffic_rule(rules: Iterable[Rule]) -> None:
+    """hasg's AWS reader reads NO_TRAFFIC_EGRESS as no rule (stacks hold it), so
+    `apply` could never see it applied: refuse it. It matches no packet anyway."""
+    for rule in rules:
+        if is_no_traffic_egress(rule):
+            raise PolicyError(
+                f"{rule} (flow {', '.join(rule.origins)}) is the rule hasg's CloudFormation "
+                "template uses to mean no egress, which hasg reads as no rule; it matches "
+                "no traffic: leave it out"
+            )
 
 
 def flow_rules(
@@ -153,26 +164,3 @@ def _merge(rules: list[Rule]) -> Rule:
             "keep one of them"
         )
     return merge_rules(rules)
-
-
-def quota_usage(group: SecurityGroup) -> dict[tuple[Direction, str], int]:
-    """Rules per (direction, address family), counted the way AWS counts them:
-    a referenced group counts once in each family, a prefix list its max entries."""
-    usage = {(d, f): 0 for d in DIRECTIONS for f in ("ipv4", "ipv6")}
-    for rule in group.rules:
-        family = rule.peer.family
-        for counted in ("ipv4", "ipv6") if family == "both" else (family,):
-            usage[(rule.direction, counted)] += rule.peer.quota_cost
-    return usage
-
-
-def check_rule_quotas(blueprint: Blueprint, limit: int = RULES_PER_GROUP) -> None:
-    for group in blueprint:
-        for (direction, family), count in sorted(quota_usage(group).items()):
-            if count > limit:
-                raise QuotaError(
-                    f"group {group.name!r} (role {group.role}) would have {count} {direction} "
-                    f"{family.upper().replace('V', 'v')} rules; AWS allows {limit} per group. "
-                    "Put long CIDR lists in customer-managed prefix lists (a prefix list "
-                    "counts its max entries once per port it opens), or split the role"
-                )

@@ -2,9 +2,14 @@
 
 from __future__ import annotations
 
-from botocore.stub import Stubber
+import ipaddress
+from typing import Any
 
-from hasg.backends.aws.read import Vpc, read_groups
+from botocore.stub import Stubber
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from hasg.backends.aws.read import Vpc, live_state, read_groups
 from hasg.backends.aws.session import make_client
 from hasg.core.blueprint import group_name, ownership_tags
 
@@ -39,3 +44,91 @@ def test_hasgs_groups_are_read_across_pages() -> None:
         )
         live = read_groups(client, Vpc("vpc-0123456789abcdef0", "10.0.0.0/16"), "c")
     assert live.group_ids == {"db": "sg-0db", "web": "sg-0web"}
+
+
+# The stack's no-traffic egress rule (hasg.core.no_traffic), as EC2 answers it,
+# and every way a rule can come near it without being it.
+MARKER: dict[str, Any] = {
+    "direction": "egress",
+    "IpProtocol": "icmp",
+    "FromPort": 252,
+    "ToPort": 86,
+    "peer": ("IpRanges", {"CidrIp": "255.255.255.255/32"}),
+}
+WIDER_THAN_BROADCAST = st.integers(0, 31).map(
+    lambda bits: str(ipaddress.ip_network(f"255.255.255.255/{bits}", strict=False))
+)
+NEAR = {
+    "direction": st.just("ingress"),
+    "IpProtocol": st.one_of(
+        st.integers(0, 255).filter(lambda n: n != 1).map(str),
+        st.sampled_from(["-1", "tcp", "udp", "icmpv6", "TCP", "58", "50"]),
+    ),
+    "FromPort": st.integers(-1, 255).filter(lambda n: n != 252),
+    "ToPort": st.integers(-1, 255).filter(lambda n: n != 86),
+    "peer": st.one_of(
+        WIDER_THAN_BROADCAST.map(lambda c: ("IpRanges", {"CidrIp": c})),
+        st.ip_addresses(v=4)
+        .filter(lambda a: str(a) != "255.255.255.255")
+        .map(lambda a: ("IpRanges", {"CidrIp": f"{a}/32"})),
+        st.sampled_from(["::ffff:255.255.255.255/128", "::/0", "ff02::1/128"]).map(
+            lambda c: ("Ipv6Ranges", {"CidrIpv6": c})
+        ),
+        st.just(("PrefixListIds", {"PrefixListId": "pl-0123456789abcdef0"})),
+        st.just(("UserIdGroupPairs", {"GroupId": "sg-0123456789abcdef0"})),
+    ),
+}
+
+
+def near_miss() -> st.SearchStrategy[dict[str, Any]]:
+    """The marker with one or more of its parts changed to something else."""
+    return st.sets(st.sampled_from(sorted(NEAR)), min_size=1).flatmap(
+        lambda changed: st.fixed_dictionaries(
+            {k: NEAR[k] if k in changed else st.just(v) for k, v in MARKER.items()}
+        )
+    )
+
+
+def raw_group(*rules: tuple[dict[str, Any], str]) -> dict[str, Any]:
+    """A group hasg owns as DescribeSecurityGroups answers it, one permission per rule."""
+    permissions: dict[str, list[dict[str, Any]]] = {"ingress": [], "egress": []}
+    for rule, description in rules:
+        field, peer = rule["peer"]
+        permission = {"IpProtocol": rule["IpProtocol"], field: [{**peer}]}
+        permission[field][0]["Description"] = description
+        if rule["IpProtocol"] != "-1":
+            permission.update(FromPort=rule["FromPort"], ToPort=rule["ToPort"])
+        permissions[rule["direction"]].append(permission)
+    tags = [{"Key": k, "Value": v} for k, v in ownership_tags("c", "web").items()]
+    return {
+        "GroupId": "sg-0web",
+        "GroupName": group_name("c", "web"),
+        "Description": "web",
+        "OwnerId": "123456789012",
+        "Tags": tags,
+        "IpPermissions": permissions["ingress"],
+        "IpPermissionsEgress": permissions["egress"],
+    }
+
+
+@settings(max_examples=400, deadline=None)
+@given(
+    near_miss(),
+    st.sampled_from(["icmp", "1", "ICMP", "01"]),
+    st.text(max_size=20),
+    st.booleans(),
+)
+def test_only_the_stacks_no_traffic_rule_reads_as_no_rule(
+    near: dict[str, Any], icmp: str, marker_description: str, with_marker: bool
+) -> None:
+    """A group a stack deployed holds the inline no-traffic egress rule: in any
+    spelling of ICMP and with any description it is no rule, so `audit --vpc`
+    does not call it drift. Anything that merely resembles it (another type,
+    code, protocol, direction, a wider network, another peer) is a rule and is
+    read, beside the group's other rules."""
+    other = ({**MARKER, "IpProtocol": "tcp", "FromPort": 443, "ToPort": 443}, "other")
+    rules = [(near, "near miss"), other]
+    if with_marker:
+        rules.append(({**MARKER, "IpProtocol": icmp}, marker_description))
+    live = live_state("c", [raw_group(*rules)])
+    assert sorted(r.description for r in live.blueprint["web"].rules) == ["near miss", "other"]

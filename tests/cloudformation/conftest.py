@@ -11,7 +11,9 @@ CloudFormation User Guide (AWS::EC2::SecurityGroup, ...Ingress, ...Egress):
 each rule is authorized through moto's own EC2 backend exactly as the
 AuthorizeSecurityGroup* API would, with its one peer and its description, and
 revoked on delete or replacement. test_deploy.py shows stock moto failing where
-this holds.
+this holds. `stack_sets_like_aws` adds the one StackSets behaviour the
+deployment tests need (an instance's overrides merged into the stack set's
+values); test_stacksets.py shows stock moto without it.
 """
 
 from __future__ import annotations
@@ -222,3 +224,31 @@ def session(
     return boto3.session.Session(
         region_name=REGION, aws_access_key_id="testing", aws_secret_access_key="testing"
     )
+
+
+@pytest.fixture
+def stack_sets_like_aws(monkeypatch: pytest.MonkeyPatch, cloudformation_like_aws: None) -> None:
+    """moto's StackSets with a stack instance's parameters as AWS makes them.
+
+    moto 5.2.5 gives an instance its ParameterOverrides *instead of* the stack
+    set's parameters, so a parameter the overrides leave out is missing
+    (test_stacksets.py shows it). AWS overrides only the parameters named
+    (CreateStackInstances, ParameterOverrides: "stack set parameters whose
+    values you want to override"); the others keep the stack set's values.
+    """
+    from moto.cloudformation.models import StackSet
+
+    create = StackSet.create_stack_instances
+
+    def create_overriding(
+        self: Any,
+        accounts: list[str],
+        regions: list[str],
+        deployment_targets: dict[str, Any] | None,
+        parameters: list[dict[str, Any]],
+    ) -> str:
+        values = {**self.parameters, **{p["ParameterKey"]: p["ParameterValue"] for p in parameters}}
+        merged = [{"ParameterKey": k, "ParameterValue": v} for k, v in values.items()]
+        return str(create(self, accounts, regions, deployment_targets, merged))
+
+    monkeypatch.setattr(StackSet, "create_stack_instances", create_overriding)

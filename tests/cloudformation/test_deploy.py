@@ -4,12 +4,15 @@ VPC, groups and rules with their descriptions; a changed CIDR list parameter
 updates the rules in place; delete_stack removes everything.
 
 The one rule the stack holds that apply does not is the inline egress rule that
-removes AWS's default allow-all (hasg.backends.cloudformation.NO_TRAFFIC_EGRESS):
-the comparison expects it on every group, exactly, not "ignores" it.
+removes AWS's default allow-all (hasg.core.no_traffic.NO_TRAFFIC_EGRESS): every
+group holds it (DescribeSecurityGroups says so), and hasg's AWS reader reads it
+as no rule, so `audit --vpc` of a stack-deployed VPC is clean until something
+else changes.
 """
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any
 
 import boto3
@@ -19,10 +22,14 @@ from terraform.tooling import every_kind_of_peer
 
 from hasg import Blueprint, chef_automate_ha, compile_policy
 from hasg.backends.aws import apply
+from hasg.backends.aws.permissions import from_ip_permissions
 from hasg.backends.aws.read import read_groups, read_vpc
-from hasg.backends.cloudformation import NO_TRAFFIC_EGRESS, to_cloudformation
-from hasg.core.blueprint import CLUSTER_TAG
+from hasg.backends.cloudformation import to_cloudformation
+from hasg.core.blueprint import CLUSTER_TAG, Rule
+from hasg.core.no_traffic import NO_TRAFFIC_EGRESS
 from hasg.core.transforms import resolve_vpc_peers
+from hasg.errors import ExitCode
+from hasg.workflows import audit_vpc, verify_vpc
 
 VPC_CIDR = "10.40.0.0/16"
 ADMINS = ["203.0.113.7/32", "2001:db8:2::/64"]
@@ -75,12 +82,6 @@ def stack_status(session: boto3.session.Session, stack: str) -> str:
     return str(stacks[0]["StackStatus"])
 
 
-def with_no_traffic_rule(blueprint: Blueprint) -> Blueprint:
-    """What the stack holds: apply's rules and, on every group, the inline rule."""
-    groups = tuple(g.replace(rules=(*g.rules, NO_TRAFFIC_EGRESS)) for g in blueprint)
-    return Blueprint(blueprint.cluster, groups, blueprint.cidr_lists)
-
-
 # CloudFormation tags every resource it creates with these (AWS-reserved `aws:` keys).
 STACK_TAGS = ("aws:cloudformation:logical-id", "aws:cloudformation:stack-id")
 STACK_TAGS += ("aws:cloudformation:stack-name",)
@@ -96,11 +97,30 @@ def without_stack_tags(blueprint: Blueprint) -> Blueprint:
     return Blueprint(blueprint.cluster, groups, blueprint.cidr_lists)
 
 
-def assert_stack_holds_what_apply_leaves(from_stack: Blueprint, from_apply: Blueprint) -> None:
-    want = with_no_traffic_rule(from_apply)
-    from_stack = without_stack_tags(from_stack)
+def no_traffic_rules(session: boto3.session.Session, vpc_id: str) -> dict[str, list[Rule]]:
+    """Each group's egress rules that are the inline no-traffic rule, as EC2 answers them."""
+    groups = session.client("ec2").describe_security_groups(
+        Filters=[{"Name": "vpc-id", "Values": [vpc_id]}]
+    )["SecurityGroups"]
+    return {
+        g["GroupName"]: [
+            r
+            for r in from_ip_permissions("egress", g["IpPermissionsEgress"], {}, g["OwnerId"])
+            if r == NO_TRAFFIC_EGRESS
+        ]
+        for g in groups
+        if g["GroupName"] != "default"
+    }
+
+
+def assert_stack_holds_what_apply_leaves(
+    from_stack: Blueprint, from_apply: Blueprint, inline: Mapping[str, list[Rule]]
+) -> None:
+    """The reader's view equals apply's, and EC2 holds the inline rule, exactly
+    (its description too), once on every group of the stack."""
+    assert inline == {g.name: [NO_TRAFFIC_EGRESS] for g in from_stack}
     # Blueprints compare by value, descriptions included.
-    assert as_applied(from_stack) == as_applied(want)
+    assert as_applied(without_stack_tags(from_stack)) == as_applied(from_apply)
 
 
 @pytest.mark.parametrize("kind", ["builtin", "every_kind_of_peer"])
@@ -123,7 +143,7 @@ def test_stack_holds_what_apply_leaves(
     from_apply = applied(blueprint, session)
     assert from_apply.rule_set() == resolve_vpc_peers(blueprint, VPC_CIDR).rule_set()
     assert {r.peer.kind for g in from_stack for r in g.rules} >= {"group", "cidr_ipv4"}
-    assert_stack_holds_what_apply_leaves(from_stack, from_apply)
+    assert_stack_holds_what_apply_leaves(from_stack, from_apply, no_traffic_rules(session, vpc_id))
 
 
 def test_stock_moto_does_not_deploy_it_as_aws_would(session: boto3.session.Session) -> None:
@@ -140,7 +160,9 @@ def test_stock_moto_does_not_deploy_it_as_aws_would(session: boto3.session.Sessi
     assert any(r.get("CidrIp") == "0.0.0.0/0" for p in egress for r in p.get("IpRanges", []))
     with pytest.raises(AssertionError):
         assert_stack_holds_what_apply_leaves(
-            live(session, vpc_id, "cfn-stock"), applied(blueprint, session)
+            live(session, vpc_id, "cfn-stock"),
+            applied(blueprint, session),
+            no_traffic_rules(session, vpc_id),
         )
 
 
@@ -170,9 +192,53 @@ def test_a_changed_cidr_list_parameter_updates_in_place_and_delete_removes_all(
     changed = compile_policy(
         chef_automate_ha(cluster="cfn-update", admin_cidrs=["198.51.100.9/32", ADMINS[1]])
     )
-    assert_stack_holds_what_apply_leaves(after, applied(changed, session))
+    assert_stack_holds_what_apply_leaves(
+        after, applied(changed, session), no_traffic_rules(session, vpc_id)
+    )
 
     cloudformation.delete_stack(StackName=stack_id)
     ec2 = session.client("ec2")
     left = ec2.describe_security_groups(Filters=[{"Name": "vpc-id", "Values": [vpc_id]}])
     assert [g["GroupName"] for g in left["SecurityGroups"]] == ["default"]
+
+
+def test_audit_of_a_stack_deployed_vpc_is_clean_until_a_rule_is_added(
+    session: boto3.session.Session, cloudformation_like_aws: None
+) -> None:
+    """Every group holds the inline no-traffic rule, and neither `audit --vpc`
+    nor `verify --vpc` calls it drift; one rule more, even one nearly like it,
+    is drift to audit (exit 2) and a breach to verify (exit 1)."""
+    policy = chef_automate_ha(cluster="cfn-audit", admin_cidrs=ADMINS)
+    _, vpc_id = deploy(compile_policy(policy), session, "stack-audit")
+    assert all(no_traffic_rules(session, vpc_id).values())
+    clean = audit_vpc(policy, vpc_id, session=session)
+    assert (clean.exit_code, clean.findings) == (ExitCode.OK, ())
+    assert clean.groups_checked == len(policy.roles)
+    reachable = verify_vpc(policy, vpc_id, session=session)
+    assert (reachable.exit_code, reachable.findings) == (ExitCode.OK, ())
+
+    bastion = next(g for g in live(session, vpc_id, "cfn-audit") if g.role == "bastion")
+    group_id = session.client("ec2").describe_security_groups(
+        Filters=[{"Name": "group-name", "Values": [bastion.name]}]
+    )["SecurityGroups"][0]["GroupId"]
+    # The inline rule for any code of type 252: not the rule the stack wrote.
+    session.client("ec2").authorize_security_group_egress(
+        GroupId=group_id,
+        IpPermissions=[
+            {
+                "IpProtocol": "icmp",
+                "FromPort": 252,
+                "ToPort": -1,
+                "IpRanges": [{"CidrIp": "255.255.255.255/32"}],
+            }
+        ],
+    )
+    drift = audit_vpc(policy, vpc_id, session=session)
+    assert drift.exit_code == ExitCode.CHANGES
+    assert [(f.kind, f.role) for f in drift.findings] == [("extra_rule", "bastion")]
+    assert "icmp/252" in drift.findings[0].detail
+    opened = verify_vpc(policy, vpc_id, session=session)
+    assert (opened.ok, opened.exit_code) == (False, ExitCode.ERROR)  # verify fails a breach
+    assert [("255.255.255.255/32" in b.message, b.role) for b in opened.findings] == [
+        (True, "bastion")
+    ]

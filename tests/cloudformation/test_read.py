@@ -4,12 +4,16 @@ and the resource, never a rule left out."""
 
 from __future__ import annotations
 
+import dataclasses
+import ipaddress
 import json
 import re
 from typing import Any
 
 import pytest
-from terraform.tooling import every_kind_of_peer
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from terraform.tooling import every_kind_of_peer, with_flows
 
 from hasg import chef_automate_ha, compile_policy
 from hasg.backends.cloudformation import (
@@ -19,8 +23,9 @@ from hasg.backends.cloudformation import (
     template,
     to_cloudformation,
 )
-from hasg.core.blueprint import Peer, Rule
-from hasg.errors import TemplateReadError
+from hasg.core.blueprint import Peer, Rule, canonical_protocol
+from hasg.core.no_traffic import NO_TRAFFIC_EGRESS, is_no_traffic_egress
+from hasg.errors import PolicyError, TemplateReadError
 
 ADMINS = ["203.0.113.7/32", "2001:db8:2::/64"]
 USERS = ["198.51.100.0/24", "2001:db8:1::/48"]
@@ -114,3 +119,95 @@ def test_not_a_template_is_an_error() -> None:
         read_cloudformation("a: [b", file="sg.yaml")
     with pytest.raises(TemplateReadError, match="no Resources"):
         read_cloudformation("{}", file="sg.yaml")
+
+
+# --------------------------------------------------------------------------- no-traffic rule
+
+EXACT = NO_TRAFFIC_EGRESS
+NEAR_PARTS: dict[str, st.SearchStrategy[Any]] = {
+    "direction": st.just("ingress"),
+    "protocol": st.one_of(
+        st.integers(0, 255).filter(lambda n: n != 1).map(canonical_protocol),
+        st.just("-1"),
+    ),
+    "from_port": st.integers(-1, 65535).filter(lambda n: n != EXACT.from_port),
+    "to_port": st.integers(-1, 65535).filter(lambda n: n != EXACT.to_port),
+    "peer": st.one_of(
+        st.integers(0, 31).map(
+            lambda bits: Peer(
+                "cidr_ipv4", str(ipaddress.ip_network(f"255.255.255.255/{bits}", strict=False))
+            )
+        ),
+        st.ip_addresses(v=4)
+        .filter(lambda a: str(a) != "255.255.255.255")
+        .map(lambda a: Peer("cidr_ipv4", f"{a}/32")),
+        st.sampled_from(["::ffff:255.255.255.255/128", "::/0"]).map(lambda c: Peer("cidr_ipv6", c)),
+        # The marker's address as the value of peers of other kinds.
+        st.sampled_from(["group", "prefix_list", "cidr_list", "vpc"]).map(
+            lambda kind: Peer(kind, EXACT.peer.value)
+        ),
+    ),
+}
+
+
+# One part changed (the nearest misses), or several.
+CHANGED_PARTS = st.one_of(
+    st.sampled_from(sorted(NEAR_PARTS)).map(lambda part: {part}),
+    st.sets(st.sampled_from(sorted(NEAR_PARTS)), min_size=1),
+)
+
+
+@settings(max_examples=500, deadline=None)
+@given(
+    CHANGED_PARTS.flatmap(
+        lambda changed: st.fixed_dictionaries({k: NEAR_PARTS[k] for k in changed})
+    ),
+    st.text(max_size=20),
+)
+def test_only_the_no_traffic_rule_itself_is_no_rule(near: dict[str, Any], description: str) -> None:
+    """The marker is recognised by meaning (any description; a CIDR list's
+    variable is not part of it); a rule that differs in any part, however near,
+    is a rule."""
+    assert is_no_traffic_egress(dataclasses.replace(EXACT, description=description))
+    variable = Peer("cidr_ipv4", EXACT.peer.value, variable="admin_cidrs")
+    assert is_no_traffic_egress(dataclasses.replace(EXACT, peer=variable))
+    assert not is_no_traffic_egress(dataclasses.replace(EXACT, **near))
+
+
+@pytest.mark.parametrize(
+    "near",
+    [
+        {"ToPort": -1},  # any code of type 252
+        {"CidrIp": "255.255.255.254/31"},
+        {"IpProtocol": "udp", "FromPort": 252, "ToPort": 86},
+        {"IpProtocol": "-1"},
+    ],
+)
+def test_a_template_reads_an_inline_near_miss_as_a_rule(near: dict[str, Any]) -> None:
+    """Of a group's inline egress, only the no-traffic rule is left out."""
+    document = template(compile_policy(chef_automate_ha()))
+    inline = document["Resources"]["Bastion"]["Properties"]["SecurityGroupEgress"]
+    (marker,) = inline
+    inline[:] = [{**marker, "Description": "another description"}, {**marker, **near}]
+    read = read_cloudformation(json.dumps(document))
+    (more,) = set(read["bastion"].rules) - set(compile_policy(chef_automate_ha())["bastion"].rules)
+    assert not is_no_traffic_egress(more)
+    assert more.description == "Disallow all traffic"
+
+
+def test_a_policy_cannot_ask_for_the_no_traffic_rule() -> None:
+    """The AWS reader reads it as no rule, so `apply` could never see it in place
+    (the port grammar has one spelling of it: icmp/TYPE:CODE)."""
+    flow = {
+        "name": "to-broadcast",
+        "source": "bastion",
+        "destination": "255.255.255.255/32",
+        "ports": ["icmp/252:86"],
+        "description": "nothing",
+    }
+    with pytest.raises(
+        PolicyError, match=r"^egress icmp/252:86 to 255\.255\.255\.255/32 \(flow to-broadcast\) is "
+    ):
+        compile_policy(with_flows(chef_automate_ha(), flow))
+    near = with_flows(chef_automate_ha(), {**flow, "ports": ["icmp/252"]})
+    assert compile_policy(near)  # any code of type 252 is a rule like others

@@ -21,13 +21,13 @@ from hasg.backends.cloudformation import (
     BACKEND,
     NO_TRAFFIC_EGRESS,
     RULE_TYPES,
-    RULES_PER_GROUP,
     TEMPLATE_BODY_LIMIT,
     logical_ids,
     template,
     to_cloudformation,
 )
 from hasg.core.blueprint import Peer, Rule, SecurityGroup
+from hasg.core.quotas import RULES_PER_GROUP
 from hasg.errors import QuotaError, UsageError
 
 from .tooling import cfn_lint, checkov_cloudformation, write_templates

@@ -11,7 +11,7 @@ import pytest
 import hasg
 from hasg import PrefixListPeer, QuotaError, compile_policy
 from hasg.core.blueprint import Blueprint, Peer
-from hasg.core.compile import quota_usage
+from hasg.core.quotas import quota_usage
 
 HABITAT_AND_SSH = {22, 9631, 9638, 7799}
 PL = "pl-0123456789abcdef0"

@@ -35,6 +35,7 @@ from hasg.core.blueprint import (
     group_name,
 )
 from hasg.core.diff import AWS_DEFAULT_EGRESS_IPV4, AWS_DEFAULT_EGRESS_IPV6, Blocker, GroupChange
+from hasg.core.no_traffic import is_no_traffic_egress
 from hasg.errors import HasgError
 
 if TYPE_CHECKING:
@@ -173,9 +174,12 @@ def group_from_aws(
     role: str, raw: SecurityGroupTypeDef, roles_by_id: Mapping[str, str]
 ) -> SecurityGroup:
     owner = raw.get("OwnerId", "")
+    egress = from_ip_permissions("egress", raw.get("IpPermissionsEgress", []), roles_by_id, owner)
     rules = (
         *from_ip_permissions("ingress", raw.get("IpPermissions", []), roles_by_id, owner),
-        *from_ip_permissions("egress", raw.get("IpPermissionsEgress", []), roles_by_id, owner),
+        # A stack hasg's template deployed holds the inline rule that removed
+        # AWS's default egress: it opens nothing, so it is no rule (core/no_traffic.py).
+        *(rule for rule in egress if not is_no_traffic_egress(rule)),
     )
     return SecurityGroup(
         role=role,
