@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, NoReturn
 
 from hasg.backends.base import add_inventory_arguments
 from hasg.cli.aws import add_commands as add_aws_commands
-from hasg.cli.aws import aws_options
+from hasg.cli.aws import aws_options, check_map_options, map_options
 from hasg.errors import ExitCode, HasgError, UsageError
 
 if TYPE_CHECKING:
@@ -203,6 +203,7 @@ def _schema(args: argparse.Namespace) -> ExitCode:
 def _verify(args: argparse.Namespace) -> ExitCode:
     from hasg.checks.reachability import verify_policy
 
+    check_map_options(args)
     policy = load_policy(args)
     if args.vpc is None:
         report = verify_policy(policy)
@@ -215,6 +216,8 @@ def _verify(args: argparse.Namespace) -> ExitCode:
             region=args.region,
             profile=args.profile,
             endpoint_url=args.endpoint_url,
+            role_map=args.role_map,
+            map_tag=args.map_tag,
         )
     return _reported(report, args)
 
@@ -222,6 +225,7 @@ def _verify(args: argparse.Namespace) -> ExitCode:
 def _audit(args: argparse.Namespace) -> ExitCode:
     from hasg.workflows import audit_hcl, audit_vpc
 
+    check_map_options(args)
     if (
         args.nft is not None
         or args.egress != "open"
@@ -240,6 +244,8 @@ def _audit(args: argparse.Namespace) -> ExitCode:
             region=args.region,
             profile=args.profile,
             endpoint_url=args.endpoint_url,
+            role_map=args.role_map,
+            map_tag=args.map_tag,
         )
     return _reported(report, args)
 
@@ -358,6 +364,7 @@ def _add_policy_commands(sub: argparse._SubParsersAction[argparse.ArgumentParser
         metavar="ID",
         help="check the groups live in this VPC instead of the compiled policy",
     )
+    map_options(verify)
     aws_options(verify)
     verify.add_argument("--json", action="store_true", help="machine-readable output")
     verify.set_defaults(run=_verify)
@@ -406,6 +413,7 @@ def _add_policy_commands(sub: argparse._SubParsersAction[argparse.ArgumentParser
         metavar="NAME",
         help="another hasg cluster that shares the VPC on purpose; repeatable",
     )
+    map_options(audit)
     aws_options(audit)
     audit.add_argument("--json", action="store_true", help="machine-readable output")
     audit.set_defaults(run=_audit)
