@@ -551,3 +551,30 @@ def test_role_maps_parse_and_check() -> None:
     assert check_role_map("t", {"automate": "sg-00000001"}, ROLES) == {"automate": ("sg-00000001",)}
     with pytest.raises(UsageError, match="names at least one role"):
         check_role_map("t", {}, ROLES)
+
+
+# --------------------------------------------------------------------------- the docs
+
+AWS_ID = re.compile(r"\b(sg|vpc)-[0-9a-f]{8,17}\b")
+
+
+def _ids_hidden(text: str) -> str:
+    """Group and VPC ids are moto's, new on every run; all of one length."""
+    return AWS_ID.sub(lambda m: f"{m.group(1)}-<id>", text)
+
+
+def test_the_chef_audit_in_the_docs_is_what_hasg_prints(
+    cloud: Cloud, chef: dict[str, str], capsys: pytest.CaptureFixture[str]
+) -> None:
+    section = DOCS.read_text(encoding="utf-8").split("## Auditing groups hasg did not build")[1]
+    command, printed = re.findall(r"^```\w*\n(.*?)^```$", section, re.MULTILINE | re.DOTALL)[:2]
+    nodes = re.search(r"^NODES=(\S+)", command, re.MULTILINE)
+    line = re.search(r"^hasg (audit .*)$", command, re.MULTILINE)
+    assert nodes and line
+    argv = line.group(1).replace("$NODES", nodes.group(1)).split()
+    assert _ids_hidden(" ".join(argv)) == _ids_hidden(
+        f"audit --vpc {cloud.vpc_id} --map {chef_map(chef)}"
+    )
+    code = main(["audit", "--vpc", cloud.vpc_id, "--map", chef_map(chef)])
+    assert code == ExitCode.CHANGES
+    assert _ids_hidden(capsys.readouterr().out) == _ids_hidden(printed)
