@@ -277,10 +277,10 @@ def _grants_beyond(
                 extra = union(
                     PortSet.of_rule(rule)
                     - union(
-                        PortSet.of_rule(g)
-                        for g in granted
-                        if g.direction == rule.direction
-                        and peer_holds(g.peer, meant, vpc_cidrs, roles)
+                        PortSet.of_rule(allowed)
+                        for allowed in granted
+                        if allowed.direction == rule.direction
+                        and peer_holds(allowed.peer, meant, vpc_cidrs, roles)
                     )
                     for meant in peers_meant(rule.peer, groups)
                 )

@@ -74,7 +74,11 @@ def check_role_map(where: str, mapping: object, roles: Sequence[str]) -> RoleMap
             raise UsageError(
                 f"{where}: {role!r} is not a role of the policy (roles: {', '.join(roles)})"
             )
-        group_ids = (ids,) if isinstance(ids, str) else tuple(ids)
+        if isinstance(ids, str):
+            ids = (ids,)
+        if not isinstance(ids, Iterable):
+            raise UsageError(f"{where}: role {role}'s groups are group ids, not {ids!r}")
+        group_ids = tuple(ids)
         for group_id in group_ids:
             if not isinstance(group_id, str) or not GROUP_ID.fullmatch(group_id):
                 raise UsageError(f"{where}: {group_id!r} (role {role}) is not a group id (sg-...)")

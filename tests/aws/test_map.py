@@ -10,6 +10,7 @@ Terraform's AWS provider makes for them.
 from __future__ import annotations
 
 import ipaddress
+import json
 import re
 from pathlib import Path
 from typing import Any
@@ -258,6 +259,9 @@ def test_hasgs_own_groups_mapped_are_clean(cloud: Cloud, applied: dict[str, str]
     report = audit_vpc(POLICY, cloud.vpc_id, session=cloud.session, role_map=own_map(applied))
     assert report.ok and report.exit_code == ExitCode.OK, report.to_text()
     assert "clean: the mapped groups allow every flow" in report.to_text()
+    document = json.loads(report.to_json())
+    assert document["ok"] is True and document["findings"] == []
+    assert document["roles"]["automate"] == f"{report.cluster}-automate ({applied['automate']})"
     by_tag = audit_vpc(POLICY, cloud.vpc_id, session=cloud.session, map_tag=ROLE_TAG)
     assert by_tag.ok, by_tag.to_text()
     verified = verify_vpc(POLICY, cloud.vpc_id, session=cloud.session, role_map=applied)
@@ -543,6 +547,16 @@ def test_dropping_any_rule_of_the_policy_is_a_missing_flow_on_that_side(
     )
 
 
+def test_a_rule_naming_an_unmapped_group_grants_nothing_the_policy_does() -> None:
+    """The stranger may be anyone (another VPC, another account): even on a
+    port the policy opens to a role, it is beyond the policy."""
+    stranger = Rule("ingress", "tcp", 9200, 9200, Peer("group", "sg-0d0d0d0d"), "who?")
+    elsewhere = Rule("ingress", "tcp", 9200, 9200, Peer("group", "123456789012/sg-0e0e0e0e"), "x")
+    for rule in (stranger, elsewhere):
+        group = _group([rule], roles=("opensearch",))
+        assert _kinds(group) == {"beyond_policy"}
+
+
 def test_role_maps_parse_and_check() -> None:
     assert parse_role_map("automate=sg-00000001+sg-00000002, bastion=sg-00000003") == {
         "automate": ("sg-00000001", "sg-00000002"),
@@ -551,6 +565,9 @@ def test_role_maps_parse_and_check() -> None:
     assert check_role_map("t", {"automate": "sg-00000001"}, ROLES) == {"automate": ("sg-00000001",)}
     with pytest.raises(UsageError, match="names at least one role"):
         check_role_map("t", {}, ROLES)
+    for nonsense in (7, None, [7], [""]):
+        with pytest.raises(UsageError, match="role automate"):
+            check_role_map("t", {"automate": nonsense}, ROLES)
 
 
 # --------------------------------------------------------------------------- the docs
