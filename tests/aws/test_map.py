@@ -15,6 +15,7 @@ import re
 from pathlib import Path
 from typing import Any
 
+import botocore.client
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -581,7 +582,10 @@ def _ids_hidden(text: str) -> str:
 
 
 def test_the_chef_audit_in_the_docs_is_what_hasg_prints(
-    cloud: Cloud, chef: dict[str, str], capsys: pytest.CaptureFixture[str]
+    cloud: Cloud,
+    chef: dict[str, str],
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     section = DOCS.read_text(encoding="utf-8").split("## Auditing groups hasg did not build")[1]
     command, printed = re.findall(r"^```\w*\n(.*?)^```$", section, re.MULTILINE | re.DOTALL)[:2]
@@ -592,6 +596,16 @@ def test_the_chef_audit_in_the_docs_is_what_hasg_prints(
     assert _ids_hidden(" ".join(argv)) == _ids_hidden(
         f"audit --vpc {cloud.vpc_id} --map {chef_map(chef)}"
     )
+    # The command makes its own session: record every call any client makes.
+    made: list[str] = []
+    send = botocore.client.BaseClient._make_api_call
+
+    def recorded(client: Any, operation: str, params: Any) -> Any:
+        made.append(operation)
+        return send(client, operation, params)
+
+    monkeypatch.setattr(botocore.client.BaseClient, "_make_api_call", recorded)
     code = main(["audit", "--vpc", cloud.vpc_id, "--map", chef_map(chef)])
     assert code == ExitCode.CHANGES
     assert _ids_hidden(capsys.readouterr().out) == _ids_hidden(printed)
+    assert made and all(op.startswith(("Describe", "Get", "List")) for op in made), made
