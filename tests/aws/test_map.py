@@ -23,6 +23,7 @@ from hypothesis import strategies as st
 import hasg
 from hasg.backends.aws.permissions import from_ip_permissions
 from hasg.checks.audit import audit_mapped
+from hasg.checks.reachability import peer_holds
 from hasg.cli import main
 from hasg.core.blueprint import ROLE_TAG, Peer, Rule
 from hasg.core.compile import compile_policy
@@ -423,12 +424,11 @@ def test_a_single_protocol_to_the_world_is_not_allow_all_egress(number: int, pie
 
 
 def _ingress(spelling: str, port: int, cidr: str) -> list[Rule]:
-    permission: Any = {
-        "IpProtocol": spelling,
-        "FromPort": port,
-        "ToPort": port,
-        "IpRanges": [{"CidrIp": cidr, "Description": "in"}],
-    }
+    permission: Any = {"IpProtocol": spelling, "FromPort": port, "ToPort": port}
+    if ":" in cidr:
+        permission["Ipv6Ranges"] = [{"CidrIpv6": cidr, "Description": "in"}]
+    else:
+        permission["IpRanges"] = [{"CidrIp": cidr, "Description": "in"}]
     return list(from_ip_permissions("ingress", [permission], {}, "1"))
 
 
@@ -459,6 +459,63 @@ def test_world_open_ingress_is_judged_on_the_union(
     assert not alone.of_kind("world_open") and alone.of_kind("beyond_policy")
     private = _group(_ingress(spelling, port, "10.0.0.0/8"), roles=("automate",))
     assert "world_open" not in _kinds(private)
+
+
+@settings(max_examples=40, deadline=None)
+@given(st.integers(0x2000, 0x3FFF), st.integers(0, 0xFFFF), st.integers(44, 47))
+def test_world_open_ipv6_is_judged_on_the_union(first: int, second: int, prefix: int) -> None:
+    """The same in IPv6, where wide open is more than a public /48."""
+    block = ipaddress.ip_network(f"{first:x}:{second:x}::/32")
+    site = next(block.subnets(new_prefix=prefix))
+    pieces = [str(n) for n in site.subnets(new_prefix=48)]
+    groups = [
+        _group(_ingress("tcp", 22, cidr), roles=("postgresql",), group_id=f"sg-{i:08x}")
+        for i, cidr in enumerate(pieces)
+    ]
+    expected = resolve_vpc_peers(compile_policy(POLICY), VPC_CIDR)
+    report = audit_mapped(expected, groups, vpc_cidrs=[VPC_CIDR])
+    assert len(report.of_kind("world_open")) == len(pieces)
+    assert not audit_mapped(expected, groups[:1], vpc_cidrs=[VPC_CIDR]).of_kind("world_open")
+    unique_local = _group(_ingress("tcp", 22, "fd00::/8"), roles=("postgresql",))
+    assert "world_open" not in _kinds(unique_local)
+
+
+NETWORKS = st.one_of(
+    st.builds(
+        lambda address, length: ipaddress.ip_network(f"{address}/{length}", strict=False),
+        st.ip_addresses(v=4),
+        st.integers(0, 32),
+    ),
+    st.builds(
+        lambda address, length: ipaddress.ip_network(f"{address}/{length}", strict=False),
+        st.ip_addresses(v=6),
+        st.integers(0, 128),
+    ),
+)
+
+
+def _peer(network: ipaddress.IPv4Network | ipaddress.IPv6Network) -> Peer:
+    return Peer("cidr_ipv6" if network.version == 6 else "cidr_ipv4", str(network))
+
+
+@settings(max_examples=300, deadline=None)
+@given(NETWORKS, NETWORKS)
+def test_a_cidr_holds_another_exactly_when_it_contains_it(
+    outer: ipaddress.IPv4Network | ipaddress.IPv6Network,
+    inner: ipaddress.IPv4Network | ipaddress.IPv6Network,
+) -> None:
+    """The guard under "beyond the policy" and "missing flow", on any pair of
+    networks of either family, and through the policy's word `vpc`."""
+    contained = inner.version == outer.version and inner.subnet_of(outer)  # type: ignore[arg-type]
+    assert peer_holds(_peer(outer), _peer(inner)) == contained
+    vpc = [str(outer)] if outer.version == 4 else [VPC_CIDR]
+    if outer.version == 4:
+        assert peer_holds(Peer("vpc"), _peer(inner), vpc) == contained
+    # A role's group is held by what holds the whole VPC, never by less.
+    holds_vpc = outer.version == 4 and ipaddress.ip_network(vpc[0]).subnet_of(outer)  # type: ignore[arg-type]
+    whole = outer.prefixlen == 0 or holds_vpc
+    assert peer_holds(_peer(outer), Peer("group", "automate"), vpc, ROLES) == whole
+    assert not peer_holds(_peer(outer), Peer("group", "sg-0a0a0a0a"), vpc, ROLES)
 
 
 @settings(max_examples=80, deadline=None)
