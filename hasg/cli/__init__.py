@@ -377,8 +377,10 @@ def _add_policy_commands(sub: argparse._SubParsersAction[argparse.ArgumentParser
         "hasg cluster the policy does not name. Or read a Terraform file or module "
         "(emitted by hasg, or edited by hand) and report how its groups and rules differ "
         "from the policy's. Or read a host's `nft -j list ruleset` and report how it "
-        "differs from what the policy gives that host. Reads only. Exit 0 when clean, "
-        "2 on drift.",
+        "differs from what the policy gives that host. With --vpc and --map or --map-tag, "
+        "judge groups hasg did not build, by role: grants beyond the policy (world open, "
+        "any node to any node, allow-all egress), missing flows, undescribed rules. Reads "
+        "only. Exit 0 when clean, 2 on drift.",
     )
     audited = audit.add_mutually_exclusive_group(required=True)
     audited.add_argument("--vpc", metavar="ID", help="the VPC id (vpc-...)")
