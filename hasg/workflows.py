@@ -7,21 +7,24 @@ here, above them, as the CLI composes its commands.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import replace
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from hasg.checks.audit import AuditReport, audit_blueprint, ordered_findings
+from hasg.checks.audit import AuditReport, audit_blueprint, audit_mapped, ordered_findings
 from hasg.checks.reachability import VerifyReport, verify
 from hasg.core.compile import compile_policy
-from hasg.errors import NftReadError
+from hasg.core.mapping import MappedGroup, RoleMap, check_role_map, mapped_blueprint
+from hasg.core.transforms import resolve_vpc_peers
+from hasg.errors import NftReadError, UsageError
 from hasg.policy.model import Policy
 
 if TYPE_CHECKING:
     import boto3
     from mypy_boto3_ec2 import EC2Client
 
+    from hasg.backends.aws.read import Vpc
     from hasg.backends.nftables import HostAudit
     from hasg.core.inventory import Inventory
 
@@ -48,25 +51,64 @@ def audit_vpc(
     profile: str | None = None,
     endpoint_url: str | None = None,
     known_clusters: Sequence[str] = (),
+    role_map: str | Mapping[str, str | Sequence[str]] | None = None,
+    map_tag: str | None = None,
 ) -> AuditReport:
     """Audit the policy's groups in a VPC. Reads only (DescribeVpcs,
     DescribeSecurityGroups). `known_clusters` are other hasg clusters that
-    are expected in the VPC, whose groups are therefore not findings."""
+    are expected in the VPC, whose groups are therefore not findings.
+
+    With `role_map` (role -> group ids, or the CLI's `ROLE=sg-1+sg-2,...`) or
+    `map_tag` (a tag whose value names a group's roles), audit groups hasg
+    did not build instead (docs/aws.md, "Auditing groups hasg did not build"):
+    `hasg.checks.audit.audit_mapped`."""
     from hasg.backends.aws.audit import check_live_arguments
     from hasg.backends.aws.session import aws_errors, make_client
 
     check_live_arguments("hasg.audit_vpc", policy, vpc_id, known_clusters)
+    mapping = _checked_mapping("hasg.audit_vpc", policy, role_map, map_tag)
+    if mapping is not None and known_clusters:
+        raise UsageError("hasg.audit_vpc: known_clusters are hasg clusters: not with a map")
 
     with aws_errors():
         client = make_client(session, region=region, profile=profile, endpoint_url=endpoint_url)
-        return audit_live(client, policy, vpc_id, known_clusters=known_clusters)
+        if mapping is None:
+            return audit_live(client, policy, vpc_id, known_clusters=known_clusters)
+        vpc, groups = _read_mapped(client, policy, vpc_id, *mapping)
+    expected = resolve_vpc_peers(compile_policy(policy), vpc.cidr)
+    return audit_mapped(expected, groups, vpc_cidrs=[vpc.cidr, *vpc.ipv6_cidrs], source=vpc_id)
+
+
+def _checked_mapping(
+    where: str, policy: Policy, role_map: object, map_tag: object
+) -> tuple[RoleMap | None, str | None] | None:
+    """The map or the tag, refused as the CLI refuses them; None for hasg's own groups."""
+    if role_map is not None and map_tag is not None:
+        raise UsageError(f"{where}: a map or a map tag, not both")
+    if role_map is not None:
+        return check_role_map(where, role_map, [r.id for r in policy.roles]), None
+    if map_tag is not None:
+        if not isinstance(map_tag, str) or not map_tag.strip():
+            raise UsageError(f"{where}: the map tag is a tag key, not {map_tag!r}")
+        return None, map_tag
+    return None
+
+
+def _read_mapped(
+    client: EC2Client, policy: Policy, vpc_id: str, role_map: RoleMap | None, map_tag: str | None
+) -> tuple[Vpc, tuple[MappedGroup, ...]]:
+    from hasg.backends.aws.audit import read_mapped
+    from hasg.backends.aws.read import read_vpc
+
+    vpc = read_vpc(client, vpc_id)
+    roles = [r.id for r in policy.roles]
+    return vpc, read_mapped(client, vpc, roles, role_map=role_map, map_tag=map_tag)
 
 
 def audit_live(
     client: EC2Client, policy: Policy, vpc_id: str, *, known_clusters: Sequence[str] = ()
 ) -> AuditReport:
     from hasg.backends.aws.audit import live_findings, read_live
-    from hasg.core.transforms import resolve_vpc_peers
 
     vpc, live = read_live(client, policy.cluster, vpc_id)
     expected = resolve_vpc_peers(compile_policy(policy), vpc.cidr)
@@ -83,19 +125,29 @@ def verify_vpc(
     region: str | None = None,
     profile: str | None = None,
     endpoint_url: str | None = None,
+    role_map: str | Mapping[str, str | Sequence[str]] | None = None,
+    map_tag: str | None = None,
 ) -> VerifyReport:
-    """`hasg verify --vpc`: the reachability check on the groups live in the VPC."""
+    """`hasg verify --vpc`: the reachability check on the groups live in the VPC,
+    hasg's own or, with `role_map` or `map_tag`, groups mapped to roles (as for
+    `audit_vpc`), each role with the union of its groups' rules."""
     from hasg.backends.aws.audit import check_live_arguments
     from hasg.backends.aws.session import aws_errors, make_client
 
     check_live_arguments("hasg.verify_vpc", policy, vpc_id)
+    mapping = _checked_mapping("hasg.verify_vpc", policy, role_map, map_tag)
 
     with aws_errors():
         client = make_client(session, region=region, profile=profile, endpoint_url=endpoint_url)
         from hasg.backends.aws.audit import read_live
 
-        vpc, live = read_live(client, policy.cluster, vpc_id)
-    return verify(policy, live.blueprint, vpc_cidrs=[vpc.cidr, *vpc.ipv6_cidrs])
+        if mapping is None:
+            vpc, live = read_live(client, policy.cluster, vpc_id)
+            blueprint = live.blueprint
+        else:
+            vpc, groups = _read_mapped(client, policy, vpc_id, *mapping)
+            blueprint = mapped_blueprint(policy.cluster, groups)
+    return verify(policy, blueprint, vpc_cidrs=[vpc.cidr, *vpc.ipv6_cidrs])
 
 
 def audit_host(

@@ -13,20 +13,26 @@ A Terraform module (`hasg.workflows.audit_hcl`) and a live VPC
 
 from __future__ import annotations
 
+import ipaddress
 import json
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
 
+from hasg.checks.reachability import holds_whole_vpc, peer_holds
 from hasg.core.blueprint import (
+    ALL_TRAFFIC,
+    TOWARD,
     Blueprint,
+    Direction,
+    Peer,
+    Rule,
 )
 from hasg.core.diff import RuleChange, diff
 from hasg.core.findings import KIND_LABELS, KIND_ORDER, Finding, FindingKind
+from hasg.core.mapping import JOIN, MappedGroup, mapped_blueprint, peers_meant
+from hasg.core.networks import Network, Openness, family_of, wide_open
+from hasg.core.ports import NOTHING, PortSet, union
 from hasg.errors import ExitCode
-
-if TYPE_CHECKING:
-    pass
 
 
 @dataclass(frozen=True)
@@ -36,6 +42,11 @@ class AuditReport:
     groups_checked: int
     rules_checked: int
     findings: tuple[Finding, ...]
+    # What "clean" means for this audit, said when it is.
+    claim: str = "the deployed groups hold exactly the policy's groups and rules"
+    # Groups mapped to roles: (role, its groups as text), which lists the
+    # findings by role.
+    role_groups: tuple[tuple[str, str], ...] = ()
 
     @property
     def ok(self) -> bool:
@@ -151,6 +162,247 @@ def ordered_findings(findings: Iterable[Finding]) -> tuple[Finding, ...]:
     )
 
 
+# --------------------------------------------------------------------------- groups mapped to roles
+
+MAPPED_CLAIM = (
+    "the mapped groups allow every flow of the policy, grant nothing beyond it, "
+    "and describe every rule"
+)
+
+
+def audit_mapped(
+    expected: Blueprint,
+    groups: Sequence[MappedGroup],
+    *,
+    vpc_cidrs: Sequence[str] = (),
+    source: str = "",
+) -> AuditReport:
+    """How far groups hasg did not build (`hasg.core.mapping`) are from the policy.
+
+    Judged by what they let through, not by how their rules are written: a
+    grant beyond the policy is a port a role's groups open to a peer that no
+    rule of the policy's group for that role opens to a peer holding it
+    (`hasg.checks.reachability.peer_holds`); a missing flow is a port of the
+    policy's rule that no rule of the role's groups opens to a peer holding
+    the policy's. `expected` holds the VPC's CIDR for "vpc" (resolve it
+    first, as for `audit_blueprint`)."""
+    actual = mapped_blueprint(expected.cluster, groups)
+    findings = [
+        *_missing_flows(expected, actual, groups, vpc_cidrs),
+        *_grants_beyond(expected, actual, groups, vpc_cidrs),
+        *(
+            Finding(
+                "undescribed_rule", JOIN.join(g.roles), g.name, _live_text(r, groups), g.group_id
+            )
+            for g in groups
+            for r in g.rules
+            if not r.description.strip()
+        ),
+    ]
+    return AuditReport(
+        cluster=expected.cluster,
+        source=source,
+        groups_checked=len(groups),
+        rules_checked=sum(len(g.rules) for g in groups),
+        findings=ordered_findings(findings),
+        claim=MAPPED_CLAIM,
+        role_groups=tuple(
+            (role, ", ".join(g.label for g in groups if role in g.roles)) for role in expected.roles
+        ),
+    )
+
+
+def _missing_flows(
+    expected: Blueprint,
+    actual: Blueprint,
+    groups: Sequence[MappedGroup],
+    vpc_cidrs: Sequence[str],
+) -> Iterable[Finding]:
+    """Each side of each flow: the destination's ingress and the source's egress."""
+    roles = expected.roles
+    for wanted in expected:
+        served = [g for g in groups if wanted.role in g.roles]
+        name = JOIN.join(g.name for g in served) or "(no group)"
+        group_id = JOIN.join(g.group_id for g in served)
+        if not served:
+            yield Finding(
+                "missing_group",
+                wanted.role,
+                name,
+                f"no group is mapped to role {wanted.role}: every flow of it is missing",
+            )
+        have = actual[wanted.role].rules if served else ()
+        lacking: dict[tuple[Direction, Peer], tuple[PortSet, frozenset[str]]] = {}
+        for rule in wanted.rules:
+            cover = union(
+                PortSet.of_rule(r)
+                for r in have
+                if r.direction == rule.direction and peer_holds(r.peer, rule.peer, vpc_cidrs, roles)
+            )
+            gap = PortSet.of_rule(rule) - cover
+            if gap:
+                ports, flows = lacking.get((rule.direction, rule.peer), (NOTHING, frozenset()))
+                lacking[(rule.direction, rule.peer)] = (ports | gap, flows | set(rule.origins))
+        for (direction, peer), (ports, flows) in lacking.items():
+            yield Finding(
+                "missing_flow",
+                wanted.role,
+                name,
+                f"{direction} lacks {ports} {TOWARD[direction]} {peer} "
+                f"(flows {', '.join(sorted(flows))})",
+                group_id,
+            )
+
+
+def _grants_beyond(
+    expected: Blueprint,
+    actual: Blueprint,
+    groups: Sequence[MappedGroup],
+    vpc_cidrs: Sequence[str],
+) -> Iterable[Finding]:
+    """Per role and live rule, the ports it opens that the policy does not
+    grant that role, named by how bad they are (`_grant_kind`)."""
+    roles = expected.roles
+    every_node = frozenset(actual.roles)
+    found: dict[tuple[FindingKind, str, MappedGroup, Direction, Peer, str], PortSet] = {}
+    for group in groups:
+        for role in group.roles:
+            granted = expected[role].rules if role in roles else ()
+            live = [r for g in groups if role in g.roles for r in g.rules]
+            for rule in group.rules:
+                extra = union(
+                    PortSet.of_rule(rule)
+                    - union(
+                        PortSet.of_rule(allowed)
+                        for allowed in granted
+                        if allowed.direction == rule.direction
+                        and peer_holds(allowed.peer, meant, vpc_cidrs, roles)
+                    )
+                    for meant in peers_meant(rule.peer, groups)
+                )
+                if not extra:
+                    continue
+                kind, why = _grant_kind(
+                    rule, extra, role, group, live, groups, every_node, vpc_cidrs
+                )
+                key = (kind, role, group, rule.direction, rule.peer, why)
+                found[key] = found.get(key, NOTHING) | extra
+    for (kind, role, group, direction, peer, why), ports in found.items():
+        shown = peer.text(live_group_names(groups))
+        yield Finding(
+            kind,
+            role,
+            group.name,
+            f"{direction} {ports} {TOWARD[direction]} {shown}: {why}",
+            group.group_id,
+        )
+
+
+def _grant_kind(
+    rule: Rule,
+    extra: PortSet,
+    role: str,
+    group: MappedGroup,
+    live: Sequence[Rule],
+    groups: Sequence[MappedGroup],
+    every_node: frozenset[str],
+    vpc_cidrs: Sequence[str],
+) -> tuple[FindingKind, str]:
+    """How bad a grant beyond the policy is, and why, in words.
+
+    - world open: ingress from CIDRs whose union (with the role's other
+      ingress rules on the same port) is wide open (`hasg.core.networks`);
+    - any node to any node: ingress from a peer that holds every mapped node
+      (a CIDR holding the whole VPC, or a group every mapped role has) on a
+      group every mapped role has, or of every port from such a peer;
+    - allow-all egress: all traffic to CIDRs whose union is the whole of a
+      family (0.0.0.0/0, ::/0, or pieces that add up to it);
+    - beyond the policy: any other port the policy does not grant.
+    """
+    if rule.peer.kind in ("cidr_ipv4", "cidr_ipv6"):
+        if rule.direction == "ingress":
+            openness = _widest(extra, rule, live)
+            if openness is not None:
+                return "world_open", f"open to {openness}"
+        elif rule.protocol == ALL_TRAFFIC:
+            family = family_of(rule.peer.value)
+            everything = [
+                r.peer.value
+                for r in live
+                if r.direction == "egress"
+                and r.protocol == ALL_TRAFFIC
+                and r.peer.kind in ("cidr_ipv4", "cidr_ipv6")
+            ]
+            for openness in wide_open(everything):
+                if openness.world and openness.family == family:
+                    return "open_egress", f"all traffic to {openness}"
+    if rule.direction == "ingress" and _holds_every_node(rule.peer, groups, every_node, vpc_cidrs):
+        if every_node <= set(group.roles):
+            return "node_to_node", "every node may open it on every node"
+        if _every_port(rule):
+            return "node_to_node", f"every node may open every port on {role}"
+    return "beyond_policy", f"the policy does not grant {role} this"
+
+
+def _widest(extra: PortSet, rule: Rule, live: Sequence[Rule]) -> Openness | None:
+    """How wide `rule` opens a port of `extra`, if wide open: judged on the
+    union of the CIDRs of every ingress rule of the role that lets the port in,
+    so that pieces adding up to the internet are the internet.
+
+    A rule whose CIDR lies strictly inside another's on that port adds nothing
+    to the opening and is not blamed for it (the broader rule is); the
+    broadest rules hold the whole union, so a wide union always blames one."""
+    own = ipaddress.ip_network(rule.peer.value)
+    pieces: list[tuple[PortSet, tuple[str, ...]]] = [(extra, (rule.peer.value,))]
+    for other in live:
+        if other.direction != "ingress" or other.peer.kind not in ("cidr_ipv4", "cidr_ipv6"):
+            continue
+        ports = PortSet.of_rule(other)
+        split: list[tuple[PortSet, tuple[str, ...]]] = []
+        for piece, cidrs in pieces:
+            if piece & ports:
+                split.append((piece & ports, (*cidrs, other.peer.value)))
+            if piece - ports:
+                split.append((piece - ports, cidrs))
+        pieces = split
+    opened = [
+        openness
+        for _, cidrs in pieces
+        if not any(_strictly_inside(own, ipaddress.ip_network(c)) for c in cidrs)
+        for openness in wide_open(cidrs)
+    ]
+    return max(opened, key=lambda o: (o.world, o.family == "ipv4", o.public), default=None)
+
+
+def _strictly_inside(inner: Network, outer: Network) -> bool:
+    return inner != outer and inner.version == outer.version and inner.subnet_of(outer)  # type: ignore[arg-type]
+
+
+def _holds_every_node(
+    peer: Peer, groups: Sequence[MappedGroup], every_node: frozenset[str], vpc_cidrs: Sequence[str]
+) -> bool:
+    if peer.kind == "group":
+        meant = {p.value for p in peers_meant(peer, groups) if p != peer}
+        return bool(every_node) and every_node <= meant
+    return holds_whole_vpc(peer, vpc_cidrs)
+
+
+def _every_port(rule: Rule) -> bool:
+    return rule.protocol == ALL_TRAFFIC or (
+        rule.protocol in ("tcp", "udp") and (rule.from_port, rule.to_port) == (0, 65535)
+    )
+
+
+def live_group_names(groups: Sequence[MappedGroup]) -> Callable[[str], str]:
+    """How a live rule's group peer is shown: a mapped group by name and id."""
+    labels = {g.group_id: g.label for g in groups}
+    return lambda value: labels.get(value, value)
+
+
+def _live_text(rule: Rule, groups: Sequence[MappedGroup]) -> str:
+    return rule.text(live_group_names(groups))
+
+
 # --------------------------------------------------------------------------- output
 
 
@@ -161,17 +413,46 @@ def audit_text(report: AuditReport) -> str:
         f"{report.rules_checked} rules.",
     ]
     if report.ok:
-        lines.append("clean: the deployed groups hold exactly the policy's groups and rules")
+        lines.append(f"clean: {report.claim}")
         return "\n".join(lines) + "\n"
-    width = max(len(KIND_LABELS[f.kind]) for f in report.findings)
-    group_width = max(len(_group_label(f)) for f in report.findings)
-    lines.append("")
-    lines += [
-        f"  {KIND_LABELS[f.kind]:<{width}}  {_group_label(f):<{group_width}}  {f.detail}"
-        for f in report.findings
-    ]
+    if report.role_groups:
+        lines += _by_role(report)
+    else:
+        lines += ["", *_finding_lines(report.findings, _group_label)]
     lines += ["", f"drift: {len(report.findings)} finding(s)"]
     return "\n".join(lines) + "\n"
+
+
+def _finding_lines(findings: Sequence[Finding], group: Callable[[Finding], str]) -> list[str]:
+    """One line per finding: what kind, where, what (columns aligned)."""
+    width = max(len(KIND_LABELS[f.kind]) for f in findings)
+    group_width = max(len(group(f)) for f in findings)
+    return [
+        f"  {KIND_LABELS[f.kind]:<{width}}  {group(f):<{group_width}}  {f.detail}".rstrip()
+        for f in findings
+    ]
+
+
+def _by_role(report: AuditReport) -> list[str]:
+    """Mapped groups: the findings under each role, its groups named once in
+    its heading; rules without descriptions (a group's, not a role's) last."""
+    lines: list[str] = []
+    for role, groups in report.role_groups:
+        mine = [f for f in report.findings if f.role == role]
+        if mine:
+            lines += ["", f"{role}: {groups or 'no group'}"]
+            lines += _finding_lines(mine, _own_group)
+    undescribed = report.of_kind("undescribed_rule")
+    if undescribed:
+        lines += ["", "rules without a description:"]
+        lines += _finding_lines(undescribed, _group_label)
+    return lines
+
+
+def _own_group(finding: Finding) -> str:
+    """The group a finding of a role is about; none for what the role lacks
+    (all its groups together lack it, and its heading names them)."""
+    return "" if finding.kind in ("missing_group", "missing_flow") else finding.group
 
 
 def _group_label(finding: Finding) -> str:
@@ -187,4 +468,6 @@ def audit_json(report: AuditReport) -> str:
         "rules_checked": report.rules_checked,
         "findings": [f.to_json() for f in report.findings],
     }
+    if report.role_groups:
+        document["roles"] = dict(report.role_groups)
     return json.dumps(document, indent=2) + "\n"

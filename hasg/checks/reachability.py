@@ -302,12 +302,28 @@ def _cidr_cover(group: SecurityGroup, wanted: Rule, vpc_cidrs: Sequence[str]) ->
 
 
 def _peer_holds(actual: Peer, wanted: Peer, vpc_cidrs: Sequence[str]) -> bool:
-    if peer_key(actual, vpc_cidrs) == peer_key(wanted, vpc_cidrs):
+    return peer_holds(actual, wanted, vpc_cidrs)
+
+
+def peer_holds(
+    outer: Peer, inner: Peer, vpc_cidrs: Sequence[str] = (), roles: Iterable[str] = ()
+) -> bool:
+    """Whether every address `inner` may stand for is one `outer` holds.
+
+    A role's group (one of `roles`) holds instances of the VPC, so a peer
+    holding the whole VPC holds it; any other group (unmapped, in another
+    VPC or account) is held only by itself. `vpc` is the VPC's primary CIDR
+    where it is known."""
+    if peer_key(outer, vpc_cidrs) == peer_key(inner, vpc_cidrs):
         return True
-    if wanted.kind == "vpc":
-        return holds_whole_vpc(actual, vpc_cidrs)
-    if actual.kind in ("cidr_ipv4", "cidr_ipv6") and wanted.kind == actual.kind:
-        return _within(wanted.value, ipaddress.ip_network(actual.value))
+    if inner.kind == "group":
+        return inner.value in set(roles) and holds_whole_vpc(outer, vpc_cidrs)
+    if inner.kind == "vpc":
+        return holds_whole_vpc(outer, vpc_cidrs)
+    kind, value = peer_key(outer, vpc_cidrs)
+    inner_kind, inner_value = peer_key(inner, vpc_cidrs)
+    if kind == inner_kind == "cidr":
+        return _within(inner_value, ipaddress.ip_network(value))
     return False
 
 

@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, NoReturn, TypeAlias
 
 from hasg.backends.base import add_inventory_arguments
 from hasg.cli.aws import COMMANDS as AWS_COMMANDS
-from hasg.cli.aws import aws_options
+from hasg.cli.aws import aws_options, check_map_options, map_options
 from hasg.cli.aws import declare as declare_aws
 from hasg.errors import ExitCode, HasgError, UsageError
 
@@ -233,6 +233,7 @@ def _schema(args: argparse.Namespace) -> ExitCode:
 def _verify(args: argparse.Namespace) -> ExitCode:
     from hasg.checks.reachability import verify_policy
 
+    check_map_options(args)
     policy = load_policy(args)
     if args.vpc is None:
         report = verify_policy(policy)
@@ -245,6 +246,8 @@ def _verify(args: argparse.Namespace) -> ExitCode:
             region=args.region,
             profile=args.profile,
             endpoint_url=args.endpoint_url,
+            role_map=args.role_map,
+            map_tag=args.map_tag,
         )
     return _reported(report, args)
 
@@ -252,6 +255,7 @@ def _verify(args: argparse.Namespace) -> ExitCode:
 def _audit(args: argparse.Namespace) -> ExitCode:
     from hasg.workflows import audit_hcl, audit_vpc
 
+    check_map_options(args)
     if (
         args.nft is not None
         or args.egress != "open"
@@ -270,6 +274,8 @@ def _audit(args: argparse.Namespace) -> ExitCode:
             region=args.region,
             profile=args.profile,
             endpoint_url=args.endpoint_url,
+            role_map=args.role_map,
+            map_tag=args.map_tag,
         )
     return _reported(report, args)
 
@@ -389,6 +395,7 @@ def _declare_verify(sub: SubParsers) -> None:
         metavar="ID",
         help="check the groups live in this VPC instead of the compiled policy",
     )
+    map_options(verify)
     aws_options(verify)
     verify.add_argument("--json", action="store_true", help="machine-readable output")
     verify.set_defaults(run=_verify)
@@ -403,8 +410,10 @@ def _declare_audit(sub: SubParsers) -> None:
         "hasg cluster the policy does not name. Or read a Terraform file or module "
         "(emitted by hasg, or edited by hand) and report how its groups and rules differ "
         "from the policy's. Or read a host's `nft -j list ruleset` and report how it "
-        "differs from what the policy gives that host. Reads only. Exit 0 when clean, "
-        "2 on drift.",
+        "differs from what the policy gives that host. With --vpc and --map or --map-tag, "
+        "judge groups hasg did not build, by role: grants beyond the policy (world open, "
+        "any node to any node, allow-all egress), missing flows, undescribed rules. Reads "
+        "only. Exit 0 when clean, 2 on drift.",
     )
     audited = audit.add_mutually_exclusive_group(required=True)
     audited.add_argument("--vpc", metavar="ID", help="the VPC id (vpc-...)")
@@ -439,6 +448,7 @@ def _declare_audit(sub: SubParsers) -> None:
         metavar="NAME",
         help="another hasg cluster that shares the VPC on purpose; repeatable",
     )
+    map_options(audit)
     aws_options(audit)
     audit.add_argument("--json", action="store_true", help="machine-readable output")
     audit.set_defaults(run=_audit)

@@ -19,13 +19,26 @@ FindingKind = Literal[
     "missing_rule",
     "extra_rule",
     "changed_rule",
+    # Groups hasg did not build, mapped to roles (`--map`): grants beyond the
+    # policy, worst first, then flows the groups do not allow, then rules
+    # nobody described.
+    "world_open",
+    "node_to_node",
+    "open_egress",
+    "beyond_policy",
+    "missing_flow",
+    "undescribed_rule",
     "foreign_reference",
     "other_cluster",
     "stray_group",
 ]
 # The order findings are listed in: whole groups first, then rules, then strangers.
 KIND_ORDER: tuple[FindingKind, ...] = get_args(FindingKind)
-KIND_LABELS: dict[FindingKind, str] = {k: k.replace("_", " ") for k in KIND_ORDER}
+KIND_LABELS: dict[FindingKind, str] = {k: k.replace("_", " ") for k in KIND_ORDER} | {
+    "node_to_node": "any node to any node",
+    "open_egress": "allow-all egress",
+    "beyond_policy": "beyond the policy",
+}
 
 
 @dataclass(frozen=True)

@@ -9,11 +9,12 @@ other hasg clusters. Reads only: DescribeVpcs and DescribeSecurityGroups.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING
 
 from hasg.core.blueprint import CLUSTER_TAG, MANAGED_BY_TAG, MANAGED_BY_VALUE, ROLE_TAG
 from hasg.core.findings import Finding
+from hasg.core.mapping import MappedGroup
 from hasg.policy.model import Policy
 
 if TYPE_CHECKING:
@@ -141,3 +142,81 @@ def _other_clusters(
                 )
             )
     return findings
+
+
+def read_mapped(
+    client: EC2Client,
+    vpc: Vpc,
+    roles: Sequence[str],
+    *,
+    role_map: Mapping[str, Sequence[str]] | None = None,
+    map_tag: str | None = None,
+) -> tuple[MappedGroup, ...]:
+    """The groups a user mapped to roles, by id (`role_map`) or by the value of
+    a tag (`map_tag`), as AWS holds them. Reads only: DescribeSecurityGroups.
+
+    A group that is not found, or not in `vpc`, is refused (UsageError): an
+    audit of groups the instances cannot have would say nothing true. So is
+    a tag on no group of the VPC, or a tag naming no role."""
+    from hasg.backends.aws.permissions import from_ip_permissions
+    from hasg.backends.aws.read import describe_groups, tags_of
+    from hasg.core.mapping import JOIN, roles_by_group
+    from hasg.errors import UsageError
+
+    if role_map is not None:
+        served = roles_by_group(role_map)
+        raw_groups = describe_groups(client, [{"Name": "group-id", "Values": sorted(served)}])
+        found = {raw.get("GroupId", ""): raw for raw in raw_groups}
+        for group_id in served:
+            if group_id not in found:
+                raise UsageError(f"--map: group {group_id} not found in {client.meta.region_name}")
+            if found[group_id].get("VpcId") != vpc.id:
+                raise UsageError(
+                    f"--map: group {group_id} is in {found[group_id].get('VpcId') or 'no VPC'}, "
+                    f"not in {vpc.id}"
+                )
+        chosen = [
+            (found[group_id], tuple(r for r in roles if r in group_roles))
+            for group_id, group_roles in served.items()
+        ]
+    else:
+        tag = map_tag or ""
+        # EC2's tag-key filter treats * and ? as wildcards: the exact key is checked here.
+        raw_groups = describe_groups(
+            client, [{"Name": "vpc-id", "Values": [vpc.id]}, {"Name": "tag-key", "Values": [tag]}]
+        )
+        chosen = []
+        for raw in sorted(raw_groups, key=lambda g: g.get("GroupId", "")):
+            tags = tags_of(raw)
+            if tag not in tags:
+                continue
+            named = tuple(r.strip() for r in tags[tag].split(JOIN))
+            unknown = [r for r in named if r not in roles]
+            if unknown:
+                raise UsageError(
+                    f"--map-tag: group {raw.get('GroupName')} ({raw.get('GroupId')}) has "
+                    f"{tag}={tags[tag]!r}, and {', '.join(map(repr, unknown))} is not a role "
+                    f"of the policy (roles: {', '.join(roles)})"
+                )
+            chosen.append((raw, tuple(r for r in roles if r in named)))
+        if not chosen:
+            raise UsageError(
+                f"--map-tag: no security group in {vpc.id} has the tag {tag!r}: "
+                "nothing to audit (check the key; tag keys are case-sensitive)"
+            )
+    return tuple(
+        MappedGroup(
+            group_id=raw.get("GroupId", ""),
+            name=raw.get("GroupName", ""),
+            roles=group_roles,
+            rules=(
+                *from_ip_permissions(
+                    "ingress", raw.get("IpPermissions", []), {}, raw.get("OwnerId", "")
+                ),
+                *from_ip_permissions(
+                    "egress", raw.get("IpPermissionsEgress", []), {}, raw.get("OwnerId", "")
+                ),
+            ),
+        )
+        for raw, group_roles in chosen
+    )
