@@ -49,7 +49,48 @@ def _emit(args: argparse.Namespace) -> ExitCode:
     from hasg.backends.base import load_backend
 
     backend = load_backend(args.target)
-    return emit_files(backend, target_parser(backend).parse_args(args.target_arguments))
+    parsed = target_parser(backend).parse_args(args.target_arguments)
+    if backend.name == "terraform":
+        return _emit_terraform(backend, parsed)
+    return emit_files(backend, parsed)
+
+
+# `hasg emit terraform --import-from-vpc`'s own options: they read AWS, which
+# the Backend seam never does, so the command adds them, not the backend.
+_IMPORT_AWS_OPTIONS = ("region", "profile", "endpoint_url")
+
+
+def _import_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--import-from-vpc",
+        metavar="VPC",
+        help="also write imports.tf (Terraform 1.5+ import blocks of the groups and rules "
+        "the VPC already holds) and terraform.tfvars; reads AWS only; needs --out",
+    )
+    aws_options(parser)
+
+
+def _emit_terraform(backend: Backend, args: argparse.Namespace) -> ExitCode:
+    if args.import_from_vpc is None:
+        given = [f"--{o.replace('_', '-')}" for o in _IMPORT_AWS_OPTIONS if getattr(args, o)]
+        if given:
+            raise UsageError(f"{', '.join(given)} go with --import-from-vpc")
+        return emit_files(backend, args)
+    from hasg.workflows import import_from_vpc
+
+    if args.out is None:
+        raise UsageError("--import-from-vpc writes imports.tf beside the module: give --out DIR")
+    adopted = import_from_vpc(
+        load_policy(args),
+        args.import_from_vpc,
+        region=args.region,
+        profile=args.profile,
+        endpoint_url=args.endpoint_url,
+    )
+    write_files(adopted.files, args.out)
+    print(f"{adopted.imports} import blocks in {args.out / 'imports.tf'}", file=sys.stderr)
+    sys.stdout.write(adopted.report.to_text())
+    return adopted.report.exit_code
 
 
 def _emit_hcl(args: argparse.Namespace) -> ExitCode:
@@ -71,6 +112,8 @@ def target_parser(backend: Backend) -> argparse.ArgumentParser:
         + ("" if backend.as_one_text is None else " (default: print them as one text)"),
     )
     backend.add_arguments(parser)
+    if backend.name == "terraform":
+        _import_arguments(parser)
     return parser
 
 
@@ -87,14 +130,18 @@ def emit_files(backend: Backend, args: argparse.Namespace) -> ExitCode:
         assert backend.as_one_text is not None  # refused above
         sys.stdout.write(backend.as_one_text(files))
         return ExitCode.OK
-    out: Path = args.out
+    write_files(files, args.out)
+    return ExitCode.OK
+
+
+def write_files(files: dict[str, str], out: Path) -> None:
+    """Write every file under `out` (made if missing), and say which on stderr."""
     for name, text in files.items():
         (out / name).parent.mkdir(parents=True, exist_ok=True)
         (out / name).write_text(text, encoding="utf-8")
     # A host target writes a directory per host: name the hosts, not every file.
     written = sorted({name.split("/")[0] + ("/" if "/" in name else "") for name in files})
     print(f"wrote {', '.join(written)} to {out}", file=sys.stderr)
-    return ExitCode.OK
 
 
 class _TargetsHelp(argparse.Action):
