@@ -47,7 +47,13 @@ from hasg.core.blueprint import (
 from hasg.errors import ExitCode, HasgError
 from hasg.workflows import import_from_vpc
 from terraform import test_equivalence
-from terraform.tooling import hcl_values, terraform_diagnostics, terraform_fmt_diff, with_flows
+from terraform.tooling import (
+    every_kind_of_peer,
+    hcl_values,
+    terraform_diagnostics,
+    terraform_fmt_diff,
+    with_flows,
+)
 
 if TYPE_CHECKING:
     from hasg.workflows import TerraformImport
@@ -143,12 +149,13 @@ def imports_of(out: Path) -> dict[str, str]:
     return found
 
 
-def evaluated(out: Path) -> dict[str, dict[str, Any]]:
+def evaluated(out: Path, vars_paths: list[str] | None = None) -> dict[str, dict[str, Any]]:
     """The group and rule resource instances of the directory, as tfparse
     (Terraform's evaluator, offline) expands them, with terraform.tfvars: {address: values}."""
     import tfparse
 
-    parsed = tfparse.load_from_path(out, vars_paths=[TFVARS_FILE])
+    given = [TFVARS_FILE] if vars_paths is None else vars_paths
+    parsed = tfparse.load_from_path(out, vars_paths=given)
     return {
         i["__tfmeta"]["path"]: i
         for kind in (GROUP_TYPE, *RULE_TYPES.values())
@@ -390,6 +397,37 @@ def test_a_live_rule_the_module_does_not_declare_is_reported(cloud: Cloud, tmp_p
     assert adopted.report.exit_code == ExitCode.CHANGES
 
 
+# --------------------------------------------------------------------------- addresses
+
+
+def clashing_names() -> Policy:
+    """A role named like a list's variable: both rules' readable names are
+    `automate_tcp_443_from_user_cidrs_ipv4`, so both take a hash suffix."""
+    data = chef_automate_ha(user_cidrs=USERS).model_dump()
+    data["roles"] = [*data["roles"], {"id": "user_cidrs_ipv4", "description": "a clash"}]
+    flow = {"source": "user_cidrs_ipv4", "destination": "automate", "ports": ["tcp/443"]}
+    return with_flows(Policy.model_validate(data), {**flow, "description": "clash"})
+
+
+@pytest.mark.parametrize(
+    "policy",
+    [clashing_names(), every_kind_of_peer()],
+    ids=["clashing-names", "every-kind-of-peer"],
+)
+def test_the_addresses_are_those_terraform_evaluates(policy: Policy, tmp_path: Path) -> None:
+    """Without AWS: every address `resource_instances` gives is an instance
+    tfparse evaluates in the emitted module, and the other way round."""
+    blueprint = compile_policy(policy)
+    for name, text in BACKEND.emit(blueprint).items():
+        (tmp_path / name).write_text(text, encoding="utf-8")
+    addresses = [i.address for i in resource_instances(blueprint)]
+    assert len(addresses) == len(set(addresses))
+    assert set(addresses) == set(evaluated(tmp_path, vars_paths=[]))
+    assert any(re.search(r"_[0-9a-f]{8}(\[|$)", a) for a in addresses) == (
+        policy.cluster == "chef-automate-ha"
+    )
+
+
 # --------------------------------------------------------------------------- matching by meaning
 
 SAMPLE = compile_policy(
@@ -594,3 +632,13 @@ def test_the_library_refuses_bad_input_before_any_call(
     with pytest.raises(HasgError) as caught:
         hasg.import_from_vpc(policy, vpc_id, region="us-east-1")
     assert "\n" not in str(caught.value) and message in str(caught.value)
+
+
+def test_emit_terraform_without_the_flag_imports_no_boto3() -> None:
+    code = (
+        "import sys\nfrom hasg.cli import main\nmain(['emit', 'terraform'])\n"
+        "print('boto3' in sys.modules, file=sys.stderr)\n"
+    )
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert done.stderr.strip().splitlines()[-1] == "False"
+    assert done.stdout.startswith("terraform {")
