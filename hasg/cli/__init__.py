@@ -76,10 +76,13 @@ def _emit_terraform(backend: Backend, args: argparse.Namespace) -> ExitCode:
         if given:
             raise UsageError(f"{', '.join(given)} go with --import-from-vpc")
         return emit_files(backend, args)
+    from hasg.backends.terraform.imports import IMPORTS_FILE
     from hasg.workflows import import_from_vpc
 
     if args.out is None:
-        raise UsageError("--import-from-vpc writes imports.tf beside the module: give --out DIR")
+        raise UsageError(
+            f"--import-from-vpc writes {IMPORTS_FILE} beside the module: give --out DIR"
+        )
     adopted = import_from_vpc(
         load_policy(args),
         args.import_from_vpc,
@@ -88,7 +91,7 @@ def _emit_terraform(backend: Backend, args: argparse.Namespace) -> ExitCode:
         endpoint_url=args.endpoint_url,
     )
     write_files(adopted.files, args.out)
-    print(f"{adopted.imports} import blocks in {args.out / 'imports.tf'}", file=sys.stderr)
+    print(f"{adopted.imports} import blocks in {args.out / IMPORTS_FILE}", file=sys.stderr)
     sys.stdout.write(adopted.report.to_text())
     return adopted.report.exit_code
 

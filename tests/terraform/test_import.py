@@ -40,6 +40,7 @@ from hasg.core.blueprint import (
     MANAGED_BY_VALUE,
     NAMED_PROTOCOLS,
     ROLE_TAG,
+    Blueprint,
     Peer,
     Rule,
     canonical_protocol,
@@ -642,3 +643,26 @@ def test_emit_terraform_without_the_flag_imports_no_boto3() -> None:
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert done.stderr.strip().splitlines()[-1] == "False"
     assert done.stdout.startswith("terraform {")
+
+
+def test_one_live_rule_is_never_imported_twice() -> None:
+    """A Blueprint whose module declares one AWS rule twice (a fixed rule to the
+    VPC, and an empty user list's VPC fallback): the second is reported."""
+    from hasg.core.blueprint import SecurityGroup
+
+    to_vpc = Rule("ingress", "tcp", 443, 443, Peer("vpc"), "https")
+    listed = Rule("ingress", "tcp", 443, 443, Peer("cidr_list", "user_cidrs"), "https")
+    group = SecurityGroup("web", "twice-web", "web", {}, rules=(to_vpc,), list_rules=(listed,))
+    blueprint = Blueprint("twice", (group,), cidr_lists={"user_cidrs": ()})
+    live = LiveResources(
+        vpc_id="vpc-0123456789abcdef0",
+        vpc_cidr="10.0.0.0/16",
+        group_ids={"web": "sg-0123456789abcdef0"},
+        group_descriptions={"web": "web"},
+        rules=[LiveRule("web", "sgr-0abc", as_live("web", to_vpc))],
+    )
+    adoption = import_blocks(blueprint, live)
+    ids = [i for _, i in adoption.imported]
+    assert ids.count("sgr-0abc") == 1
+    (twice,) = adoption.findings
+    assert twice.kind == "missing_rule" and "declares" in twice.detail

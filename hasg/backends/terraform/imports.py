@@ -139,6 +139,7 @@ class _Adopter:
                 key = _identity(live_rule.role, live_rule.rule)
                 self.by_identity.setdefault(key, []).append(live_rule)
         self.claimed: set[str] = set()
+        self.importer: dict[str, str] = {}  # live rule id -> the address importing it
         self.imported: list[tuple[ResourceInstance, str]] = []
         self.findings: list[Finding] = []
 
@@ -198,8 +199,18 @@ class _Adopter:
                 f"({', '.join(m.rule_id for m in matches)}) are {wanted}, and hasg does not "
                 "guess which one",
             )
+        elif matches[0].rule_id in self.importer:
+            # Two resources of one AWS rule would fight over it in every apply.
+            self.note(
+                "missing_rule",
+                role,
+                f"{instance.address}: not imported: its live rule {matches[0].rule_id} is "
+                f"imported as {self.importer[matches[0].rule_id]}, and the module declares "
+                f"{wanted} twice",
+            )
         else:
             (match,) = matches
+            self.importer[match.rule_id] = instance.address
             self.imported.append((instance, match.rule_id))
             if match.rule.description != rule.description:
                 self.note(
