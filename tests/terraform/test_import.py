@@ -9,6 +9,7 @@ read by the test itself (DescribeSecurityGroupRules by id).
 
 from __future__ import annotations
 
+import dataclasses
 import ipaddress
 import re
 import subprocess
@@ -455,28 +456,24 @@ def spellings(cidr: str) -> st.SearchStrategy[str]:
 
 
 SPELLINGS = {c: spellings(c) for c in USERS}
+LIVE_VPC_CIDR = "10.0.0.0/16"
 
 
-def as_live(role: str, rule: Rule) -> Rule:
+def as_live(rule: Rule | None) -> Rule:
+    """A declared rule as AWS holds it: `vpc` is the VPC's CIDR."""
+    assert rule is not None
     if rule.peer.kind == "vpc":
-        return Rule(
-            rule.direction,
-            rule.protocol,
-            rule.from_port,
-            rule.to_port,
-            Peer("cidr_ipv4", "10.0.0.0/16"),
-            rule.description,
-        )
+        return dataclasses.replace(rule, peer=Peer("cidr_ipv4", LIVE_VPC_CIDR))
     return rule
 
 
-DECLARED = {(i.role, as_live(i.role, i.rule).key) for i in INSTANCES if i.rule is not None}
+DECLARED = {(i.role, as_live(i.rule).key) for i in INSTANCES if i.rule is not None}
 
 
 def live_of(rules: list[LiveRule]) -> LiveResources:
     return LiveResources(
         vpc_id="vpc-0123456789abcdef0",
-        vpc_cidr="10.0.0.0/16",
+        vpc_cidr=LIVE_VPC_CIDR,
         group_ids=GROUP_IDS,
         group_descriptions={g.role: g.description for g in SAMPLE},
         rules=rules,
@@ -514,7 +511,7 @@ def test_a_live_rule_that_differs_in_identity_is_never_imported(
     """Any other protocol number, port, peer, direction or group: not imported,
     reported missing, and the live rule reported as not declared."""
     instance = data.draw(st.sampled_from(INSTANCES))
-    rule = as_live(instance.role, instance.rule)  # type: ignore[arg-type]
+    rule = as_live(instance.rule)
     role = instance.role
     fields: dict[str, Any] = {
         "direction": rule.direction,
@@ -565,7 +562,7 @@ def test_a_live_rule_that_differs_in_identity_is_never_imported(
 def test_every_instance_is_imported_or_reported_exactly_once() -> None:
     """Half the rules live: each declared instance has one block or one finding."""
     live = [
-        LiveRule(i.role, f"sgr-{n:017x}", as_live(i.role, i.rule))
+        LiveRule(i.role, f"sgr-{n:017x}", as_live(i.rule))
         for n, i in enumerate(INSTANCES)
         if n % 2 and i.rule
     ]
@@ -671,10 +668,10 @@ def test_one_live_rule_is_never_imported_twice() -> None:
     blueprint = Blueprint("twice", (group,), cidr_lists={"user_cidrs": ()})
     live = LiveResources(
         vpc_id="vpc-0123456789abcdef0",
-        vpc_cidr="10.0.0.0/16",
+        vpc_cidr=LIVE_VPC_CIDR,
         group_ids={"web": "sg-0123456789abcdef0"},
         group_descriptions={"web": "web"},
-        rules=[LiveRule("web", "sgr-0abc", as_live("web", to_vpc))],
+        rules=[LiveRule("web", "sgr-0abc", as_live(to_vpc))],
     )
     adoption = import_blocks(blueprint, live)
     ids = [i for _, i in adoption.imported]
