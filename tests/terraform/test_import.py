@@ -280,6 +280,41 @@ def test_it_only_reads(cloud: Cloud, tmp_path: Path) -> None:
     assert writes == []
 
 
+RULES_PER_PAGE = 7
+
+
+@pytest.fixture
+def rules_in_pages(monkeypatch: pytest.MonkeyPatch) -> None:
+    """moto answers DescribeSecurityGroupRules in one page; EC2 pages it
+    (NextToken, up to 1000 rules a page): answer a few rules a page."""
+    from moto.core.responses import ActionResult
+    from moto.ec2.responses.security_groups import SecurityGroups
+
+    def describe_security_group_rules(self: Any) -> Any:
+        rules = self.ec2_backend.describe_security_group_rules(
+            self._get_param("SecurityGroupRuleIds", []), self._filters_from_querystring()
+        )
+        start = int(self._get_param("NextToken") or 0)
+        page: dict[str, Any] = {"SecurityGroupRules": rules[start : start + RULES_PER_PAGE]}
+        if start + RULES_PER_PAGE < len(rules):
+            page["NextToken"] = str(start + RULES_PER_PAGE)
+        return ActionResult(page)
+
+    monkeypatch.setattr(
+        SecurityGroups, "describe_security_group_rules", describe_security_group_rules
+    )
+
+
+def test_every_page_of_rules_is_read(cloud: Cloud, tmp_path: Path, rules_in_pages: None) -> None:
+    policy = chef_automate_ha()
+    applied(cloud, policy)
+    adopted = adopt(cloud, policy, tmp_path)
+    pages = cloud.calls.names.count("DescribeSecurityGroupRules")
+    assert pages > 1 and pages >= adopted.imports // RULES_PER_PAGE
+    assert adopted.report.ok, adopted.report.to_text()
+    assert_imports_are_the_live_resources(cloud, tmp_path)
+
+
 # --------------------------------------------------------------------------- reported, not guessed
 
 
