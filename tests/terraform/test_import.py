@@ -713,3 +713,14 @@ def test_one_live_rule_is_never_imported_twice() -> None:
     assert ids.count("sgr-0abc") == 1
     (twice,) = adoption.findings
     assert twice.kind == "missing_rule" and "declares" in twice.detail
+
+
+def test_terraform_validate_refuses_a_malformed_import_address(tmp_path: Path) -> None:
+    """The loader check has teeth: a `to` that is no resource address fails it."""
+    for name, text in BACKEND.emit(compile_policy(chef_automate_ha())).items():
+        (tmp_path / name).write_text(text, encoding="utf-8")
+    (tmp_path / IMPORTS_FILE).write_text(
+        'import {\n  to = aws_security_group\n  id = "sg-0123456789abcdef0"\n}\n', encoding="utf-8"
+    )
+    summaries = {d["summary"] for d in terraform_diagnostics(tmp_path)}
+    assert "Invalid import address" in summaries
