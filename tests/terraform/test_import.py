@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import dataclasses
 import ipaddress
+import json
 import re
 import subprocess
 import sys
@@ -18,11 +19,13 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import aws.conftest as aws_moto
+import boto3
 import pytest
-from aws import test_cli_e2e
+from aws import test_cli_e2e, test_errors
 from aws.conftest import VPC_CIDR, Cloud, fake_aws_environment
 from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
+from moto.core import set_initial_no_auth_action_count
 
 import hasg
 from hasg import Policy, chef_automate_ha, compile_policy
@@ -724,3 +727,34 @@ def test_terraform_validate_refuses_a_malformed_import_address(tmp_path: Path) -
     )
     summaries = {d["summary"] for d in terraform_diagnostics(tmp_path)}
     assert "Invalid import address" in summaries
+
+
+@set_initial_no_auth_action_count(6)  # the test's own IAM calls: two users, policies, keys
+def test_the_documented_iam_policy_is_enough_to_import(cloud: Cloud, tmp_path: Path) -> None:
+    """docs/aws.md's IAM policy lets hasg apply, then import; without
+    DescribeSecurityGroupRules the import is denied, naming the call."""
+    iam = aws_moto.new_session().client("iam")
+
+    def user(name: str, document: dict[str, Any]) -> boto3.session.Session:
+        iam.create_user(UserName=name)
+        iam.put_user_policy(UserName=name, PolicyName="hasg", PolicyDocument=json.dumps(document))
+        key = iam.create_access_key(UserName=name)["AccessKey"]
+        return boto3.session.Session(
+            aws_access_key_id=key["AccessKeyId"],
+            aws_secret_access_key=key["SecretAccessKey"],
+            region_name=aws_moto.REGION,
+        )
+
+    documented = test_errors.actions_in_the_docs()
+    (statement,) = documented["Statement"]
+    less = [a for a in statement["Action"] if a != "ec2:DescribeSecurityGroupRules"]
+    assert len(less) == len(statement["Action"]) - 1
+    allowed = user("hasg", documented)
+    denied = user("less", {**documented, "Statement": [{**statement, "Action": less}]})
+
+    policy = chef_automate_ha()
+    apply(compile_policy(policy), vpc_id=cloud.vpc_id, session=allowed)
+    adopted = import_from_vpc(policy, cloud.vpc_id, session=allowed)
+    assert adopted.imports == len(resource_instances(compile_policy(policy)))
+    with pytest.raises(HasgError, match="DescribeSecurityGroupRules"):
+        import_from_vpc(policy, cloud.vpc_id, session=denied)
