@@ -57,7 +57,7 @@ def _emit(args: argparse.Namespace) -> ExitCode:
 
 # `hasg emit terraform --import-from-vpc`'s own options: they read AWS, which
 # the Backend seam never does, so the command adds them, not the backend.
-_IMPORT_AWS_OPTIONS = ("region", "profile", "endpoint_url")
+_IMPORT_OPTIONS = ("region", "profile", "endpoint_url", "json")
 
 
 def _import_arguments(parser: argparse.ArgumentParser) -> None:
@@ -68,11 +68,14 @@ def _import_arguments(parser: argparse.ArgumentParser) -> None:
         "the VPC already holds) and terraform.tfvars; reads AWS only; needs --out",
     )
     aws_options(parser)
+    parser.add_argument(
+        "--json", action="store_true", help="with --import-from-vpc: the report as JSON"
+    )
 
 
 def _emit_terraform(backend: Backend, args: argparse.Namespace) -> ExitCode:
     if args.import_from_vpc is None:
-        given = [f"--{o.replace('_', '-')}" for o in _IMPORT_AWS_OPTIONS if getattr(args, o)]
+        given = [f"--{o.replace('_', '-')}" for o in _IMPORT_OPTIONS if getattr(args, o)]
         if given:
             raise UsageError(f"{', '.join(given)} go with --import-from-vpc")
         return emit_files(backend, args)
@@ -92,8 +95,7 @@ def _emit_terraform(backend: Backend, args: argparse.Namespace) -> ExitCode:
     )
     write_files(adopted.files, args.out)
     print(f"{adopted.imports} import blocks in {args.out / IMPORTS_FILE}", file=sys.stderr)
-    sys.stdout.write(adopted.report.to_text())
-    return adopted.report.exit_code
+    return _reported(adopted.report, args)
 
 
 def _emit_hcl(args: argparse.Namespace) -> ExitCode:

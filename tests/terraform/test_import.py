@@ -645,12 +645,33 @@ def test_the_command_writes_the_module_and_imports(
     count = len(imports_of(out))
     assert f"{count} import blocks in {out / IMPORTS_FILE}" in done.stderr
     assert count == len(resource_instances(compile_policy(chef_automate_ha())))
+    imported = imports_of(out)
+    revoked = "aws_vpc_security_group_ingress_rule.automate_tcp_22_from_bastion"
+    client.revoke_security_group_ingress(
+        GroupId=imported["aws_security_group.automate"], SecurityGroupRuleIds=[imported[revoked]]
+    )
+    drifted = hasg(
+        "emit",
+        "terraform",
+        "--import-from-vpc",
+        vpc,
+        "--endpoint-url",
+        server,
+        "--out",
+        str(tmp_path / "drifted"),
+        "--json",
+    )
+    assert drifted.returncode == ExitCode.CHANGES, drifted.stderr
+    (finding,) = json.loads(drifted.stdout)["findings"]
+    assert finding["kind"] == "missing_rule"
+    assert finding["detail"].startswith(f"{revoked}: ")
 
     plain = hasg("emit", "terraform")
     assert plain.stdout == hasg("emit-hcl").stdout
     for args, message in (
         (["--import-from-vpc", vpc, "--endpoint-url", server], "give --out DIR"),
         (["--region", "us-east-1"], "--region go with --import-from-vpc"),
+        (["--json"], "--json go with --import-from-vpc"),
     ):
         refused = hasg("emit", "terraform", *args)
         assert refused.returncode == 1 and refused.stderr.count("\n") == 1, refused.stderr
