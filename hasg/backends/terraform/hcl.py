@@ -490,7 +490,7 @@ def _outputs(blueprint: Blueprint) -> list[Block]:
 # duplicate names, resources whose for_each/count came out empty or unknown,
 # and a `null` the author wrote versus one that stands for "unknown".
 
-GROUP_TYPES = (GROUP_TYPE, "aws_default_security_group")
+GROUP_TYPES = ("aws_security_group", "aws_default_security_group")
 LEGACY_RULE_TYPE = "aws_security_group_rule"
 # Every resource through which the AWS provider writes security group rules.
 SECURITY_GROUP_TYPES = frozenset({*GROUP_TYPES, LEGACY_RULE_TYPE, *RULE_TYPES.values()})
