@@ -771,8 +771,8 @@ def test_the_documented_iam_policy_is_enough_to_import(cloud: Cloud, tmp_path: P
     (statement,) = documented["Statement"]
     less = [a for a in statement["Action"] if a != "ec2:DescribeSecurityGroupRules"]
     assert len(less) == len(statement["Action"]) - 1
-    allowed = user("hasg", documented)
-    denied = user("less", {**documented, "Statement": [{**statement, "Action": less}]})
+    allowed = user("importer", documented)
+    denied = user("importer-less", {**documented, "Statement": [{**statement, "Action": less}]})
 
     policy = chef_automate_ha()
     apply(compile_policy(policy), vpc_id=cloud.vpc_id, session=allowed)
