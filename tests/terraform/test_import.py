@@ -620,7 +620,6 @@ def test_the_command_writes_the_module_and_imports(
     server: str,
     tmp_path: Path,
 ) -> None:
-    import boto3
 
     client = boto3.client("ec2", endpoint_url=server, region_name="us-east-1")
     vpc = client.create_vpc(CidrBlock=VPC_CIDR)["Vpc"]["VpcId"]
@@ -755,24 +754,14 @@ def test_terraform_validate_refuses_a_malformed_import_address(tmp_path: Path) -
 def test_the_documented_iam_policy_is_enough_to_import(cloud: Cloud, tmp_path: Path) -> None:
     """docs/aws.md's IAM policy lets hasg apply, then import; without
     DescribeSecurityGroupRules the import is denied, naming the call."""
-    iam = aws_moto.new_session().client("iam")
-
-    def user(name: str, document: dict[str, Any]) -> boto3.session.Session:
-        iam.create_user(UserName=name)
-        iam.put_user_policy(UserName=name, PolicyName="hasg", PolicyDocument=json.dumps(document))
-        key = iam.create_access_key(UserName=name)["AccessKey"]
-        return boto3.session.Session(
-            aws_access_key_id=key["AccessKeyId"],
-            aws_secret_access_key=key["SecretAccessKey"],
-            region_name=aws_moto.REGION,
-        )
-
     documented = test_errors.actions_in_the_docs()
     (statement,) = documented["Statement"]
     less = [a for a in statement["Action"] if a != "ec2:DescribeSecurityGroupRules"]
     assert len(less) == len(statement["Action"]) - 1
-    allowed = user("importer", documented)
-    denied = user("importer-less", {**documented, "Statement": [{**statement, "Action": less}]})
+    allowed = test_errors.iam_user("importer", documented)
+    denied = test_errors.iam_user(
+        "importer-less", {**documented, "Statement": [{**statement, "Action": less}]}
+    )
 
     policy = chef_automate_ha()
     apply(compile_policy(policy), vpc_id=cloud.vpc_id, session=allowed)
