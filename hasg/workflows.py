@@ -8,7 +8,7 @@ here, above them, as the CLI composes its commands.
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -26,6 +26,8 @@ if TYPE_CHECKING:
 
     from hasg.backends.aws.read import Vpc
     from hasg.backends.nftables import HostAudit
+    from hasg.backends.terraform.imports import LiveResources
+    from hasg.core.blueprint import Blueprint
     from hasg.core.inventory import Inventory
 
 
@@ -182,3 +184,88 @@ def audit_host(
         raise NftReadError(f"{nft}: not UTF-8 text ({error.reason})") from None
     nftables.check_nft_document(text, str(nft))
     return nftables.audit_host(text, ruleset, enforce_egress=enforces_egress(options))
+
+
+@dataclass(frozen=True)
+class TerraformImport:
+    """`hasg emit terraform --import-from-vpc`: the module's files, `imports.tf`
+    and `terraform.tfvars`; and the report of what could not be imported."""
+
+    files: dict[str, str]
+    imports: int
+    report: AuditReport
+
+
+def import_from_vpc(
+    policy: Policy,
+    vpc_id: str,
+    *,
+    session: boto3.session.Session | None = None,
+    region: str | None = None,
+    profile: str | None = None,
+    endpoint_url: str | None = None,
+) -> TerraformImport:
+    """The Terraform module of `policy`, with an `import` block for every group
+    and rule of it that `vpc_id` already holds (the live id of each), and the
+    variable values those ids hold for. Reads only (DescribeVpcs,
+    DescribeSecurityGroups, DescribeSecurityGroupRules). What the module
+    declares and the VPC lacks, what only a group hasg does not own could
+    stand for, and what the VPC holds beyond the module are the report's
+    findings: the report is clean only when every declared resource is imported."""
+    from hasg.backends.aws.audit import check_live_arguments
+    from hasg.backends.aws.session import aws_errors, make_client
+    from hasg.backends.terraform import BACKEND
+    from hasg.backends.terraform.imports import (
+        IMPORTS_FILE,
+        TFVARS_FILE,
+        import_blocks,
+        import_tfvars,
+    )
+
+    check_live_arguments("hasg.import_from_vpc", policy, vpc_id)
+    blueprint = compile_policy(policy)
+    files = BACKEND.emit(blueprint)
+    with aws_errors():
+        client = make_client(session, region=region, profile=profile, endpoint_url=endpoint_url)
+        live = read_importable(client, blueprint, vpc_id)
+    adoption = import_blocks(blueprint, live)
+    files[IMPORTS_FILE] = adoption.text
+    files[TFVARS_FILE] = import_tfvars(blueprint, vpc_id)
+    report = AuditReport(
+        blueprint.cluster,
+        vpc_id,
+        adoption.groups_declared,
+        adoption.rules_declared,
+        ordered_findings(adoption.findings),
+    )
+    return TerraformImport(dict(sorted(files.items())), len(adoption.imported), report)
+
+
+def read_importable(client: EC2Client, blueprint: Blueprint, vpc_id: str) -> LiveResources:
+    """What the VPC holds of the Blueprint's cluster, as the import needs it.
+
+    Ownership is decided as `hasg apply` decides it (`live_state`): exact tags
+    and hasg's name. A role whose group is misnamed or claimed twice, or whose
+    name a group hasg does not own holds, is refused: never imported."""
+    from hasg.backends.aws.audit import read_live
+    from hasg.backends.aws.read import name_conflicts, read_rules
+    from hasg.backends.terraform.imports import LiveResources, LiveRule
+
+    vpc, live = read_live(client, blueprint.cluster, vpc_id)
+    absent = [g for g in blueprint if g.role not in live.group_ids]
+    # A misnamed group is a stranger wearing hasg's tags: reported beside the
+    # role's own group (which apply would keep), never imported in its place.
+    misnamed = [b for b in live.blockers if b.kind == "misnamed"]
+    others = [b for b in live.blockers if b.kind != "misnamed"]
+    blockers = [*others, *name_conflicts(client, vpc, blueprint.cluster, absent)]
+    refused = {b.role: b.message for b in blockers}
+    owned = {role: gid for role, gid in live.group_ids.items() if role not in refused}
+    return LiveResources(
+        vpc_id=vpc.id,
+        vpc_cidr=vpc.cidr,
+        group_ids=owned,
+        group_descriptions={g.role: g.description for g in live.blueprint if g.role in owned},
+        rules=[LiveRule(*found) for found in read_rules(client, owned)],
+        strangers=[(b.role, b.group_id, b.message) for b in misnamed],
+        refused=refused,
+    )

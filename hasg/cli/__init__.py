@@ -54,7 +54,53 @@ def _emit(args: argparse.Namespace) -> ExitCode:
     from hasg.backends.base import load_backend
 
     backend = load_backend(args.target)
-    return emit_files(backend, target_parser(backend).parse_args(args.target_arguments))
+    parsed = target_parser(backend).parse_args(args.target_arguments)
+    if backend.name == "terraform":
+        return _emit_terraform(backend, parsed)
+    return emit_files(backend, parsed)
+
+
+# `hasg emit terraform --import-from-vpc`'s own options: they read AWS, which
+# the Backend seam never does, so the command adds them, not the backend.
+_IMPORT_OPTIONS = ("region", "profile", "endpoint_url", "json")
+
+
+def _import_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--import-from-vpc",
+        metavar="VPC",
+        help="also write imports.tf (Terraform 1.5+ import blocks of the groups and rules "
+        "the VPC already holds) and terraform.tfvars; reads AWS only; needs --out",
+    )
+    aws_options(parser)
+    parser.add_argument(
+        "--json", action="store_true", help="with --import-from-vpc: the report as JSON"
+    )
+
+
+def _emit_terraform(backend: Backend, args: argparse.Namespace) -> ExitCode:
+    if args.import_from_vpc is None:
+        given = [f"--{o.replace('_', '-')}" for o in _IMPORT_OPTIONS if getattr(args, o)]
+        if given:
+            raise UsageError(f"{', '.join(given)} go with --import-from-vpc")
+        return emit_files(backend, args)
+    from hasg.backends.terraform.imports import IMPORTS_FILE
+    from hasg.workflows import import_from_vpc
+
+    if args.out is None:
+        raise UsageError(
+            f"--import-from-vpc writes {IMPORTS_FILE} beside the module: give --out DIR"
+        )
+    adopted = import_from_vpc(
+        load_policy(args),
+        args.import_from_vpc,
+        region=args.region,
+        profile=args.profile,
+        endpoint_url=args.endpoint_url,
+    )
+    write_files(adopted.files, args.out)
+    print(f"{adopted.imports} import blocks in {args.out / IMPORTS_FILE}", file=sys.stderr)
+    return _reported(adopted.report, args)
 
 
 def _emit_hcl(args: argparse.Namespace) -> ExitCode:
@@ -76,6 +122,8 @@ def target_parser(backend: Backend) -> argparse.ArgumentParser:
         + ("" if backend.as_one_text is None else " (default: print them as one text)"),
     )
     backend.add_arguments(parser)
+    if backend.name == "terraform":
+        _import_arguments(parser)
     return parser
 
 
@@ -92,7 +140,12 @@ def emit_files(backend: Backend, args: argparse.Namespace) -> ExitCode:
         assert backend.as_one_text is not None  # refused above
         sys.stdout.write(backend.as_one_text(files))
         return ExitCode.OK
-    out: Path = args.out
+    write_files(files, args.out)
+    return ExitCode.OK
+
+
+def write_files(files: dict[str, str], out: Path) -> None:
+    """Write every file under `out` (made if missing), and say which on stderr."""
     for name, text in files.items():
         (out / name).parent.mkdir(parents=True, exist_ok=True)
         (out / name).write_text(text, encoding="utf-8")
@@ -106,7 +159,6 @@ def emit_files(backend: Backend, args: argparse.Namespace) -> ExitCode:
             "remove what is stale",
             file=sys.stderr,
         )
-    return ExitCode.OK
 
 
 def _not_written(out: Path, written: Sequence[str]) -> list[str]:

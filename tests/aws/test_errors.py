@@ -121,26 +121,27 @@ READ_ONLY = {
 }
 
 
+def iam_user(name: str, document: dict[str, object]) -> boto3.session.Session:
+    """A session of a new IAM user whose one policy is `document` (three IAM calls)."""
+    iam = new_session().client("iam")
+    iam.create_user(UserName=name)
+    iam.put_user_policy(UserName=name, PolicyName="hasg", PolicyDocument=json.dumps(document))
+    key = iam.create_access_key(UserName=name)["AccessKey"]
+    return boto3.session.Session(
+        aws_access_key_id=key["AccessKeyId"],
+        aws_secret_access_key=key["SecretAccessKey"],
+        region_name=REGION,
+    )
+
+
 # IAM calls are free for the first 6 (two users, their policies and keys); then
 # moto checks every call against IAM.
 @set_initial_no_auth_action_count(6)
 def test_the_documented_iam_policy_is_enough_and_less_is_denied(
     cloud: Cloud, blueprint: Blueprint
 ) -> None:
-    iam = new_session().client("iam")
-
-    def user(name: str, document: dict[str, object]) -> boto3.session.Session:
-        iam.create_user(UserName=name)
-        iam.put_user_policy(UserName=name, PolicyName="hasg", PolicyDocument=json.dumps(document))
-        key = iam.create_access_key(UserName=name)["AccessKey"]
-        return boto3.session.Session(
-            aws_access_key_id=key["AccessKeyId"],
-            aws_secret_access_key=key["SecretAccessKey"],
-            region_name=REGION,
-        )
-
-    reader = user("reader", READ_ONLY)
-    allowed = user("hasg", actions_in_the_docs())
+    reader = iam_user("reader", READ_ONLY)
+    allowed = iam_user("hasg", actions_in_the_docs())
     look = Cloud(reader, reader.client("ec2"), cloud.vpc_id, cloud.calls)
 
     assert not plan(blueprint, vpc_id=cloud.vpc_id, session=reader).empty

@@ -30,6 +30,7 @@ from hasg.core.blueprint import (
     POLICY_DIGEST_TAG,
     ROLE_TAG,
     Blueprint,
+    Direction,
     Rule,
     SecurityGroup,
     group_name,
@@ -42,8 +43,11 @@ if TYPE_CHECKING:
     from mypy_boto3_ec2 import EC2Client
     from mypy_boto3_ec2.type_defs import (
         FilterTypeDef,
+        IpPermissionOutputTypeDef,
         NetworkInterfaceTypeDef,
+        SecurityGroupRuleTypeDef,
         SecurityGroupTypeDef,
+        UserIdGroupPairTypeDef,
     )
 
 
@@ -188,6 +192,62 @@ def group_from_aws(
         tags=tags_of(raw),
         rules=rules,
     )
+
+
+def read_rules(client: EC2Client, group_ids: Mapping[str, str]) -> list[tuple[str, str, Rule]]:
+    """(role, rule id `sgr-...`, Rule) for every rule of the groups `group_ids`
+    (role -> group id) names: one paginated DescribeSecurityGroupRules, read-only.
+    A referenced group of the cluster is named by its role, as `live_state` does."""
+    if not group_ids:
+        return []
+    roles_by_id = {group_id: role for role, group_id in group_ids.items()}
+    pages = client.get_paginator("describe_security_group_rules").paginate(
+        Filters=[{"Name": "group-id", "Values": sorted(roles_by_id)}]
+    )
+    found = []
+    for page in pages:
+        for raw in page.get("SecurityGroupRules", []):
+            role = roles_by_id.get(raw.get("GroupId", ""))
+            if role is not None:
+                found.append((role, raw.get("SecurityGroupRuleId", ""), _rule_of(raw, roles_by_id)))
+    return sorted(found, key=lambda item: (item[0], item[1]))
+
+
+def _rule_of(raw: SecurityGroupRuleTypeDef, roles_by_id: Mapping[str, str]) -> Rule:
+    """A SecurityGroupRule as the one-peer IpPermission it is, read by the one
+    reader of IpPermissions (`from_ip_permissions`)."""
+    description = raw.get("Description", "")  # absent and empty are one to a Rule
+    permission: IpPermissionOutputTypeDef = {"IpProtocol": raw.get("IpProtocol", "-1")}
+    if "FromPort" in raw:
+        permission["FromPort"] = raw["FromPort"]
+    if "ToPort" in raw:
+        permission["ToPort"] = raw["ToPort"]
+    referenced = raw.get("ReferencedGroupInfo", {})
+    if "CidrIpv4" in raw:
+        permission["IpRanges"] = [{"CidrIp": raw["CidrIpv4"], "Description": description}]
+    elif "CidrIpv6" in raw:
+        permission["Ipv6Ranges"] = [{"CidrIpv6": raw["CidrIpv6"], "Description": description}]
+    elif "PrefixListId" in raw:
+        permission["PrefixListIds"] = [
+            {"PrefixListId": raw["PrefixListId"], "Description": description}
+        ]
+    elif "GroupId" in referenced:
+        pair: UserIdGroupPairTypeDef = {
+            "GroupId": referenced["GroupId"],
+            "Description": description,
+        }
+        if "UserId" in referenced:
+            pair["UserId"] = referenced["UserId"]
+        permission["UserIdGroupPairs"] = [pair]
+    else:
+        # Fail closed: a rule hasg cannot read is an error, never "no rule".
+        raise HasgError(
+            f"EC2 answered rule {raw.get('SecurityGroupRuleId')} of {raw.get('GroupId')} "
+            "with no peer hasg knows (CidrIpv4, CidrIpv6, PrefixListId, ReferencedGroupInfo)"
+        )
+    direction: Direction = "egress" if raw.get("IsEgress") else "ingress"
+    (rule,) = from_ip_permissions(direction, [permission], roles_by_id, raw.get("GroupOwnerId", ""))
+    return rule
 
 
 def tags_of(raw: SecurityGroupTypeDef) -> dict[str, str]:

@@ -14,9 +14,10 @@ import dataclasses
 import json
 import re
 from collections import Counter
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
 
-from hasg.backends.terraform.writer import Block, Expr, Value, render
+from hasg.backends.terraform.writer import Block, Expr, Value, quote, render
 from hasg.core.blueprint import (
     Blueprint,
     Direction,
@@ -27,7 +28,7 @@ from hasg.core.blueprint import (
     ownership_tags,
 )
 from hasg.core.networks import FAMILIES, WORLD, Family, covers_world, family_of
-from hasg.core.peers import VPC_FALLBACK_LISTS, icmp_for
+from hasg.core.peers import VPC_FALLBACK_LISTS, cidr_peer, icmp_for
 from hasg.policy.model import WORLD_SAFE_TCP_PORTS
 
 MODULE_FILES = ("versions.tf", "variables.tf", "main.tf", "outputs.tf")
@@ -35,9 +36,13 @@ RULE_TYPES: dict[Direction, str] = {
     "ingress": "aws_vpc_security_group_ingress_rule",
     "egress": "aws_vpc_security_group_egress_rule",
 }
+GROUP_TYPE = "aws_security_group"
 TERRAFORM_VERSION = ">= 1.5.0"  # strcontains() arrived in Terraform 1.5
 AWS_PROVIDER_VERSION = ">= 5.0"  # the aws_vpc_security_group_*_rule resources
 _VPC_CIDR = "data.aws_vpc.this.cidr_block"
+# The for_each key of the one instance a VPC-fallback list's IPv4 rule has
+# when the list is empty in both families (`_list_local_expression`).
+VPC_FALLBACK_KEY = "vpc"
 # The module creates groups; what uses them is the caller's, so the one checkov
 # check skipped is CKV2_AWS_5 ("security group attached to a resource"), which
 # cannot pass inside a module that attaches nothing.
@@ -110,7 +115,7 @@ def _variables(blueprint: Blueprint) -> list[Block]:
         )
         for family in FAMILIES:
             variable = list_variable(name, family)
-            default = [c for c in cidrs if family_of(c) == family]
+            default = family_cidrs(cidrs, family)
             block = (
                 Block("variable", (variable,))
                 .attr("description", list_description(blueprint, name, family))
@@ -220,7 +225,10 @@ def list_local_expression(name: str, family: str) -> str:
     by_cidr = f"zipmap({var}, {var})"
     if family == "ipv4" and name in VPC_FALLBACK_LISTS:
         both = ", ".join(f"var.{list_variable(name, f)}" for f in FAMILIES)
-        by_cidr = f"length(concat({both})) == 0 ? tomap({{ vpc = {_VPC_CIDR} }}) : {by_cidr}"
+        by_cidr = (
+            f"length(concat({both})) == 0 ? tomap({{ {VPC_FALLBACK_KEY} = {_VPC_CIDR} }}) "
+            f": {by_cidr}"
+        )
     return by_cidr
 
 
@@ -232,7 +240,7 @@ def _main(blueprint: Blueprint) -> list[Block]:
         blocks.append(_list_locals(blueprint))
     for group in blueprint:
         blocks.append(
-            Block("resource", ("aws_security_group", group.role))
+            Block("resource", (GROUP_TYPE, group.role))
             .comment(checkov_skip(group))
             .attr("name", group.name)
             .attr("description", group.description)
@@ -327,8 +335,79 @@ def rule_resource_name(role: str, rule: Rule, suffix: str = "") -> str:
     return f"{role}_{ports}_{side}_{what}{suffix}"
 
 
+def group_address(role: str) -> str:
+    """The address of a role's group in the module: `aws_security_group.ROLE`."""
+    return f"{GROUP_TYPE}.{role}"
+
+
+def group_id_reference(role: str) -> str:
+    return f"{group_address(role)}.id"
+
+
+def family_cidrs(cidrs: Iterable[str], family: Family) -> list[str]:
+    """One family's CIDRs of a policy list: the default of its variable."""
+    return [c for c in cidrs if family_of(c) == family]
+
+
+@dataclass(frozen=True)
+class ResourceInstance:
+    """One resource instance the module declares: its address as Terraform
+    writes it (`aws_x.name["key"]` for a for_each instance), the role it belongs
+    to, and the rule it holds (None: the role's group). A `vpc` peer stays `vpc`:
+    only the VPC knows its CIDR."""
+
+    address: str
+    role: str
+    rule: Rule | None = None
+
+
+def resource_instances(blueprint: Blueprint) -> tuple[ResourceInstance, ...]:
+    """Every resource instance the module of `blueprint` declares, named by the
+    code that names them in main.tf, for the variables' defaults (the policy's
+    lists): each group, each fixed rule, and per list rule one instance per
+    CIDR of each family, keyed by the CIDR (`zipmap(var, var)`), or the VPC
+    fallback's one instance."""
+    names = rule_resource_names(blueprint)
+    found = [ResourceInstance(group_address(g.role), g.role) for g in blueprint]
+    for group in blueprint:
+        for rule in group.list_rules:
+            cidrs = blueprint.cidr_lists.get(rule.peer.value, ())
+            for family in FAMILIES:
+                resource = f"{RULE_TYPES[rule.direction]}.{names[(group.role, rule.key, family)]}"
+                written = _for_family(rule, family)
+                found += [
+                    ResourceInstance(
+                        f"{resource}[{quote(key)}]",
+                        group.role,
+                        dataclasses.replace(written, peer=peer),
+                    )
+                    for key, peer in _list_instances(rule.peer.value, cidrs, family)
+                ]
+        found += [
+            ResourceInstance(
+                f"{RULE_TYPES[rule.direction]}.{names[(group.role, rule.key, '')]}",
+                group.role,
+                rule,
+            )
+            for rule in group.rules
+            if rule.peer.variable is None
+        ]
+    return tuple(found)
+
+
+def _list_instances(name: str, cidrs: Iterable[str], family: Family) -> list[tuple[str, Peer]]:
+    """(for_each key, peer) of one family's resource of a list rule, as the local evaluates."""
+    listed = list(cidrs)
+    own = list(dict.fromkeys(family_cidrs(listed, family)))  # zipmap keeps one key per CIDR
+    if own:
+        return [(cidr, cidr_peer(cidr)) for cidr in own]
+    if family == "ipv4" and name in VPC_FALLBACK_LISTS and not listed:
+        return [(VPC_FALLBACK_KEY, Peer("vpc"))]
+    return []
+
+
 def _rule_body(block: Block, group: SecurityGroup, rule: Rule) -> None:
-    block.attr("security_group_id", Expr(f"aws_security_group.{group.role}.id"))
+    block.attr("security_group_id", Expr(group_id_reference(group.role)))
     block.attr("description", rule.description)
     block.attr("ip_protocol", rule.protocol)
     if rule.protocol != "-1":
@@ -341,7 +420,7 @@ def _rule_block(group: SecurityGroup, rule: Rule, name: str, tags: Mapping[str, 
     _rule_body(block, group, rule)
     peer = rule.peer
     if peer.kind == "group":
-        block.attr("referenced_security_group_id", Expr(f"aws_security_group.{peer.value}.id"))
+        block.attr("referenced_security_group_id", Expr(group_id_reference(peer.value)))
     elif peer.kind == "vpc":
         block.attr("cidr_ipv4", Expr(_VPC_CIDR))
     elif peer.kind == "prefix_list":
@@ -370,7 +449,7 @@ def _list_rule_block(
 
 
 def _outputs(blueprint: Blueprint) -> list[Block]:
-    ids: dict[str, Value] = {g.role: Expr(f"aws_security_group.{g.role}.id") for g in blueprint}
+    ids: dict[str, Value] = {g.role: Expr(group_id_reference(g.role)) for g in blueprint}
     blocks = [
         Block("output", ("security_group_ids",))
         .attr("description", "Security group id of each role.")
@@ -380,6 +459,6 @@ def _outputs(blueprint: Blueprint) -> list[Block]:
         blocks.append(
             Block("output", (f"{group.role}_security_group_id",))
             .attr("description", f"Security group of the {group.role} role ({group.name}).")
-            .attr("value", Expr(f"aws_security_group.{group.role}.id"))
+            .attr("value", Expr(group_id_reference(group.role)))
         )
     return blocks

@@ -137,36 +137,47 @@ def render_block(block: Block, depth: int = 0) -> list[str]:
     header = " ".join([block.type, *(quote(label) for label in block.labels)])
     if not block.body:
         return [f"{pad}{header} {{", f"{pad}}}"]
-    lines = [f"{pad}{header} {{"]
+    return [f"{pad}{header} {{", *_body_lines(block.body, depth + 1), f"{pad}}}"]
+
+
+def _body_lines(
+    body: Sequence[tuple[str, Value] | Block | Comment | None], depth: int
+) -> list[str]:
+    pad = INDENT * depth
+    lines: list[str] = []
     run: list[tuple[str, str]] = []
 
     def flush() -> None:
         width = max((len(k) for k, _ in run), default=0)
-        lines.extend(f"{pad}{INDENT}{k.ljust(width)} = {v}" for k, v in run)
+        lines.extend(f"{pad}{k.ljust(width)} = {v}" for k, v in run)
         run.clear()
 
-    for item in block.body:
+    for item in body:
         if item is None:
             flush()
             lines.append("")
         elif isinstance(item, Block):
             flush()
-            lines.extend(render_block(item, depth + 1))
+            lines.extend(render_block(item, depth))
         elif isinstance(item, Comment):
             flush()
-            lines.append(f"{pad}{INDENT}# {item.text}".rstrip())
+            lines.append(f"{pad}# {item.text}".rstrip())
         else:
             name, value = item
-            text = _value_lines(value, depth + 1)
+            text = _value_lines(value, depth)
             if len(text) == 1:
                 run.append((name, text[0]))
             else:
                 flush()
-                lines.append(f"{pad}{INDENT}{name} = {text[0]}")
+                lines.append(f"{pad}{name} = {text[0]}")
                 lines.extend(text[1:])
     flush()
-    lines.append(f"{pad}}}")
     return lines
+
+
+def render_attributes(attributes: Iterable[tuple[str, Value]]) -> str:
+    """Top-level attributes, as a .tfvars file holds them."""
+    return "\n".join(_body_lines(list(attributes), 0)) + "\n"
 
 
 def render(blocks: Iterable[Block]) -> str:
