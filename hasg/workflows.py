@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING
 
 from hasg.checks.audit import AuditReport, audit_blueprint, ordered_findings
 from hasg.checks.reachability import VerifyReport, verify
+from hasg.core.blueprint import DEFAULT_GROUP
 from hasg.core.compile import compile_policy
 from hasg.errors import NftReadError
 from hasg.policy.model import Policy
@@ -68,9 +69,12 @@ def audit_live(
     from hasg.backends.aws.audit import live_findings, read_live
     from hasg.core.transforms import resolve_vpc_peers
 
-    vpc, live = read_live(client, policy.cluster, vpc_id)
+    vpc, live = read_live(
+        client, policy.cluster, vpc_id, default_group=policy.restrict_default_group
+    )
     expected = resolve_vpc_peers(compile_policy(policy), vpc.cidr)
-    report = audit_blueprint(expected, live.blueprint, source=vpc_id, group_ids=live.group_ids)
+    ids = {**live.group_ids, DEFAULT_GROUP: live.default_group_id}
+    report = audit_blueprint(expected, live.blueprint, source=vpc_id, group_ids=ids)
     strangers = live_findings(client, vpc, live, policy.cluster, known_clusters)
     return replace(report, findings=ordered_findings([*report.findings, *strangers]))
 

@@ -25,6 +25,8 @@ from hasg.core.blueprint import (
     ALL_PORTS,
     ALL_TRAFFIC,
     CLUSTER_TAG,
+    DEFAULT_GROUP,
+    DEFAULT_GROUP_NAME,
     DIRECTIONS,
     ROLE_TAG,
     Blueprint,
@@ -39,7 +41,7 @@ from hasg.core.blueprint import (
 )
 from hasg.core.networks import FAMILIES, WORLD, Family, covers_world, family_of, parse_network
 from hasg.core.peers import VPC_FALLBACK_LISTS, expand_cidr_list, icmp_for
-from hasg.errors import HclReadError
+from hasg.errors import HclReadError, UsageError
 from hasg.policy.model import WORLD_SAFE_TCP_PORTS
 
 MODULE_FILES = ("versions.tf", "variables.tf", "main.tf", "outputs.tf")
@@ -253,6 +255,8 @@ def _main(blueprint: Blueprint) -> list[Block]:
             .attr("revoke_rules_on_delete", True)
             .attr("tags", dict(group.tags))
         )
+    if blueprint.default_group is not None:
+        blocks.append(_default_group_block(blueprint.default_group))
     names = rule_resource_names(blueprint)
     for group in blueprint:
         tags = dict(sorted(ownership_tags(blueprint.cluster, group.role).items()))
@@ -264,6 +268,25 @@ def _main(blueprint: Blueprint) -> list[Block]:
             if rule.peer.variable is None:
                 blocks.append(_rule_block(group, rule, names[(group.role, rule.key, "")], tags))
     return blocks
+
+
+def _default_group_block(rules: tuple[Rule, ...]) -> Block:
+    """restrict_default_group: the VPC's default group, adopted by Terraform.
+    The AWS provider removes every rule of the group on adoption and keeps it
+    without any while the resource has no ingress or egress block
+    (aws_default_security_group docs), which is CIS AWS Foundations 5.4
+    (checkov CKV2_AWS_12). No tags: hasg does not own that group, and its tags
+    would claim it did."""
+    if rules:
+        raise UsageError(
+            "Terraform: hasg writes the VPC's default group only without rules "
+            f"(restrict_default_group), not with {len(rules)} rule(s)"
+        )
+    return (
+        Block("resource", ("aws_default_security_group", "default"))
+        .comment("restrict_default_group: every rule of the VPC's default group removed.")
+        .attr("vpc_id", Expr("var.vpc_id"))
+    )
 
 
 # A rule resource: (role, Rule.key, family of a list rule's resource or "").
@@ -793,6 +816,7 @@ class _Group:
     tags: dict[str, str]
     rules: list[Rule] = dataclasses.field(default_factory=list)
     list_rules: list[Rule] = dataclasses.field(default_factory=list)
+    where: Where | None = None  # an aws_default_security_group: where it is
 
 
 class _Reader:
@@ -831,11 +855,22 @@ class _Reader:
             for instance in self.evaluated.get(rtype, []):
                 self._rule_resource(rtype, instance)
         self._unexpanded()
-        roles = [g.role for g in self.groups.values()]
+        defaults = [g for g in self.groups.values() if g.where is not None]
+        if len(defaults) > 1:
+            raise HclReadError(
+                "several aws_default_security_group resources ("
+                + ", ".join(f"{g.where.file}:{g.where.line}" for g in defaults if g.where)
+                + "): hasg reads the groups of one VPC"
+            )
+        roles = [g.role for g in self.groups.values() if g.where is None]
         if len(roles) != len(set(roles)):
             twice = sorted({r for r in roles if roles.count(r) > 1})
             raise HclReadError(f"several groups are the role {', '.join(twice)}")
-        clusters = {g.tags[CLUSTER_TAG] for g in self.groups.values() if CLUSTER_TAG in g.tags}
+        clusters = {
+            g.tags[CLUSTER_TAG]
+            for g in self.groups.values()
+            if CLUSTER_TAG in g.tags and g.where is None
+        }
         if len(clusters) > 1:
             raise HclReadError(
                 f"groups of several clusters in one configuration: {sorted(clusters)}"
@@ -847,9 +882,20 @@ class _Reader:
                     g.role, g.name, g.description, g.tags, tuple(g.rules), tuple(g.list_rules)
                 )
                 for g in self.groups.values()
+                if g.where is None
             ),
             cidr_lists=self.cidr_lists,
+            default_group=self._default_group_rules(defaults),
         )
+
+    def _default_group_rules(self, defaults: list[_Group]) -> tuple[Rule, ...] | None:
+        """The rules of the VPC's default group; None where no resource manages it."""
+        if not defaults:
+            return None
+        (group,) = defaults
+        if group.list_rules and group.where is not None:
+            raise group.where.error("rules of a CIDR list variable on the VPC's default group")
+        return tuple(group.rules)
 
     # -- where and what
 
@@ -900,11 +946,15 @@ class _Reader:
             key: self._string(value, where, f"tags.{key}")
             for key, value in self._known(instance.get("tags") or {}, where, "tags").items()
         }
-        default = rtype == "aws_default_security_group"
-        role = tags.get(ROLE_TAG) or where.address.removeprefix(f"{rtype}.")
-        name = "default" if default else self._string(instance.get("name", ""), where, "name")
-        description = instance.get("description", PROVIDER_DEFAULT_DESCRIPTION)
-        group = _Group(role, name, self._string(description, where, "description"), tags)
+        if rtype == "aws_default_security_group":
+            # The VPC's default group, whatever its tags say: its rules are the
+            # Blueprint's `default_group`, and a rule naming it names DEFAULT_GROUP.
+            group = _Group(DEFAULT_GROUP, DEFAULT_GROUP_NAME, "", tags, where=where)
+        else:
+            role = tags.get(ROLE_TAG) or where.address.removeprefix(f"{rtype}.")
+            name = self._string(instance.get("name", ""), where, "name")
+            description = instance.get("description", PROVIDER_DEFAULT_DESCRIPTION)
+            group = _Group(role, name, self._string(description, where, "description"), tags)
         self.groups[str(instance["id"])] = group
         for direction in DIRECTIONS:
             inline = instance.get(direction) or []
