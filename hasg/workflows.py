@@ -98,7 +98,9 @@ def verify_vpc(
         client = make_client(session, region=region, profile=profile, endpoint_url=endpoint_url)
         from hasg.backends.aws.audit import read_live
 
-        vpc, live = read_live(client, policy.cluster, vpc_id)
+        vpc, live = read_live(
+            client, policy.cluster, vpc_id, default_group=policy.restrict_default_group
+        )
     return verify(policy, live.blueprint, vpc_cidrs=[vpc.cidr, *vpc.ipv6_cidrs])
 
 

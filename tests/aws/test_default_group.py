@@ -13,7 +13,7 @@ from hasg.backends.aws import apply, destroy, plan
 from hasg.backends.aws.render import plan_json, render_plan
 from hasg.errors import ConcurrentChangeError, ExitCode, PolicyError
 from hasg.policy.model import Policy
-from hasg.workflows import audit_vpc
+from hasg.workflows import audit_vpc, verify_vpc
 
 from .conftest import Cloud, Timeline, assert_holds, tcp
 
@@ -159,6 +159,23 @@ def test_an_audit_with_the_option_reports_the_default_groups_rules(opened: Cloud
 
     apply(RESTRICTING, vpc_id=opened.vpc_id, session=opened.session)
     assert audit_vpc(RESTRICTING_POLICY, opened.vpc_id, session=opened.session).ok
+
+
+def test_verify_with_the_option_breaches_on_the_default_groups_rules(opened: Cloud) -> None:
+    apply(LEAVING, vpc_id=opened.vpc_id, session=opened.session)
+
+    leaving = verify_vpc(POLICY, opened.vpc_id, session=opened.session)
+    restricting = verify_vpc(RESTRICTING_POLICY, opened.vpc_id, session=opened.session)
+
+    assert leaving.ok and "default group" not in leaving.to_text()
+    assert len(restricting.of_kind("default_group")) == 3
+    assert restricting.breaches == restricting.of_kind("default_group")
+    assert restricting.exit_code == ExitCode.ERROR
+    assert "FAIL  the VPC's default group holds no rule" in restricting.to_text()
+
+    apply(RESTRICTING, vpc_id=opened.vpc_id, session=opened.session)
+    fixed = verify_vpc(RESTRICTING_POLICY, opened.vpc_id, session=opened.session)
+    assert fixed.ok and "ok    the VPC's default group holds no rule" in fixed.to_text()
 
 
 def test_a_rule_added_to_the_default_group_during_apply_is_caught_by_the_read_back(

@@ -251,7 +251,7 @@ YAML_ERRORS = {
     "unknown top-level field": (
         "cluster: shop\nrules: []\n" + ROLES,
         "policy.yaml:2:1: rules: unknown field; did you mean 'roles'? Policy fields: "
-        "cluster, roles, flows, user_cidrs, admin_cidrs, ssh_port, tags",
+        "cluster, roles, flows, user_cidrs, admin_cidrs, ssh_port, tags, restrict_default_group",
     ),
     "unknown field in a peer mapping": (
         flows("  - {source: web, destination: {role: db, port: 1}, ports: [1], description: x}"),
