@@ -136,7 +136,8 @@ def diff(desired: Blueprint, live: Blueprint, *, new_group_rules: Iterable[Rule]
     (`hasg.core.transforms.resolve_vpc_peers`).
     `new_group_rules` are the rules a group has right after it is created
     (AWS's default egress), so that the plan removes them like any other
-    rule the Blueprint does not have.
+    rule the Blueprint does not have. The VPC's default group is compared
+    apart (`Changes.default_group`), and only when `desired` has one.
     """
     live_groups = by_role(live)
     desired_roles = set(desired.roles)
@@ -173,15 +174,18 @@ def diff(desired: Blueprint, live: Blueprint, *, new_group_rules: Iterable[Rule]
         rules=tuple(sorted(rules)),
         tags=tuple(tags),
         blockers=tuple(blockers),
-        default_group=tuple(
-            sorted(
-                _rule_changes(DEFAULT_GROUP, desired.default_group or (), live.default_group or ())
-            )
-        )
-        if desired.default_group is not None and live.default_group is not None
-        else (),
+        default_group=_default_group_changes(desired, live),
         default_group_difference=_default_group_difference(desired, live),
     )
+
+
+def _default_group_changes(desired: Blueprint, live: Blueprint) -> tuple[RuleChange, ...]:
+    """The VPC's default group, only where both sides speak of it: a Blueprint
+    without `default_group` (a policy without restrict_default_group) never
+    changes it."""
+    if desired.default_group is None or live.default_group is None:
+        return ()
+    return tuple(sorted(_rule_changes(DEFAULT_GROUP, desired.default_group, live.default_group)))
 
 
 def _default_group_difference(desired: Blueprint, live: Blueprint) -> DefaultGroupDifference:

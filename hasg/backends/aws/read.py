@@ -5,9 +5,11 @@ hasg owns a group when it carries all three ownership tags for the cluster
 gives that role (`hasg.core.blueprint.group_name`). EC2's tag filters narrow the
 read, but they treat `*` and `?` as wildcards, so ownership is decided here,
 on the exact values. A group with the tags but another name was not made by
-hasg (AWS cannot rename a group): it is reported, never changed. Before
-creating a group hasg also reads whatever already holds its name, so that a
-stranger's group is reported rather than adopted.
+hasg (AWS cannot rename a group): it is reported, never changed. A plan reads
+every group of the VPC at once with the VPC itself (`read_cluster`), so a
+stranger's group holding a name hasg is about to create is reported rather
+than adopted, and the VPC's default group is at hand for a policy with
+`restrict_default_group` (`with_default_group`), with no second read.
 """
 
 from __future__ import annotations
