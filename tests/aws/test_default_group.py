@@ -96,6 +96,7 @@ def test_with_the_option_plan_lists_every_rule_of_the_default_group_apart(
     assert document["group_id"] == group_id
     assert {r["action"] for r in document["rules"]} == {"remove"}
     assert len(document["rules"]) == 3
+    assert {"kind": "group", "value": group_id} in [r["peer"] for r in document["rules"]]
     assert opened.calls.mutating == []
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import TYPE_CHECKING
 
-from hasg.core.blueprint import DEFAULT_GROUP, DEFAULT_GROUP_NAME, Rule
+from hasg.core.blueprint import DEFAULT_GROUP, DEFAULT_GROUP_NAME, Peer, Rule
 from hasg.core.diff import GroupChange, RuleChange
 
 if TYPE_CHECKING:
@@ -139,7 +139,13 @@ def _rule_json(plan: Plan, change: RuleChange) -> Mapping[str, object]:
         "protocol": rule.protocol,
         "from_port": rule.from_port,
         "to_port": rule.to_port,
-        "peer": {"kind": rule.peer.kind, "value": rule.peer.value},
+        # The default group naming itself: by its id, which is what EC2 shows.
+        "peer": {
+            "kind": rule.peer.kind,
+            "value": plan.live.default_group_id
+            if rule.peer == Peer("group", DEFAULT_GROUP)
+            else rule.peer.value,
+        },
         "description": rule.description,
     }
     if change.action == "update":
