@@ -74,7 +74,7 @@ FIELD_HELP: dict[type[BaseModel], dict[str, str]] = {
             "deleted, and `hasg destroy` does not put them back), Terraform gets an "
             "`aws_default_security_group` without rules, and an audit reports a rule there as "
             "drift. CloudFormation cannot manage that group (docs/cloudformation.md). Default "
-            "`false`: hasg never reads, changes or judges the default group."
+            "`false`: hasg never changes or judges the default group."
         ),
         "tags": (
             "Extra tags for every group, at most 45: AWS allows 50 per group and hasg sets "
