@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING
 
 from hasg.checks.audit import AuditReport, audit_blueprint, audit_mapped, ordered_findings
 from hasg.checks.reachability import VerifyReport, verify
+from hasg.core.blueprint import DEFAULT_GROUP
 from hasg.core.compile import compile_policy
 from hasg.core.mapping import MappedGroup, RoleMap, check_role_map, mapped_blueprint
 from hasg.core.transforms import resolve_vpc_peers
@@ -112,9 +113,12 @@ def audit_live(
 ) -> AuditReport:
     from hasg.backends.aws.audit import live_findings, read_live
 
-    vpc, live = read_live(client, policy.cluster, vpc_id)
+    vpc, live = read_live(
+        client, policy.cluster, vpc_id, default_group=policy.restrict_default_group
+    )
     expected = resolve_vpc_peers(compile_policy(policy), vpc.cidr)
-    report = audit_blueprint(expected, live.blueprint, source=vpc_id, group_ids=live.group_ids)
+    ids = {**live.group_ids, DEFAULT_GROUP: live.default_group_id}
+    report = audit_blueprint(expected, live.blueprint, source=vpc_id, group_ids=ids)
     strangers = live_findings(client, vpc, live, policy.cluster, known_clusters)
     return replace(report, findings=ordered_findings([*report.findings, *strangers]))
 
@@ -144,7 +148,9 @@ def verify_vpc(
         from hasg.backends.aws.audit import read_live
 
         if mapping is None:
-            vpc, live = read_live(client, policy.cluster, vpc_id)
+            vpc, live = read_live(
+                client, policy.cluster, vpc_id, default_group=policy.restrict_default_group
+            )
             blueprint = live.blueprint
         else:
             vpc, groups = _read_mapped(client, policy, vpc_id, *mapping)
@@ -257,7 +263,7 @@ def read_importable(client: EC2Client, blueprint: Blueprint, vpc_id: str) -> Liv
     # role's own group (which apply would keep), never imported in its place.
     misnamed = [b for b in live.blockers if b.kind == "misnamed"]
     others = [b for b in live.blockers if b.kind != "misnamed"]
-    blockers = [*others, *name_conflicts(client, vpc, blueprint.cluster, absent)]
+    blockers = [*others, *name_conflicts(live, blueprint.cluster, absent)]
     refused = {b.role: b.message for b in blockers}
     owned = {role: gid for role, gid in live.group_ids.items() if role not in refused}
     return LiveResources(

@@ -301,11 +301,23 @@ def template(blueprint: Blueprint) -> dict[str, Any]:
     }
     return {
         "AWSTemplateFormatVersion": "2010-09-09",
-        "Description": f"Security groups of the {blueprint.cluster} cluster (hasg {__version__}).",
+        "Description": f"Security groups of the {blueprint.cluster} cluster (hasg {__version__})."
+        + (DEFAULT_GROUP_NOT_RESTRICTED if blueprint.default_group is not None else ""),
         "Parameters": _parameters(blueprint),
         "Resources": resources,
         "Outputs": outputs,
     }
+
+
+# CloudFormation has no resource type for a VPC's default group (AWS::EC2::
+# SecurityGroup always creates a new group), so a template cannot restrict
+# it; its Description says so, and where to do it instead.
+DEFAULT_GROUP_NOT_RESTRICTED = (
+    " The policy's restrict_default_group is NOT applied: CloudFormation cannot manage the "
+    "VPC's default group. Revoke its rules with hasg apply (same policy), Terraform "
+    "(aws_default_security_group) or aws ec2 revoke-security-group-ingress and -egress "
+    "(see hasg's docs/cloudformation.md)."
+)
 
 
 def dumps(document: Mapping[str, Any], form: str = "yaml") -> str:

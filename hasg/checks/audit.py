@@ -21,13 +21,15 @@ from dataclasses import dataclass
 from hasg.checks.reachability import holds_whole_vpc, peer_holds
 from hasg.core.blueprint import (
     ALL_TRAFFIC,
+    DEFAULT_GROUP,
+    DEFAULT_GROUP_NAME,
     TOWARD,
     Blueprint,
     Direction,
     Peer,
     Rule,
 )
-from hasg.core.diff import RuleChange, diff
+from hasg.core.diff import Changes, RuleChange, diff
 from hasg.core.findings import KIND_LABELS, KIND_ORDER, Finding, FindingKind
 from hasg.core.mapping import JOIN, MappedGroup, mapped_blueprint, peers_meant
 from hasg.core.networks import Network, Openness, family_of, wide_open
@@ -115,6 +117,7 @@ def audit_blueprint(
         finding(kind, role, detail)
         for kind, role, detail in _rule_findings(r for r in changes.rules if r.role not in whole)
     ]
+    findings += _default_group_findings(changes, ids.get(DEFAULT_GROUP, ""))
     return AuditReport(
         cluster=expected.cluster,
         source=source,
@@ -122,6 +125,42 @@ def audit_blueprint(
         rules_checked=actual.rule_count(),
         findings=ordered_findings(findings),
     )
+
+
+def _default_group_findings(changes: Changes, group_id: str) -> list[Finding]:
+    """The VPC's default group against `restrict_default_group`: every rule it
+    holds is one too many (CIS AWS Foundations 5.4), and a side that does not
+    say the same of it as the policy differs."""
+
+    def finding(kind: FindingKind, detail: str) -> Finding:
+        return Finding(kind, "", DEFAULT_GROUP_NAME, detail, group_id)
+
+    findings = [
+        finding(
+            "extra_rule" if c.action == "remove" else "missing_rule",
+            f"{c.rule.described()}: the VPC's default group, which restrict_default_group "
+            "wants without any rule",
+        )
+        for c in changes.default_group
+    ]
+    if changes.default_group_difference == "missing":
+        findings.append(
+            finding(
+                "missing_group",
+                "the policy has restrict_default_group: true, and this does not restrict "
+                "the VPC's default group (Terraform: an aws_default_security_group without "
+                "rules)",
+            )
+        )
+    elif changes.default_group_difference == "unwanted":
+        findings.append(
+            finding(
+                "extra_group",
+                "this manages the VPC's default group, which the policy leaves alone: set "
+                "restrict_default_group: true in the policy, or remove it",
+            )
+        )
+    return findings
 
 
 def _rule_findings(changes: Iterable[RuleChange]) -> Iterable[tuple[FindingKind, str, str]]:

@@ -127,7 +127,12 @@ def _within(cidr: str, network: ipaddress.IPv4Network | ipaddress.IPv6Network) -
 # --------------------------------------------------------------------------- verify
 
 BreachKind = Literal[
-    "missing_group", "missing_flow", "unexpected_flow", "unnamed_cidr", "foreign_group"
+    "missing_group",
+    "missing_flow",
+    "unexpected_flow",
+    "unnamed_cidr",
+    "foreign_group",
+    "default_group",
 ]
 
 
@@ -155,6 +160,8 @@ class VerifyReport:
     breaches: tuple[Breach, ...]
     flows_checked: int
     cidr_rules_checked: int
+    # Whether the VPC's default group was judged (restrict_default_group).
+    default_group_checked: bool = False
 
     @property
     def ok(self) -> bool:
@@ -263,7 +270,19 @@ def verify(policy: Policy, blueprint: Blueprint, *, vpc_cidrs: Sequence[str] = (
                         extra,
                     )
                 )
-    return VerifyReport(reach, tuple(breaches), flows_checked, cidr_rules)
+    checked = policy.restrict_default_group and blueprint.default_group is not None
+    breaches += [
+        Breach(
+            "default_group",
+            f"the VPC's default group: {rule.direction} {PortSet.of_rule(rule)} "
+            f"{TOWARD[rule.direction]} {rule.peer}, and restrict_default_group wants no rule",
+            "",
+            PortSet.of_rule(rule),
+        )
+        for rule in (blueprint.default_group or ())
+        if policy.restrict_default_group
+    ]
+    return VerifyReport(reach, tuple(breaches), flows_checked, cidr_rules, checked)
 
 
 def verify_policy(policy: Policy) -> VerifyReport:
@@ -385,6 +404,8 @@ def verify_text(report: VerifyReport) -> str:
             f"({report.cidr_rules_checked} CIDR and prefix list rules)",
         ),
     )
+    if report.default_group_checked:
+        checks += ((("default_group",), "the VPC's default group holds no rule"),)
     for kinds, claim in checks:
         found = [b for b in report.breaches if b.kind in kinds]
         lines.append(f"{'ok' if not found else 'FAIL':<6}{claim}")

@@ -333,14 +333,26 @@ class SecurityGroup:
 @dataclass(frozen=True, slots=True)
 class Blueprint:
     """All groups of one cluster, sorted by role id, and the values of the
-    policy CIDR lists their `list_rules` refer to."""
+    policy CIDR lists their `list_rules` refer to.
+
+    `default_group` is the VPC's default group, which hasg does not own:
+    None where the Blueprint says nothing of it (a policy without
+    `restrict_default_group`, a Terraform module without an
+    `aws_default_security_group`); else the rules it holds, `()` being what
+    `restrict_default_group: true` asks for (CIS AWS Foundations 5.4: the
+    default group restricts all traffic)."""
 
     cluster: str
     groups: tuple[SecurityGroup, ...]
     cidr_lists: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
+    default_group: tuple[Rule, ...] | None = None
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "groups", tuple(sorted(self.groups, key=lambda g: g.role)))
+        if self.default_group is not None:
+            object.__setattr__(
+                self, "default_group", _distinct_rules("default", self.default_group)
+            )
         # IPv4 before IPv6, each in order: how Terraform keeps them (one variable per family).
         lists = {
             name: tuple(sorted(cidrs, key=is_ipv6))
@@ -367,6 +379,16 @@ class Blueprint:
     def rule_set(self) -> frozenset[tuple[str, Rule]]:
         """(role, rule) pairs: what two Blueprints are compared by."""
         return frozenset((g.role, r) for g in self.groups for r in g.rules)
+
+    def replace(self, **changes: object) -> Blueprint:
+        return dataclasses.replace(self, **changes)  # type: ignore[arg-type]
+
+
+# The key that stands for the VPC's default group where groups are keyed by
+# role (a peer, a group id map): no role id can be it (`[a-z][a-z0-9_]*`).
+DEFAULT_GROUP = "(default)"
+# AWS names every VPC's default group so, and no other group can take the name.
+DEFAULT_GROUP_NAME = "default"
 
 
 def ownership_tags(cluster: str, role: str) -> dict[str, str]:

@@ -69,6 +69,7 @@ def compile_policy(policy: Policy, *, check_quotas: bool = True) -> Blueprint:
         cluster=policy.cluster,
         groups=tuple(groups),
         cidr_lists={name: getattr(policy, name) for name in sorted(used_lists)},
+        default_group=() if policy.restrict_default_group else None,
     )
     if check_quotas:
         check_rule_quotas(blueprint)

@@ -14,10 +14,22 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field, replace
 from typing import Literal
 
-from hasg.core.blueprint import POLICY_DIGEST_TAG, Blueprint, Peer, Rule, SecurityGroup, by_role
+from hasg.core.blueprint import (
+    DEFAULT_GROUP,
+    POLICY_DIGEST_TAG,
+    Blueprint,
+    Peer,
+    Rule,
+    SecurityGroup,
+    by_role,
+)
 
 RuleAction = Literal["add", "remove", "update"]
 GroupAction = Literal["create", "delete"]
+# How the two sides differ on holding the VPC's default group at all:
+# "missing", the desired side restricts it and the other says nothing of it;
+# "unwanted", the other side manages it and the desired side leaves it alone.
+DefaultGroupDifference = Literal["", "missing", "unwanted"]
 
 # What AWS puts in every new group: allow all egress, over IPv6 too when the
 # VPC has an IPv6 block. hasg's groups allow only what the policy says.
@@ -77,11 +89,15 @@ class Changes:
     rules: tuple[RuleChange, ...] = ()
     tags: tuple[TagChange, ...] = ()
     blockers: tuple[Blocker, ...] = ()
+    # The VPC's default group (role DEFAULT_GROUP), apart: hasg does not own it,
+    # and changes it only as `restrict_default_group` asks.
+    default_group: tuple[RuleChange, ...] = ()
+    default_group_difference: DefaultGroupDifference = ""
 
     @property
     def empty(self) -> bool:
         """Nothing to execute (blockers are not changes: they stop the execution)."""
-        return not (self.groups or self.rules or self.tags)
+        return not (self.groups or self.rules or self.tags or self.default_group)
 
     def count(self, action: GroupAction | RuleAction) -> int:
         if action in ("create", "delete"):
@@ -104,6 +120,9 @@ class Changes:
         ]
         if self.tags:
             parts.append(f"{len(self.tags)} group(s) {tag}")
+        if self.default_group:
+            revoked = "revoked" if done else "to revoke"
+            parts.append(f"{len(self.default_group)} rule(s) of the VPC's default group {revoked}")
         return ", ".join(parts)
 
     def with_blockers(self, blockers: Iterable[Blocker]) -> Changes:
@@ -117,7 +136,8 @@ def diff(desired: Blueprint, live: Blueprint, *, new_group_rules: Iterable[Rule]
     (`hasg.core.transforms.resolve_vpc_peers`).
     `new_group_rules` are the rules a group has right after it is created
     (AWS's default egress), so that the plan removes them like any other
-    rule the Blueprint does not have.
+    rule the Blueprint does not have. The VPC's default group is compared
+    apart (`Changes.default_group`), and only when `desired` has one.
     """
     live_groups = by_role(live)
     desired_roles = set(desired.roles)
@@ -150,8 +170,30 @@ def diff(desired: Blueprint, live: Blueprint, *, new_group_rules: Iterable[Rule]
                 if r.peer.kind == "group" and r.peer.value in deleted
             )
     return Changes(
-        groups=tuple(groups), rules=tuple(sorted(rules)), tags=tuple(tags), blockers=tuple(blockers)
+        groups=tuple(groups),
+        rules=tuple(sorted(rules)),
+        tags=tuple(tags),
+        blockers=tuple(blockers),
+        default_group=_default_group_changes(desired, live),
+        default_group_difference=_default_group_difference(desired, live),
     )
+
+
+def _default_group_changes(desired: Blueprint, live: Blueprint) -> tuple[RuleChange, ...]:
+    """The VPC's default group, only where both sides speak of it: a Blueprint
+    without `default_group` (a policy without restrict_default_group) never
+    changes it."""
+    if desired.default_group is None or live.default_group is None:
+        return ()
+    return tuple(sorted(_rule_changes(DEFAULT_GROUP, desired.default_group, live.default_group)))
+
+
+def _default_group_difference(desired: Blueprint, live: Blueprint) -> DefaultGroupDifference:
+    if desired.default_group is not None and live.default_group is None:
+        return "missing"
+    if desired.default_group is None and live.default_group is not None:
+        return "unwanted"
+    return ""
 
 
 def _rule_changes(role: str, want: Iterable[Rule], have: Iterable[Rule]) -> Iterable[RuleChange]:
@@ -205,7 +247,10 @@ def policy_digest(blueprint: Blueprint) -> str:
         ]
         for group in blueprint
     ]
-    text = json.dumps([blueprint.cluster, document], separators=(",", ":"))
+    # Only when the policy speaks of the default group, so that the digest of
+    # every policy without `restrict_default_group` stays what it was.
+    restricts = [] if blueprint.default_group is None else [len(blueprint.default_group)]
+    text = json.dumps([blueprint.cluster, document, *restricts], separators=(",", ":"))
     return hashlib.sha256(text.encode()).hexdigest()[:_DIGEST_LENGTH]
 
 
@@ -214,4 +259,4 @@ def with_digest(blueprint: Blueprint) -> Blueprint:
     applied from it (or converged to it) says which policy it holds."""
     digest = policy_digest(blueprint)
     groups = tuple(g.replace(tags={**g.tags, POLICY_DIGEST_TAG: digest}) for g in blueprint)
-    return Blueprint(blueprint.cluster, groups, blueprint.cidr_lists)
+    return blueprint.replace(groups=groups)

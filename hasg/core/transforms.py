@@ -77,4 +77,4 @@ def _with_peers(blueprint: Blueprint, resolve: Callable[[Peer], tuple[Peer, ...]
                 resolved = replace(rule, peer=peer)
                 same_key.setdefault(resolved.key, []).append(resolved)
         groups.append(group.replace(rules=tuple(merge_rules(s) for s in same_key.values())))
-    return Blueprint(blueprint.cluster, tuple(groups), blueprint.cidr_lists)
+    return blueprint.replace(groups=tuple(groups))

@@ -606,6 +606,8 @@ def policy_document(policy: Policy) -> dict[str, Any]:
         "admin_cidrs": list(policy.admin_cidrs),
         "ssh_port": policy.ssh_port,
         "tags": dict(policy.tags),
+        # Written only when on, so the files of every other policy stay as they were.
+        **({"restrict_default_group": True} if policy.restrict_default_group else {}),
         "roles": [_role_document(r) for r in policy.roles],
         "flows": [_flow_document(policy, f) for f in policy.flows],
     }
@@ -676,7 +678,16 @@ def _commented_yaml(document: Mapping[str, Any]) -> str:
         "# at the top of this file.",
         "",
     ]
-    for key in ("cluster", "user_cidrs", "admin_cidrs", "ssh_port", "tags"):
+    for key in (
+        "cluster",
+        "user_cidrs",
+        "admin_cidrs",
+        "ssh_port",
+        "tags",
+        "restrict_default_group",
+    ):
+        if key not in document:
+            continue
         out += _comment(help_text[key])
         out += _block(key, document[key])
         out.append("")

@@ -508,6 +508,7 @@ class Policy(_Frozen):
     admin_cidrs: tuple[Cidr, ...] = ()
     ssh_port: WholeNumber = Field(default=22, ge=1, le=65535)
     tags: dict[str, str] = Field(default_factory=dict)
+    restrict_default_group: StrictBool = False
 
     @field_validator("cluster")
     @classmethod

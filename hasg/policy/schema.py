@@ -67,6 +67,15 @@ FIELD_HELP: dict[type[BaseModel], dict[str, str]] = {
             f"The SSH port (Chef supports a custom one). In a file, `{SSH_PORT_WORD}` among a "
             "flow's ports stands for it, so changing this one value moves every SSH flow."
         ),
+        "restrict_default_group": (
+            "`true`: hasg also empties the VPC's default security group, which it does not "
+            "own, as CIS AWS Foundations 5.4 asks: `hasg plan` lists its rules apart, `hasg "
+            "apply` revokes every one of them (AWS's and anyone's; the group itself cannot be "
+            "deleted, and `hasg destroy` does not put them back), Terraform gets an "
+            "`aws_default_security_group` without rules, and an audit reports a rule there as "
+            "drift. CloudFormation cannot manage that group (docs/cloudformation.md). Default "
+            "`false`: hasg never changes or judges the default group."
+        ),
         "tags": (
             "Extra tags for every group, at most 45: AWS allows 50 per group and hasg sets "
             "`Name`, `managed-by`, `hasg:cluster`, `hasg:role` and `hasg:policy-digest` "

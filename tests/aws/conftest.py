@@ -10,6 +10,7 @@ from __future__ import annotations
 import copy
 import os
 import threading
+import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -185,6 +186,47 @@ class CallLog:
 
     def clear(self) -> None:
         self.names.clear()
+
+
+@dataclass
+class Timeline:
+    """When each EC2 call of a session starts and ends, each held `latency`
+    seconds before it is sent, as a far-away region would hold it. What it
+    tells is the calls' dependency structure, not a time: a call that starts
+    only after another has ended waited for it."""
+
+    latency: float
+    calls: list[tuple[str, float, float]] = field(default_factory=list)
+    lock: threading.Lock = field(default_factory=threading.Lock)
+    local: threading.local = field(default_factory=threading.local)
+
+    def attach(self, session: boto3.session.Session) -> Timeline:
+        session.events.register("before-call.ec2", self._start)
+        session.events.register("after-call.ec2", self._end)
+        return self
+
+    def _start(self, model: Any, **_: Any) -> None:
+        self.local.started = time.monotonic()
+        time.sleep(self.latency)
+
+    def _end(self, model: Any, **_: Any) -> None:
+        with self.lock:
+            self.calls.append((model.name, self.local.started, time.monotonic()))
+
+    def waves(self) -> list[list[str]]:
+        """The calls by wave: a call is in the wave after the latest wave of the
+        calls that had ended before it started (round trips, one per wave)."""
+        wave_of: list[int] = []
+        ordered = sorted(self.calls, key=lambda call: call[1])
+        for _, started, _ in ordered:
+            # wave_of holds the waves of the calls before this one, in order.
+            done = zip(ordered, wave_of, strict=False)
+            waited = [w for (_, _, ended), w in done if ended <= started]
+            wave_of.append(max(waited, default=-1) + 1)
+        waves: list[list[str]] = [[] for _ in range(max(wave_of, default=-1) + 1)]
+        for (name, _, _), wave in zip(ordered, wave_of, strict=True):
+            waves[wave].append(name)
+        return [sorted(wave) for wave in waves]
 
 
 @dataclass

@@ -288,6 +288,33 @@ def test_a_policy_file(world: World, tmp_path: Path) -> None:
     assert_holds(world.cloud, hasg.compile_policy(hasg.Policy.model_validate(policy)))
 
 
+def test_restrict_default_group_from_a_policy_file_plans_applies_and_audits(
+    world: World, tmp_path: Path
+) -> None:
+    """`hasg init`, one line added, and the default group is planned apart (exit 2),
+    emptied by apply, then clean for plan and audit (exit 0)."""
+    path = tmp_path / "policy.yaml"
+    assert world.hasg("init", "--out", str(path)).returncode == 0
+    with path.open("a", encoding="utf-8") as policy_file:
+        policy_file.write("restrict_default_group: true\n")
+    by_policy = ("--vpc", world.vpc, "--policy", str(path))
+
+    planned = world.hasg("plan", *by_policy, "--detailed-exitcode")
+    audited = world.hasg("audit", *by_policy)
+    applied = world.hasg("apply", *by_policy, "--yes")
+
+    assert planned.returncode == 2, planned.stderr
+    assert "the VPC's default group: restrict_default_group revokes" in planned.stdout
+    assert "    - egress all to 0.0.0.0/0" in planned.stdout
+    assert audited.returncode == 2 and "default" in audited.stdout
+    assert applied.returncode == 0, applied.stderr
+    assert "of the VPC's default group revoked" in applied.stdout
+    default = next(g for g in world.cloud.groups() if g["GroupName"] == "default")
+    assert default["IpPermissions"] == default["IpPermissionsEgress"] == []
+    assert world.hasg("plan", *by_policy, "--detailed-exitcode").returncode == 0
+    assert world.hasg("audit", *by_policy).returncode == 0
+
+
 def test_apply_asks_on_a_terminal_and_a_no_changes_nothing(world: World) -> None:
     main, replica = os.openpty()
     try:
@@ -376,10 +403,10 @@ def test_the_benchmark_counts_calls_within_the_targets(server: str) -> None:
     runs = {run.name: run for run in results["runs"]}
     assert (runs["no-op apply"].calls, runs["no-op apply"].mutating) == (2, 0)
     # A change is read back once at the end: one read more than the changes need.
-    assert runs["fresh apply"].calls <= 4 * results["groups"] + 3
+    assert runs["fresh apply"].calls <= 4 * results["groups"] + 2
     assert (runs["one-rule drift repair"].calls, runs["one-rule drift repair"].mutating) == (4, 1)
     assert runs["baseline: one call per rule"].calls > results["rules"]
-    assert "| fresh apply | 23 | 19 |" in bench.report(results)
+    assert "| fresh apply | 22 | 19 |" in bench.report(results)
 
 
 @pytest.mark.parametrize("command", ["apply", "destroy"])

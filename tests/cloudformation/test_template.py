@@ -44,11 +44,15 @@ PUBLIC_SSH = {
 }
 
 
+RESTRICTING = chef_automate_ha().model_copy(update={"restrict_default_group": True})
+
+
 def policies() -> dict[str, Policy]:
     return {
         "builtin": chef_automate_ha(),
         "lists": chef_automate_ha(admin_cidrs=ADMINS, user_cidrs=USERS),
         "every_kind_of_peer": every_kind_of_peer(),
+        "restrict_default_group": RESTRICTING,
     }
 
 
@@ -61,7 +65,7 @@ def templates(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, dict[str,
 def test_cfn_lint_finds_nothing(templates: tuple[Path, dict[str, Blueprint]]) -> None:
     directory, _ = templates
     files = sorted(directory.iterdir())
-    assert len(files) == 6
+    assert len(files) == 2 * len(policies())
     assert cfn_lint(*files) == []
 
 
@@ -143,6 +147,23 @@ def test_one_resource_per_rule_and_all_egress_explicit(name: str) -> None:
         assert (inline["IpProtocol"], inline["FromPort"], inline["ToPort"]) == ("icmp", 252, 86)
     for rule in rule_resources(document).values():
         assert rule["Properties"]["Description"]
+
+
+def test_a_template_says_it_cannot_restrict_the_default_group_and_where_to() -> None:
+    """CloudFormation has no resource for a VPC's default group: the template of a
+    policy with restrict_default_group says so in its Description, which
+    CloudFormation caps at 1024 bytes; without the option it says nothing of it."""
+    restricting = template(compile_policy(RESTRICTING))["Description"]
+    leaving = template(compile_policy(chef_automate_ha()))["Description"]
+    assert "restrict_default_group is NOT applied" in restricting
+    assert "hasg apply" in restricting and "aws_default_security_group" in restricting
+    assert len(restricting.encode()) <= 1024
+    assert "default" not in leaving
+    # Nothing else differs: no resource stands for the default group.
+    assert (
+        template(compile_policy(RESTRICTING))["Resources"]
+        == template(compile_policy(chef_automate_ha()))["Resources"]
+    )
 
 
 def test_yaml_and_json_say_the_same() -> None:

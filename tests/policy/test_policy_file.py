@@ -166,8 +166,9 @@ def test_ssh_in_a_file_follows_ssh_port() -> None:
 
 def test_the_writer_knows_every_field_of_the_model() -> None:
     """A field added to the model must be written too, or round trips lose it."""
+    restricting = hasg.chef_automate_ha().model_copy(update={"restrict_default_group": True})
     handled = {
-        Policy: set(policy_document(hasg.chef_automate_ha())),
+        Policy: set(policy_document(restricting)),
         hasg.Role: set().union(
             *policy_document(hasg.chef_automate_ha(managed_postgresql=True))["roles"]
         ),
@@ -175,6 +176,33 @@ def test_the_writer_knows_every_field_of_the_model() -> None:
     }
     for model, fields in handled.items():
         assert fields == set(model.model_fields), model.__name__
+
+
+def test_restrict_default_group_round_trips_and_is_written_only_when_on() -> None:
+    restricting = hasg.chef_automate_ha().model_copy(update={"restrict_default_group": True})
+    for file_format in ("yaml", "json"):
+        text = dump_policy(restricting, file_format)
+        assert load_policy_text(text, file_format=file_format) == restricting
+    assert "restrict_default_group: true" in dump_policy(restricting)
+    assert "restrict_default_group" not in dump_policy(hasg.chef_automate_ha())
+
+
+@pytest.mark.parametrize(
+    ("written", "problem"),
+    [
+        ("yes", "YAML 1.1 reads yes as a boolean"),
+        ("1", "input should be a valid boolean (got 1)"),
+        ('"true"', "input should be a valid boolean (got 'true')"),
+    ],
+)
+def test_restrict_default_group_takes_only_true_or_false(written: str, problem: str) -> None:
+    text = dump_policy(
+        hasg.chef_automate_ha().model_copy(update={"restrict_default_group": True})
+    ).replace("restrict_default_group: true", f"restrict_default_group: {written}")
+    with pytest.raises(PolicyFileError, match="restrict_default_group: ") as raised:
+        load_policy_text(text, name="p.yaml")
+    assert problem in str(raised.value)
+    assert str(raised.value).startswith("p.yaml:")
 
 
 @pytest.mark.parametrize("model", FILE_MODELS, ids=lambda m: m.__name__)
@@ -223,7 +251,7 @@ YAML_ERRORS = {
     "unknown top-level field": (
         "cluster: shop\nrules: []\n" + ROLES,
         "policy.yaml:2:1: rules: unknown field; did you mean 'roles'? Policy fields: "
-        "cluster, roles, flows, user_cidrs, admin_cidrs, ssh_port, tags",
+        "cluster, roles, flows, user_cidrs, admin_cidrs, ssh_port, tags, restrict_default_group",
     ),
     "unknown field in a peer mapping": (
         flows("  - {source: web, destination: {role: db, port: 1}, ports: [1], description: x}"),

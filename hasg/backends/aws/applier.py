@@ -4,7 +4,9 @@ Three phases, each a set of independent calls run at once: create the missing
 groups (tagged in the same call, so a group is never unowned, even for a
 moment); then, per group and direction, one call to authorize the missing
 rules, one to revoke the extra ones, one to fix descriptions, and one to set
-tags; then delete the groups the policy no longer has.
+tags (and, for a policy with `restrict_default_group`, per direction one
+revoke of every rule of the VPC's default group); then delete the groups the
+policy no longer has.
 
 Before any call, every group it will change or delete is checked again to be
 hasg's own, on exact tag values and name. After the last call, when anything
@@ -40,7 +42,7 @@ from hasg.backends.aws.read import (
     holders,
     is_owned,
     owns,
-    read_groups,
+    read_groups_again,
     tags_of,
 )
 from hasg.backends.aws.session import (
@@ -51,6 +53,7 @@ from hasg.backends.aws.session import (
     translate,
 )
 from hasg.core.blueprint import (
+    DEFAULT_GROUP,
     POLICY_DIGEST_TAG,
     Blueprint,
     Direction,
@@ -164,7 +167,8 @@ def execute(client: EC2Client, plan: Plan, *, max_workers: int = DEFAULT_WORKERS
         raise _stopped(error) from error
     except (ClientError, BotoCoreError) as error:
         raise _stopped(translate(error)) from error
-    return ApplyResult(plan.vpc.id, plan.changes, dict(sorted(executor.group_ids.items())))
+    group_ids = {role: g for role, g in executor.group_ids.items() if role != DEFAULT_GROUP}
+    return ApplyResult(plan.vpc.id, plan.changes, dict(sorted(group_ids.items())))
 
 
 def _stopped(error: HasgError) -> HasgError:
@@ -185,14 +189,29 @@ def check_owned(plan: Plan) -> None:
                 f"group {group.name} ({plan.live.group_ids[role]}) is not provably hasg's "
                 f"for {cluster}/{role} (tags {dict(group.tags)}); nothing changed"
             )
+    # The one group hasg changes without owning it: the VPC's default group,
+    # only as the policy's restrict_default_group asks, and only the one read.
+    if plan.changes.default_group and (
+        plan.desired.default_group is None or not plan.live.default_group_id
+    ):
+        raise OwnershipError(
+            f"the plan changes the default group of {plan.vpc.id}, which hasg changes only "
+            "for a policy with restrict_default_group: true and as read; nothing changed"
+        )
 
 
 def check_read_back(client: EC2Client, plan: Plan, group_ids: Mapping[str, str]) -> None:
     """The cluster's groups, read once more, are exactly the plan's Blueprint."""
-    back = read_groups(client, plan.vpc, plan.cluster)
+    back = read_groups_again(
+        client, plan.vpc, plan.cluster, default_group=plan.desired.default_group is not None
+    )
     changes = diff(plan.desired, back.blueprint)
     differences = [
         *(b.message for b in back.blockers),
+        *(
+            f"the VPC's default group ({back.default_group_id}): {_rule_difference(c)}"
+            for c in changes.default_group
+        ),
         *(_group_difference(plan, c, group_ids) for c in changes.groups),
         *(f"group {plan.group_name(c.role)}: {_rule_difference(c)}" for c in changes.rules),
         *(
@@ -248,6 +267,8 @@ class _Executor:
         self.plan = plan
         self.max_workers = max_workers
         self.group_ids: dict[str, str] = dict(plan.live.group_ids)
+        if plan.changes.default_group:
+            self.group_ids[DEFAULT_GROUP] = plan.live.default_group_id
 
     def run(self) -> None:
         changes = self.plan.changes
@@ -255,7 +276,8 @@ class _Executor:
         ids = self._parallel([partial(self.create_group, group) for group in new])
         self.group_ids.update(zip((g.role for g in new), ids, strict=True))
 
-        batches = _batches(changes.rules)
+        # The default group's revokes go with the other groups' rules: one wave.
+        batches = _batches((*changes.rules, *changes.default_group))
         tasks: list[Callable[[], Batch | None]] = [
             partial(self.converge, batch, rules) for batch, rules in batches.items()
         ]

@@ -40,12 +40,14 @@ def check_live_arguments(
         check_names(where, cluster)
 
 
-def read_live(client: EC2Client, cluster: str, vpc_id: str) -> tuple[Vpc, LiveState]:
-    """The VPC, and the cluster's groups in it as a Blueprint (the AWS backend's reader)."""
-    from hasg.backends.aws.read import read_groups, read_vpc
+def read_live(
+    client: EC2Client, cluster: str, vpc_id: str, *, default_group: bool = False
+) -> tuple[Vpc, LiveState]:
+    """The VPC, and the cluster's groups in it as a Blueprint (the AWS backend's
+    reader); with `default_group`, the VPC's default group too."""
+    from hasg.backends.aws.read import read_cluster
 
-    vpc = read_vpc(client, vpc_id)
-    return vpc, read_groups(client, vpc, cluster)
+    return read_cluster(client, vpc_id, cluster, default_group=default_group)
 
 
 def live_findings(

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor, wait
-from typing import TypeVar
+from typing import TypeVar, cast
 
 from botocore.exceptions import BotoCoreError, ClientError
 
@@ -12,6 +12,8 @@ from hasg.backends.aws.session import translate
 from hasg.errors import AwsError, ConcurrentChangeError, HasgError, OwnershipError
 
 T = TypeVar("T")
+A = TypeVar("A")
+B = TypeVar("B")
 
 
 def run_parallel(tasks: Sequence[Callable[[], T]], max_workers: int) -> list[T]:
@@ -33,6 +35,12 @@ def run_parallel(tasks: Sequence[Callable[[], T]], max_workers: int) -> list[T]:
     if failures:
         raise _combined(failures)
     return [f.result() for f in futures]
+
+
+def run_both(first: Callable[[], A], second: Callable[[], B], max_workers: int) -> tuple[A, B]:
+    """Two independent calls of different kinds at once: both answers."""
+    answers: list[object] = run_parallel([first, second], max_workers)
+    return cast(A, answers[0]), cast(B, answers[1])
 
 
 def _combined(failures: list[BaseException]) -> BaseException:

@@ -6,7 +6,7 @@ from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING
 
 from hasg.backends.aws.boundary import check_blueprint, check_vpc_id
-from hasg.backends.aws.read import LiveState, Vpc, holders, name_conflicts, read_groups, read_vpc
+from hasg.backends.aws.read import LiveState, Vpc, holders, name_conflicts, read_cluster
 from hasg.backends.aws.session import DEFAULT_WORKERS, aws_errors, make_client
 from hasg.core.blueprint import Blueprint
 from hasg.core.diff import Blocker, Changes, diff, with_digest
@@ -71,8 +71,8 @@ def plan(
 ) -> Plan:
     """What `apply` would change in `vpc_id` to make it hold exactly `blueprint`.
 
-    Reads only: DescribeVpcs, DescribeSecurityGroups, and, when groups are to
-    be created or deleted, what holds their names or keeps them in use.
+    Reads only: DescribeVpcs and DescribeSecurityGroups at once, and, when
+    groups are to be deleted, what keeps them in use.
     """
     check_blueprint("hasg.plan", blueprint)
     check_vpc_id(vpc_id)
@@ -84,8 +84,13 @@ def plan(
 def make_plan(
     client: EC2Client, blueprint: Blueprint, vpc_id: str, *, max_workers: int = DEFAULT_WORKERS
 ) -> Plan:
-    vpc = read_vpc(client, vpc_id)
-    live = read_groups(client, vpc, blueprint.cluster)
+    vpc, live = read_cluster(
+        client,
+        vpc_id,
+        blueprint.cluster,
+        default_group=blueprint.default_group is not None,
+        max_workers=max_workers,
+    )
     desired = with_digest(resolve_vpc_peers(blueprint, vpc.cidr))
     changes = diff(desired, live.blueprint, new_group_rules=vpc.new_group_rules)
     groups = tuple(
@@ -96,7 +101,7 @@ def make_plan(
     doomed = [c for c in groups if c.action == "delete"]
     blockers = [
         *live.blockers,
-        *name_conflicts(client, vpc, blueprint.cluster, new),
+        *name_conflicts(live, blueprint.cluster, new),
         *holders(client, doomed, live.group_ids.values(), max_workers),
     ]
     return Plan(vpc, desired, live, replace(changes, groups=groups).with_blockers(blockers))

@@ -5,26 +5,30 @@ hasg owns a group when it carries all three ownership tags for the cluster
 gives that role (`hasg.core.blueprint.group_name`). EC2's tag filters narrow the
 read, but they treat `*` and `?` as wildcards, so ownership is decided here,
 on the exact values. A group with the tags but another name was not made by
-hasg (AWS cannot rename a group): it is reported, never changed. Before
-creating a group hasg also reads whatever already holds its name, so that a
-stranger's group is reported rather than adopted.
+hasg (AWS cannot rename a group): it is reported, never changed. A plan reads
+every group of the VPC at once with the VPC itself (`read_cluster`), so a
+stranger's group holding a name hasg is about to create is reported rather
+than adopted, and the VPC's default group is at hand for a policy with
+`restrict_default_group` (`with_default_group`), with no second read.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from functools import partial
 from typing import TYPE_CHECKING
 
 from botocore.exceptions import ClientError
 
 from hasg.backends.aws.boundary import check_vpc_id
-from hasg.backends.aws.parallel import run_parallel
+from hasg.backends.aws.parallel import run_both, run_parallel
 from hasg.backends.aws.permissions import from_ip_permissions
-from hasg.backends.aws.session import error_code
+from hasg.backends.aws.session import DEFAULT_WORKERS, error_code
 from hasg.core.blueprint import (
     CLUSTER_TAG,
+    DEFAULT_GROUP,
+    DEFAULT_GROUP_NAME,
     MANAGED_BY_TAG,
     MANAGED_BY_VALUE,
     POLICY_DIGEST_TAG,
@@ -72,6 +76,12 @@ class LiveState:
     blueprint: Blueprint
     group_ids: Mapping[str, str]
     blockers: tuple[Blocker, ...] = ()
+    # The other groups the read found, as EC2 answered: when the read was of the
+    # whole VPC (`read_cluster`), every group hasg does not own for the cluster,
+    # the VPC's default group among them.
+    others: tuple[SecurityGroupTypeDef, ...] = ()
+    # The VPC's default group, once `with_default_group` has read it in.
+    default_group_id: str = ""
 
     def digest(self, role: str) -> str:
         """The policy digest the role's group carries ("" when none)."""
@@ -104,6 +114,46 @@ def read_vpc(client: EC2Client, vpc_id: str) -> Vpc:
     return Vpc(id=vpc_id, cidr=vpc.get("CidrBlock", ""), ipv6_cidrs=ipv6)
 
 
+def read_cluster(
+    client: EC2Client,
+    vpc_id: str,
+    cluster: str,
+    *,
+    default_group: bool = False,
+    max_workers: int = DEFAULT_WORKERS,
+) -> tuple[Vpc, LiveState]:
+    """The VPC, and every group in it, read at once: one round trip.
+
+    Neither read needs the other's answer: DescribeSecurityGroups filtered by
+    the VPC id finds nothing in a VPC that does not exist, and DescribeVpcs
+    says why. One read of the whole VPC, rather than one by hasg's tags and
+    another by the names about to be created, also holds the strangers that a
+    new group's name could clash with and the VPC's default group, so a plan
+    needs no second wave of reads. (A VPC of more than a page of groups takes
+    a page more per page: EC2's pagination, not a choice of hasg's.)
+    """
+    vpc, raw = run_both(
+        partial(read_vpc, client, vpc_id),
+        partial(describe_groups, client, _in_vpc(vpc_id)),
+        max_workers,
+    )
+    live = live_state(cluster, raw)
+    return vpc, with_default_group(live, vpc_id) if default_group else live
+
+
+def read_groups_again(
+    client: EC2Client, vpc: Vpc, cluster: str, *, default_group: bool
+) -> LiveState:
+    """The cluster's groups (and the default group) read once more, as
+    `read_cluster` read them, after a change."""
+    live = live_state(cluster, describe_groups(client, _in_vpc(vpc.id)))
+    return with_default_group(live, vpc.id) if default_group else live
+
+
+def _in_vpc(vpc_id: str) -> list[FilterTypeDef]:
+    return [{"Name": "vpc-id", "Values": [vpc_id]}]
+
+
 def read_groups(client: EC2Client, vpc: Vpc, cluster: str) -> LiveState:
     """hasg's groups for `cluster` in `vpc`: one paginated DescribeSecurityGroups."""
     filters: list[FilterTypeDef] = [
@@ -131,9 +181,11 @@ def live_state(cluster: str, raw_groups: Iterable[SecurityGroupTypeDef]) -> Live
     claiming one role is a blocker too: hasg will not guess which one is real."""
     claims: dict[str, list[SecurityGroupTypeDef]] = {}
     blockers: list[Blocker] = []
+    others: list[SecurityGroupTypeDef] = []
     for raw in sorted(raw_groups, key=lambda g: g.get("GroupId", "")):
         role = tags_of(raw).get(ROLE_TAG, "")
         if not is_owned(raw, cluster, role):
+            others.append(raw)
             continue
         if raw.get("GroupName") != group_name(cluster, role):
             blockers.append(
@@ -162,7 +214,32 @@ def live_state(cluster: str, raw_groups: Iterable[SecurityGroupTypeDef]) -> Live
     group_ids = {role: raw.get("GroupId", "") for role, raw in chosen.items()}
     roles_by_id = {group_id: role for role, group_id in group_ids.items()}
     groups = [group_from_aws(role, raw, roles_by_id) for role, raw in chosen.items()]
-    return LiveState(Blueprint(cluster, tuple(groups)), group_ids, tuple(blockers))
+    return LiveState(Blueprint(cluster, tuple(groups)), group_ids, tuple(blockers), tuple(others))
+
+
+def with_default_group(live: LiveState, vpc_id: str) -> LiveState:
+    """`live` with the VPC's default group (from a read of the whole VPC) in its
+    Blueprint, as `restrict_default_group` wants it judged. Its references to
+    itself read as DEFAULT_GROUP, to hasg's groups as their roles."""
+    found = [
+        raw
+        for raw in live.others
+        if raw.get("GroupName") == DEFAULT_GROUP_NAME and raw.get("VpcId", vpc_id) == vpc_id
+    ]
+    if not found:
+        # Every VPC has one, which nobody can delete (Amazon VPC User Guide,
+        # "Default security groups for your VPCs"): a read that lacks it is wrong.
+        raise HasgError(
+            f"no default security group found in {vpc_id}, though every VPC has one; "
+            "restrict_default_group cannot be planned: check the read permissions"
+        )
+    raw = found[0]
+    group_id = raw.get("GroupId", "")
+    roles_by_id = {g: role for role, g in live.group_ids.items()} | {group_id: DEFAULT_GROUP}
+    rules = group_from_aws(DEFAULT_GROUP, raw, roles_by_id).rules
+    return replace(
+        live, blueprint=live.blueprint.replace(default_group=rules), default_group_id=group_id
+    )
 
 
 def misnamed_message(raw: SecurityGroupTypeDef, cluster: str, role: str) -> str:
@@ -276,24 +353,18 @@ def owns(group: SecurityGroup, cluster: str) -> bool:
 
 
 def name_conflicts(
-    client: EC2Client, vpc: Vpc, cluster: str, new_groups: Sequence[SecurityGroup]
+    live: LiveState, cluster: str, new_groups: Sequence[SecurityGroup]
 ) -> list[Blocker]:
-    """Groups that already hold the name of a group hasg is about to create."""
-    if not new_groups:
-        return []
-    by_name = {g.name: g for g in new_groups}
-    filters: list[FilterTypeDef] = [
-        {"Name": "vpc-id", "Values": [vpc.id]},
-        {"Name": "group-name", "Values": sorted(by_name)},
+    """Groups of the VPC, not hasg's, that already hold the name of a group hasg
+    is about to create. EC2 keeps group names unique in a VPC regardless of
+    case, so `Web` takes the name `web` (CreateSecurityGroup would answer
+    InvalidGroup.Duplicate)."""
+    by_name = {g.name.casefold(): g for g in new_groups}
+    return [
+        Blocker(group.role, foreign_group_message(raw, cluster), "name_taken")
+        for raw in live.others
+        if (group := by_name.get(raw.get("GroupName", "").casefold())) is not None
     ]
-    blockers = []
-    for raw in describe_groups(client, filters):
-        group = by_name.get(raw.get("GroupName", ""))
-        if group is None or is_owned(raw, cluster, group.role):
-            # Ours, created since the tag read (a concurrent apply): create adopts it.
-            continue
-        blockers.append(Blocker(group.role, foreign_group_message(raw, cluster), "name_taken"))
-    return blockers
 
 
 def foreign_group_message(raw: SecurityGroupTypeDef, cluster: str) -> str:

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import TYPE_CHECKING
 
-from hasg.core.blueprint import Rule
+from hasg.core.blueprint import DEFAULT_GROUP, DEFAULT_GROUP_NAME, Peer, Rule
 from hasg.core.diff import GroupChange, RuleChange
 
 if TYPE_CHECKING:
@@ -51,11 +51,23 @@ def render_plan(plan: Plan, *, color: bool = False) -> str:
             elif change.rule in new_rules:
                 line += "  (AWS's default for a new group)"
             lines.append(paint(line))
+    if changes.default_group:
+        lines += ["", *(paint(line) for line in _default_group_lines(plan))]
     if changes.blockers:
         lines.append("")
         lines.extend(paint(f"! {b.message}") for b in changes.blockers)
     lines += ["", f"Plan: {changes.summary()}."]
     return "\n".join(lines) + "\n"
+
+
+def _default_group_lines(plan: Plan) -> list[str]:
+    """The VPC's default group, in a section of its own: hasg does not own it."""
+    return [
+        f"~ group {DEFAULT_GROUP_NAME} ({plan.live.default_group_id}), the VPC's default group: "
+        "restrict_default_group revokes every rule it holds (the group itself cannot be "
+        "deleted; hasg keeps no copy of these rules)",
+        *(f"    {_SIGNS[c.action]} {rule_text(plan, c.rule)}" for c in plan.changes.default_group),
+    ]
 
 
 def _group_line(plan: Plan, role: str, change: GroupChange | None) -> str:
@@ -74,6 +86,8 @@ def rule_text(plan: Plan, rule: Rule) -> str:
 
 def _group_name(plan: Plan, group: str) -> str:
     """A role's group name; any other group (a stranger's id) as it is."""
+    if group == DEFAULT_GROUP:
+        return DEFAULT_GROUP_NAME
     if group in plan.desired.roles or group in plan.live.blueprint.roles:
         return plan.group_name(group)
     return group
@@ -102,6 +116,12 @@ def plan_json(plan: Plan) -> dict[str, object]:
         "tags": [{"role": c.role, "tags": dict(c.tags)} for c in changes.tags],
         "blockers": [{"role": b.role, "message": b.message} for b in changes.blockers],
         "group_ids": dict(plan.live.group_ids),
+        "default_group": None
+        if plan.desired.default_group is None
+        else {
+            "group_id": plan.live.default_group_id,
+            "rules": [_rule_json(plan, c) for c in changes.default_group],
+        },
     }
 
 
@@ -114,12 +134,18 @@ def _rule_json(plan: Plan, change: RuleChange) -> Mapping[str, object]:
     data: dict[str, object] = {
         "action": change.action,
         "role": change.role,
-        "group": plan.group_name(change.role),
+        "group": _group_name(plan, change.role),
         "direction": rule.direction,
         "protocol": rule.protocol,
         "from_port": rule.from_port,
         "to_port": rule.to_port,
-        "peer": {"kind": rule.peer.kind, "value": rule.peer.value},
+        # The default group naming itself: by its id, which is what EC2 shows.
+        "peer": {
+            "kind": rule.peer.kind,
+            "value": plan.live.default_group_id
+            if rule.peer == Peer("group", DEFAULT_GROUP)
+            else rule.peer.value,
+        },
         "description": rule.description,
     }
     if change.action == "update":

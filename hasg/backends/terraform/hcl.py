@@ -29,6 +29,7 @@ from hasg.core.blueprint import (
 )
 from hasg.core.networks import FAMILIES, WORLD, Family, covers_world, family_of
 from hasg.core.peers import VPC_FALLBACK_LISTS, cidr_peer, icmp_for
+from hasg.errors import UsageError
 from hasg.policy.model import WORLD_SAFE_TCP_PORTS
 
 MODULE_FILES = ("versions.tf", "variables.tf", "main.tf", "outputs.tf")
@@ -248,6 +249,8 @@ def _main(blueprint: Blueprint) -> list[Block]:
             .attr("revoke_rules_on_delete", True)
             .attr("tags", dict(group.tags))
         )
+    if blueprint.default_group is not None:
+        blocks.append(_default_group_block(blueprint.default_group))
     names = rule_resource_names(blueprint)
     for group in blueprint:
         tags = dict(sorted(ownership_tags(blueprint.cluster, group.role).items()))
@@ -259,6 +262,25 @@ def _main(blueprint: Blueprint) -> list[Block]:
             if rule.peer.variable is None:
                 blocks.append(_rule_block(group, rule, names[(group.role, rule.key, "")], tags))
     return blocks
+
+
+def _default_group_block(rules: tuple[Rule, ...]) -> Block:
+    """restrict_default_group: the VPC's default group, adopted by Terraform.
+    The AWS provider removes every rule of the group on adoption and keeps it
+    without any while the resource has no ingress or egress block
+    (aws_default_security_group docs), which is CIS AWS Foundations 5.4
+    (checkov CKV2_AWS_12). No tags: hasg does not own that group, and its tags
+    would claim it did."""
+    if rules:
+        raise UsageError(
+            "Terraform: hasg writes the VPC's default group only without rules "
+            f"(restrict_default_group), not with {len(rules)} rule(s)"
+        )
+    return (
+        Block("resource", ("aws_default_security_group", "default"))
+        .comment("restrict_default_group: every rule of the VPC's default group removed.")
+        .attr("vpc_id", Expr("var.vpc_id"))
+    )
 
 
 # A rule resource: (role, Rule.key, family of a list rule's resource or "").

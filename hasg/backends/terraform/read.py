@@ -36,6 +36,8 @@ from hasg.core.blueprint import (
     ALL_PORTS,
     ALL_TRAFFIC,
     CLUSTER_TAG,
+    DEFAULT_GROUP,
+    DEFAULT_GROUP_NAME,
     DIRECTIONS,
     ROLE_TAG,
     Blueprint,
@@ -434,6 +436,7 @@ class _Group:
     tags: dict[str, str]
     rules: list[Rule] = dataclasses.field(default_factory=list)
     list_rules: list[Rule] = dataclasses.field(default_factory=list)
+    where: Where | None = None  # an aws_default_security_group: where it is
 
 
 class _Reader:
@@ -472,11 +475,22 @@ class _Reader:
             for instance in self.evaluated.get(rtype, []):
                 self._rule_resource(rtype, instance)
         self._unexpanded()
-        roles = [g.role for g in self.groups.values()]
+        defaults = [g for g in self.groups.values() if g.where is not None]
+        if len(defaults) > 1:
+            raise HclReadError(
+                "several aws_default_security_group resources ("
+                + ", ".join(f"{g.where.file}:{g.where.line}" for g in defaults if g.where)
+                + "): hasg reads the groups of one VPC"
+            )
+        roles = [g.role for g in self.groups.values() if g.where is None]
         if len(roles) != len(set(roles)):
             twice = sorted({r for r in roles if roles.count(r) > 1})
             raise HclReadError(f"several groups are the role {', '.join(twice)}")
-        clusters = {g.tags[CLUSTER_TAG] for g in self.groups.values() if CLUSTER_TAG in g.tags}
+        clusters = {
+            g.tags[CLUSTER_TAG]
+            for g in self.groups.values()
+            if CLUSTER_TAG in g.tags and g.where is None
+        }
         if len(clusters) > 1:
             raise HclReadError(
                 f"groups of several clusters in one configuration: {sorted(clusters)}"
@@ -488,9 +502,20 @@ class _Reader:
                     g.role, g.name, g.description, g.tags, tuple(g.rules), tuple(g.list_rules)
                 )
                 for g in self.groups.values()
+                if g.where is None
             ),
             cidr_lists=self.cidr_lists,
+            default_group=self._default_group_rules(defaults),
         )
+
+    def _default_group_rules(self, defaults: list[_Group]) -> tuple[Rule, ...] | None:
+        """The rules of the VPC's default group; None where no resource manages it."""
+        if not defaults:
+            return None
+        (group,) = defaults
+        if group.list_rules and group.where is not None:
+            raise group.where.error("rules of a CIDR list variable on the VPC's default group")
+        return tuple(group.rules)
 
     # -- where and what
 
@@ -541,11 +566,15 @@ class _Reader:
             key: self._string(value, where, f"tags.{key}")
             for key, value in self._known(instance.get("tags") or {}, where, "tags").items()
         }
-        default = rtype == "aws_default_security_group"
-        role = tags.get(ROLE_TAG) or where.address.removeprefix(f"{rtype}.")
-        name = "default" if default else self._string(instance.get("name", ""), where, "name")
-        description = instance.get("description", PROVIDER_DEFAULT_DESCRIPTION)
-        group = _Group(role, name, self._string(description, where, "description"), tags)
+        if rtype == "aws_default_security_group":
+            # The VPC's default group, whatever its tags say: its rules are the
+            # Blueprint's `default_group`, and a rule naming it names DEFAULT_GROUP.
+            group = _Group(DEFAULT_GROUP, DEFAULT_GROUP_NAME, "", tags, where=where)
+        else:
+            role = tags.get(ROLE_TAG) or where.address.removeprefix(f"{rtype}.")
+            name = self._string(instance.get("name", ""), where, "name")
+            description = instance.get("description", PROVIDER_DEFAULT_DESCRIPTION)
+            group = _Group(role, name, self._string(description, where, "description"), tags)
         self.groups[str(instance["id"])] = group
         for direction in DIRECTIONS:
             inline = instance.get(direction) or []
