@@ -257,7 +257,8 @@ def read_importable(client: EC2Client, blueprint: Blueprint, vpc_id: str) -> Liv
     from hasg.backends.aws.read import name_conflicts, read_rules
     from hasg.backends.terraform.imports import LiveResources, LiveRule
 
-    vpc, live = read_live(client, blueprint.cluster, vpc_id)
+    restrict = blueprint.default_group is not None
+    vpc, live = read_live(client, blueprint.cluster, vpc_id, default_group=restrict)
     absent = [g for g in blueprint if g.role not in live.group_ids]
     # A misnamed group is a stranger wearing hasg's tags: reported beside the
     # role's own group (which apply would keep), never imported in its place.
@@ -266,6 +267,8 @@ def read_importable(client: EC2Client, blueprint: Blueprint, vpc_id: str) -> Liv
     blockers = [*others, *name_conflicts(live, blueprint.cluster, absent)]
     refused = {b.role: b.message for b in blockers}
     owned = {role: gid for role, gid in live.group_ids.items() if role not in refused}
+    if restrict:  # the module adopts the VPC's default group: its id, and its rules
+        owned[DEFAULT_GROUP] = live.default_group_id
     return LiveResources(
         vpc_id=vpc.id,
         vpc_cidr=vpc.cidr,

@@ -769,3 +769,46 @@ def test_the_documented_iam_policy_is_enough_to_import(cloud: Cloud, tmp_path: P
     assert adopted.imports == len(resource_instances(compile_policy(policy)))
     with pytest.raises(HasgError, match="DescribeSecurityGroupRules"):
         import_from_vpc(policy, cloud.vpc_id, session=denied)
+
+
+# --------------------------------------------------------------------------- the default group
+
+
+def test_the_default_group_is_imported_when_the_module_adopts_it(
+    cloud: Cloud, tmp_path: Path
+) -> None:
+    """restrict_default_group: the module declares aws_default_security_group,
+    so imports.tf imports it with the VPC's default group's id. Once `hasg apply`
+    has emptied it, the import is clean; a rule added since is reported as one
+    Terraform will remove, and the group is still imported."""
+    policy = Policy.model_validate(
+        {**chef_automate_ha().model_dump(), "restrict_default_group": True}
+    )
+    applied(cloud, policy)
+    default_id = next(g["GroupId"] for g in cloud.groups() if g["GroupName"] == "default")
+
+    adopted = adopt(cloud, policy, tmp_path / "clean")
+    assert adopted.report.ok, adopted.report.to_text()
+    imports = imports_of(tmp_path / "clean")
+    assert imports["aws_default_security_group.default"] == default_id
+    assert len(imports) == adopted.imports
+    assert terraform_diagnostics(tmp_path / "clean") == []
+
+    cloud.ec2.authorize_security_group_egress(
+        GroupId=default_id,
+        IpPermissions=[{"IpProtocol": "-1", "IpRanges": [{"CidrIp": "0.0.0.0/0"}]}],
+    )
+    adopted = adopt(cloud, policy, tmp_path / "opened")
+    assert adopted.report.exit_code == ExitCode.CHANGES
+    (finding,) = adopted.report.findings
+    assert finding.kind == "extra_rule" and "egress all to 0.0.0.0/0" in finding.detail
+    assert "terraform apply will remove it" in finding.detail
+    assert imports_of(tmp_path / "opened")["aws_default_security_group.default"] == default_id
+
+
+def test_without_the_option_the_default_group_is_not_imported(cloud: Cloud, tmp_path: Path) -> None:
+    policy = chef_automate_ha()
+    applied(cloud, policy)
+    adopted = adopt(cloud, policy, tmp_path)
+    assert adopted.report.ok, adopted.report.to_text()
+    assert not any("default" in address for address in imports_of(tmp_path))

@@ -19,6 +19,7 @@ from dataclasses import dataclass
 
 from hasg.backends.terraform.writer import Block, Expr, Value, quote, render
 from hasg.core.blueprint import (
+    DEFAULT_GROUP,
     Blueprint,
     Direction,
     Peer,
@@ -264,6 +265,10 @@ def _main(blueprint: Blueprint) -> list[Block]:
     return blocks
 
 
+# The resource that adopts the VPC's default group (restrict_default_group).
+DEFAULT_GROUP_RESOURCE = ("aws_default_security_group", "default")
+
+
 def _default_group_block(rules: tuple[Rule, ...]) -> Block:
     """restrict_default_group: the VPC's default group, adopted by Terraform.
     The AWS provider removes every rule of the group on adoption and keeps it
@@ -277,7 +282,7 @@ def _default_group_block(rules: tuple[Rule, ...]) -> Block:
             f"(restrict_default_group), not with {len(rules)} rule(s)"
         )
     return (
-        Block("resource", ("aws_default_security_group", "default"))
+        Block("resource", DEFAULT_GROUP_RESOURCE)
         .comment("restrict_default_group: every rule of the VPC's default group removed.")
         .attr("vpc_id", Expr("var.vpc_id"))
     )
@@ -414,6 +419,8 @@ def resource_instances(blueprint: Blueprint) -> tuple[ResourceInstance, ...]:
             for rule in group.rules
             if rule.peer.variable is None
         ]
+    if blueprint.default_group is not None:
+        found.append(ResourceInstance(".".join(DEFAULT_GROUP_RESOURCE), DEFAULT_GROUP))
     return tuple(found)
 
 

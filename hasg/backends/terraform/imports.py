@@ -30,7 +30,16 @@ from hasg.backends.terraform.hcl import (
     resource_instances,
 )
 from hasg.backends.terraform.writer import Block, Expr, Value, render, render_attributes
-from hasg.core.blueprint import Blueprint, Direction, Peer, PeerKind, Protocol, Rule
+from hasg.core.blueprint import (
+    DEFAULT_GROUP,
+    DEFAULT_GROUP_NAME,
+    Blueprint,
+    Direction,
+    Peer,
+    PeerKind,
+    Protocol,
+    Rule,
+)
 from hasg.core.findings import Finding, FindingKind
 from hasg.core.networks import FAMILIES, canonical_cidr
 
@@ -128,6 +137,8 @@ class _Adopter:
         self.blueprint = blueprint
         self.live = live
         self.names = {g.role: g.name for g in blueprint}
+        if blueprint.default_group is not None:
+            self.names[DEFAULT_GROUP] = DEFAULT_GROUP_NAME
         self.adopted = {
             role: group_id
             for role, group_id in live.group_ids.items()
@@ -158,6 +169,8 @@ class _Adopter:
             self.note("missing_group", role, f"{instance.address}: not imported: {why}")
             return
         self.imported.append((instance, self.adopted[role]))
+        if role == DEFAULT_GROUP:
+            return  # AWS's group: its description is AWS's, and the module sets none
         declared = self.blueprint[role].description
         found = self.live.group_descriptions.get(role, declared)
         if found != declared:
@@ -224,7 +237,14 @@ class _Adopter:
     def leftovers(self) -> None:
         """What the VPC holds of the cluster beyond the module."""
         for live_rule in self.live.rules:
-            if live_rule.role in self.adopted and live_rule.rule_id not in self.claimed:
+            if live_rule.role == DEFAULT_GROUP:
+                self.note(
+                    "extra_rule",
+                    DEFAULT_GROUP,
+                    f"{live_rule.rule} ({live_rule.rule_id}) of the VPC's default group: "
+                    "terraform apply will remove it (restrict_default_group)",
+                )
+            elif live_rule.role in self.adopted and live_rule.rule_id not in self.claimed:
                 self.note(
                     "extra_rule",
                     live_rule.role,
