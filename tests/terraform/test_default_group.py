@@ -10,7 +10,8 @@ from pathlib import Path
 import pytest
 
 from hasg import Policy, chef_automate_ha, compile_policy
-from hasg.backends.terraform.hcl import read_hcl, to_hcl, to_hcl_module
+from hasg.backends.terraform.hcl import to_hcl, to_hcl_module
+from hasg.backends.terraform.read import read_hcl
 from hasg.core.blueprint import DEFAULT_GROUP, Peer, Rule
 from hasg.errors import ExitCode, HclReadError, UsageError
 from hasg.workflows import audit_hcl
