@@ -23,7 +23,7 @@ from terraform.tooling import every_kind_of_peer
 from hasg import Blueprint, chef_automate_ha, compile_policy
 from hasg.backends.aws import apply
 from hasg.backends.aws.permissions import from_ip_permissions
-from hasg.backends.aws.read import read_groups, read_vpc
+from hasg.backends.aws.read import read_cluster
 from hasg.backends.cloudformation import to_cloudformation
 from hasg.core.blueprint import CLUSTER_TAG, Rule
 from hasg.core.no_traffic import NO_TRAFFIC_EGRESS
@@ -45,7 +45,7 @@ def new_vpc(session: boto3.session.Session) -> str:
 def live(session: boto3.session.Session, vpc_id: str, cluster: str) -> Blueprint:
     """What DescribeSecurityGroups says the VPC holds of the cluster."""
     client = session.client("ec2")
-    found = read_groups(client, read_vpc(client, vpc_id), cluster)
+    found = read_cluster(client, vpc_id, cluster)[1]
     assert not found.blockers, found.blockers
     return found.blueprint
 

@@ -17,7 +17,7 @@ from moto import mock_aws
 
 from hasg import Blueprint, chef_automate_ha, compile_policy
 from hasg.backends.aws import apply
-from hasg.backends.aws.read import read_groups, read_vpc
+from hasg.backends.aws.read import read_cluster
 from hasg.backends.terraform.hcl import to_hcl
 from hasg.backends.terraform.read import read_hcl, read_hcl_dir
 from hasg.core.blueprint import POLICY_DIGEST_TAG
@@ -119,7 +119,7 @@ def applied(blueprint: Blueprint, session: boto3.session.Session, vpc_id: str) -
     """`hasg apply`, then what DescribeSecurityGroups says the VPC holds."""
     apply(blueprint, vpc_id=vpc_id, session=session)
     client = session.client("ec2")
-    live = read_groups(client, read_vpc(client, vpc_id), blueprint.cluster)
+    live = read_cluster(client, vpc_id, blueprint.cluster)[1]
     assert not live.blockers
     return live.blueprint
 

@@ -1,15 +1,15 @@
 """The live side: the VPC, and hasg's own groups in it, read as a Blueprint.
 
 hasg owns a group when it carries all three ownership tags for the cluster
-(`hasg.core.blueprint.ownership_tags`) with exactly those values AND the name hasg
-gives that role (`hasg.core.blueprint.group_name`). EC2's tag filters narrow the
-read, but they treat `*` and `?` as wildcards, so ownership is decided here,
-on the exact values. A group with the tags but another name was not made by
-hasg (AWS cannot rename a group): it is reported, never changed. A plan reads
-every group of the VPC at once with the VPC itself (`read_cluster`), so a
-stranger's group holding a name hasg is about to create is reported rather
-than adopted, and the VPC's default group is at hand for a policy with
-`restrict_default_group` (`with_default_group`), with no second read.
+(`hasg.core.blueprint.ownership_tags`) with exactly those values AND the name
+hasg gives that role (`hasg.core.blueprint.group_name`), decided here on the
+exact values (EC2's tag filters would treat `*` and `?` as wildcards). A group
+with the tags but another name was not made by hasg (AWS cannot rename a
+group): it is reported, never changed. A plan reads every group of the VPC at
+once with the VPC itself (`read_cluster`), so a stranger's group holding a
+name hasg is about to create is reported rather than adopted, and the VPC's
+default group is at hand for a policy with `restrict_default_group`
+(`with_default_group`), with no second read.
 """
 
 from __future__ import annotations
@@ -154,17 +154,6 @@ def _in_vpc(vpc_id: str) -> list[FilterTypeDef]:
     return [{"Name": "vpc-id", "Values": [vpc_id]}]
 
 
-def read_groups(client: EC2Client, vpc: Vpc, cluster: str) -> LiveState:
-    """hasg's groups for `cluster` in `vpc`: one paginated DescribeSecurityGroups."""
-    filters: list[FilterTypeDef] = [
-        {"Name": "vpc-id", "Values": [vpc.id]},
-        {"Name": f"tag:{MANAGED_BY_TAG}", "Values": [MANAGED_BY_VALUE]},
-        {"Name": f"tag:{CLUSTER_TAG}", "Values": [cluster]},
-        {"Name": "tag-key", "Values": [ROLE_TAG]},
-    ]
-    return live_state(cluster, describe_groups(client, filters))
-
-
 def describe_groups(
     client: EC2Client, filters: Sequence[FilterTypeDef]
 ) -> list[SecurityGroupTypeDef]:
@@ -175,7 +164,7 @@ def describe_groups(
 def live_state(cluster: str, raw_groups: Iterable[SecurityGroupTypeDef]) -> LiveState:
     """The groups hasg owns, keyed by their role tag.
 
-    Only exact tag values count (EC2's filter may have matched more). A group
+    Only exact tag values count. A group
     with hasg's tags but not the name hasg gives the role is a blocker, and
     not part of the Blueprint: nothing will change or delete it. Two groups
     claiming one role is a blocker too: hasg will not guess which one is real."""
