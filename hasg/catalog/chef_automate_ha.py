@@ -113,6 +113,7 @@ def chef_automate_ha(
     user_prefix_lists: Sequence[PrefixListPeer] = (),
     admin_prefix_lists: Sequence[PrefixListPeer] = (),
     tags: Mapping[str, str] | None = None,
+    restrict_default_group: bool = False,
 ) -> Policy:
     """The Chef Automate HA policy.
 
@@ -134,6 +135,8 @@ def chef_automate_ha(
       (443), and its role's group is the one to attach to that service. A
       managed backend runs no Habitat and takes no SSH, so it gets no ring,
       gossip or bastion flows.
+    - `restrict_default_group`: also revoke every rule of the VPC's default
+      group (CIS AWS Foundations 5.4); see the policy field of that name.
     - `user_prefix_lists`, `admin_prefix_lists`: customer-managed prefix lists
       for CIDR lists too long for the rule quota. Each costs its max entries
       once per port it is opened on.
@@ -263,6 +266,7 @@ def chef_automate_ha(
             "admin_cidrs": list(admin_cidrs),
             "ssh_port": ssh_port,
             "tags": dict(tags or {}),
+            "restrict_default_group": restrict_default_group,
         }
     )
 

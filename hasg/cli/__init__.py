@@ -258,6 +258,7 @@ def _init(args: argparse.Namespace) -> ExitCode:
             legacy_haproxy_from_frontends=not args.no_legacy_haproxy,
             managed_postgresql=args.managed_postgresql or args.managed_backends,
             managed_opensearch=args.managed_opensearch or args.managed_backends,
+            restrict_default_group=args.restrict_default_group,
         )
     except PolicyError as error:
         raise validation_error(error, "hasg init") from None
@@ -418,6 +419,7 @@ def _declare_init(sub: SubParsers) -> None:
         ("--managed-postgresql", "PostgreSQL is Amazon RDS (5432)"),
         ("--managed-opensearch", "OpenSearch is an Amazon OpenSearch Service domain (443)"),
         ("--managed-backends", "both of the above"),
+        ("--restrict-default-group", "also revoke every rule of the VPC's default group"),
     ):
         init.add_argument(flag, action="store_true", help=text)
     init.set_defaults(run=_init)

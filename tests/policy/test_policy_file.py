@@ -95,6 +95,16 @@ def test_hasg_init_options_choose_the_variant(tmp_path: Path) -> None:
     )
 
 
+def test_hasg_init_restrict_default_group_writes_the_option(tmp_path: Path) -> None:
+    path = tmp_path / "policy.yaml"
+    assert main(["init", "--restrict-default-group", "--out", str(path)]) == 0
+    policy = load_policy_file(path)
+    assert policy == hasg.chef_automate_ha(restrict_default_group=True)
+    assert policy.restrict_default_group
+    assert hasg.compile_policy(policy).default_group == ()
+    assert hasg.compile_policy(hasg.chef_automate_ha()).default_group is None
+
+
 def test_hasg_init_never_overwrites_a_file_unasked(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
