@@ -15,6 +15,7 @@ from hasg.errors import HasgError, OwnershipError
 
 from .conftest import (
     REGION,
+    TIMELINE_LATENCY,
     VPC_CIDR,
     Cloud,
     Timeline,
@@ -76,16 +77,11 @@ def test_second_apply_reads_twice_and_changes_nothing(cloud: Cloud, blueprint: B
     assert set(result.group_ids) == set(blueprint.roles)
 
 
-# Each call held this long before it is sent: long beside moto's own work, so
-# that calls of one wave overlap even on a loaded machine.
-LATENCY = 0.4
-
-
 def test_a_no_op_apply_reads_the_vpc_and_its_groups_at_once(
     cloud: Cloud, blueprint: Blueprint
 ) -> None:
     apply(blueprint, vpc_id=cloud.vpc_id, session=cloud.session)
-    timeline = Timeline(LATENCY).attach(cloud.session)
+    timeline = Timeline(TIMELINE_LATENCY).attach(cloud.session)
 
     assert apply(blueprint, vpc_id=cloud.vpc_id, session=cloud.session).changes.empty
 
@@ -97,7 +93,7 @@ def test_a_fresh_apply_is_reads_then_creates_then_rules_then_the_read_back(
 ) -> None:
     """Four waves: the reads at once; the creates at once; every authorize and
     revoke at once; the read-back (docs/aws.md, "Concurrent applies")."""
-    timeline = Timeline(LATENCY).attach(cloud.session)
+    timeline = Timeline(TIMELINE_LATENCY).attach(cloud.session)
 
     apply(blueprint, vpc_id=cloud.vpc_id, session=cloud.session)
 

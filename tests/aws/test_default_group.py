@@ -15,7 +15,7 @@ from hasg.errors import ConcurrentChangeError, ExitCode, PolicyError
 from hasg.policy.model import Policy
 from hasg.workflows import audit_vpc, verify_vpc
 
-from .conftest import Cloud, Timeline, assert_holds, tcp
+from .conftest import TIMELINE_LATENCY, Cloud, Timeline, assert_holds, tcp
 
 POLICY = hasg.chef_automate_ha()
 RESTRICTING_POLICY = POLICY.model_copy(update={"restrict_default_group": True})
@@ -134,7 +134,7 @@ def test_an_ipv6_vpc_loses_its_default_groups_ipv6_egress_too(cloud: Cloud) -> N
 
 
 def test_the_default_groups_revokes_go_in_the_wave_of_the_other_rules(opened: Cloud) -> None:
-    timeline = Timeline(0.4).attach(opened.session)
+    timeline = Timeline(TIMELINE_LATENCY).attach(opened.session)
 
     apply(RESTRICTING, vpc_id=opened.vpc_id, session=opened.session)
 
