@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -212,6 +213,40 @@ def test_public_api_lists_every_lazy_name_where_type_checkers_see_it() -> None:
     assert typed == hasg._HOME_OF
     with pytest.raises(AttributeError, match="no attribute 'make_client'"):
         hasg.make_client  # noqa: B018
+
+
+def test_emit_hcl_does_not_import_importlib_metadata() -> None:
+    """With plugins off, pydantic's loader is not imported (nor importlib.metadata)."""
+    code = (
+        "import sys\nfrom hasg.cli import main\nmain(['emit-hcl'])\n"
+        "print(sorted(m for m in ('importlib.metadata', 'email.message') if m in sys.modules),"
+        " file=sys.stderr)\n"
+    )
+    env = {k: v for k, v in os.environ.items() if k != "PYDANTIC_DISABLE_PLUGINS"}
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env)
+    assert result.stderr.strip().splitlines()[-1] == "[]"
+
+
+def test_hasgs_plugin_loader_has_what_pydantic_takes_from_the_real_one() -> None:
+    """The loader the command gives pydantic must answer every name pydantic
+    imports from its own, in this pydantic: read from pydantic's source."""
+    import pydantic
+
+    taken: set[str] = set()
+    for path in Path(pydantic.__file__).parent.rglob("*.py"):
+        for names in re.findall(
+            r"from (?:\.|pydantic\.plugin\.|\.plugin\.)_loader import ([\w, ]+)", path.read_text()
+        ):
+            taken.update(n.strip() for n in names.split(","))
+    assert taken == {"get_plugins"}, taken
+    code = (
+        "import sys\nfrom hasg.cli import PLUGIN_LOADER, _without_pydantic_plugins\n"
+        "_without_pydantic_plugins()\nloader = sys.modules[PLUGIN_LOADER]\n"
+        "print(list(loader.get_plugins()))\n"
+    )
+    env = {k: v for k, v in os.environ.items() if k != "PYDANTIC_DISABLE_PLUGINS"}
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env)
+    assert result.stdout == "[]\n", result.stderr
 
 
 def test_the_command_loads_no_pydantic_plugin_unless_asked(tmp_path: Path) -> None:

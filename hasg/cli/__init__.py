@@ -593,15 +593,34 @@ def _version() -> str:
     return f"hasg {__version__}"
 
 
+# What pydantic's plugin loader gives the one module that asks for it
+# (pydantic/plugin/_schema_validator.py: `from ._loader import get_plugins`).
+PLUGIN_LOADER = "pydantic.plugin._loader"
+_PLUGINS_OFF = ("__all__", "1", "true")  # the values pydantic reads as "none"
+
+
+def _without_pydantic_plugins() -> None:
+    """The command loads no pydantic plugin, unless PYDANTIC_DISABLE_PLUGINS is set.
+
+    hasg uses none, and a plugin is third-party code run on every validation
+    of the policy. With plugins off, pydantic's loader would still import
+    importlib.metadata (email, zipfile, csv: about 45 ms, a tenth of
+    `hasg emit-hcl`, docs/benchmarks.md) only to find nothing; the command
+    gives pydantic a loader that finds nothing without it. A value the user
+    set, even empty, leaves pydantic's own loader and behaviour alone."""
+    os.environ.setdefault("PYDANTIC_DISABLE_PLUGINS", "__all__")
+    if os.environ["PYDANTIC_DISABLE_PLUGINS"] in _PLUGINS_OFF and PLUGIN_LOADER not in sys.modules:
+        import types
+
+        loader = types.ModuleType(PLUGIN_LOADER, "No pydantic plugins: hasg.cli turned them off.")
+        loader.get_plugins = tuple  # type: ignore[attr-defined]
+        sys.modules[PLUGIN_LOADER] = loader
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     arguments = sys.argv[1:] if argv is None else list(argv)
     named = arguments[0] if arguments and arguments[0] in COMMANDS else None
-    # hasg uses no pydantic plugin, and a plugin is third-party code run on
-    # every validation of the policy: the command does not look for them,
-    # which also spares it scanning every installed package's entry points
-    # (a third of `emit-hcl`'s own start-up, docs/benchmarks.md). Setting the
-    # variable, even empty, restores pydantic's own behaviour.
-    os.environ.setdefault("PYDANTIC_DISABLE_PLUGINS", "__all__")
+    _without_pydantic_plugins()
     args = build_parser(named).parse_args(arguments)
     run: Command = args.run
     try:
