@@ -8,8 +8,8 @@ says what is wrong and where (file:line:column, field, rule or group).
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
 from enum import IntEnum
+from typing import NamedTuple
 
 
 class ExitCode(IntEnum):
@@ -63,8 +63,7 @@ class AwsError(HasgError):
 MAX_PROBLEMS = 20
 
 
-@dataclass(frozen=True, order=True)
-class Problem:
+class Problem(NamedTuple):
     """One thing wrong with an input file, and where."""
 
     line: int  # 1-based; 0 when the position is not known

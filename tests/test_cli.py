@@ -158,6 +158,25 @@ def test_a_command_declared_alone_parses_as_among_all() -> None:
         assert alone[name].get_default("run") is not None
 
 
+ARGPARSE_FORMATTERS: dict[type[argparse.HelpFormatter], type[argparse.HelpFormatter]] = {
+    hasg.cli.HelpFormatter: argparse.HelpFormatter,
+    hasg.cli.RawDescriptionHelpFormatter: argparse.RawDescriptionHelpFormatter,
+}
+
+
+@pytest.mark.parametrize("columns", ["40", "80", "123", "", "0", "wide"])
+def test_help_is_what_argparse_would_print(monkeypatch: pytest.MonkeyPatch, columns: str) -> None:
+    """hasg's formatters only tell argparse the width it would find itself
+    (so that it need not import shutil): every help text is argparse's own."""
+    monkeypatch.setenv("COLUMNS", columns)
+    top = build_parser()
+    parsers = [top, *_subcommand_parsers(top).values()]
+    for parser in parsers:
+        ours = parser.format_help()
+        parser.formatter_class = ARGPARSE_FORMATTERS[parser.formatter_class]
+        assert ours == parser.format_help(), parser.prog
+
+
 def test_a_run_declares_only_its_command(monkeypatch: pytest.MonkeyPatch) -> None:
     declared: list[str | None] = []
     original = hasg.cli.build_parser

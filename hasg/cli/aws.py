@@ -7,7 +7,6 @@ Importing this module imports neither boto3 nor botocore: `hasg --help` and
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import sys
 from collections.abc import Callable
@@ -218,5 +217,7 @@ def _wants_color(stream: TextIO) -> bool:
 
 
 def _write_json(data: dict[str, Any], stream: TextIO) -> None:
+    import json  # here: every other command starts without it
+
     json.dump(data, stream, indent=2, sort_keys=False)
     stream.write("\n")

@@ -17,8 +17,7 @@ from __future__ import annotations
 
 import ipaddress
 from collections.abc import Iterable
-from dataclasses import dataclass
-from typing import Literal
+from typing import Literal, NamedTuple
 
 Family = Literal["ipv4", "ipv6"]
 Network = ipaddress.IPv4Network | ipaddress.IPv6Network
@@ -110,8 +109,7 @@ def _overlap(a: Network, b: Network) -> int:
     return min(a.num_addresses, b.num_addresses)  # CIDRs overlap only by containment
 
 
-@dataclass(frozen=True)
-class Openness:
+class Openness(NamedTuple):
     """How far a set of CIDRs opens a port, per family."""
 
     family: Family

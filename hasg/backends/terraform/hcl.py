@@ -11,11 +11,10 @@ apart so that writing a module loads none of the reading.
 from __future__ import annotations
 
 import dataclasses
-import json
 import re
 from collections import Counter
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass
+from typing import NamedTuple
 
 from hasg.backends.terraform.writer import Block, Expr, Value, quote, render
 from hasg.core.blueprint import (
@@ -323,14 +322,16 @@ def rule_resource_names(blueprint: Blueprint) -> dict[RuleBlock, str]:
         clashing = [b for b, n in names.items() if seen[(b[1][0], n)] > 1]
         if not clashing:
             return names
+        # Only where names clash: not on every start-up.
+        import hashlib
+        import json
+
         for block in clashing:
             role, (direction, protocol, low, high, peer), family = block
             # What AWS identifies the rule by; not max_entries and the like.
             identity = json.dumps(
                 [role, direction, protocol, low, high, peer.kind, peer.value, family]
             )
-            import hashlib  # only where names clash: not on every start-up
-
             digest = hashlib.sha256(identity.encode()).hexdigest()[:width]
             names[block] = f"{readable[block]}_{digest}"
     raise AssertionError(f"rule resource names still clash: {sorted(names.values())}")
@@ -376,8 +377,7 @@ def family_cidrs(cidrs: Iterable[str], family: Family) -> list[str]:
     return [c for c in cidrs if family_of(c) == family]
 
 
-@dataclass(frozen=True)
-class ResourceInstance:
+class ResourceInstance(NamedTuple):
     """One resource instance the module declares: its address as Terraform
     writes it (`aws_x.name["key"]` for a for_each instance), the role it belongs
     to, and the rule it holds (None: the role's group). A `vpc` peer stays `vpc`:
