@@ -234,15 +234,21 @@ def test_public_api_lists_every_lazy_name_where_type_checkers_see_it() -> None:
         hasg.make_client  # noqa: B018
 
 
+def python_without_plugin_setting(code: str, **env: str) -> subprocess.CompletedProcess[str]:
+    """`python -c code` with PYDANTIC_DISABLE_PLUGINS unset, as a user's shell has it."""
+    base = {k: v for k, v in os.environ.items() if k != "PYDANTIC_DISABLE_PLUGINS"}
+    return subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, env={**base, **env}
+    )
+
+
 def test_emit_hcl_does_not_import_importlib_metadata() -> None:
     """With plugins off, pydantic's loader is not imported (nor importlib.metadata)."""
-    code = (
+    result = python_without_plugin_setting(
         "import sys\nfrom hasg.cli import main\nmain(['emit-hcl'])\n"
         "print(sorted(m for m in ('importlib.metadata', 'email.message') if m in sys.modules),"
         " file=sys.stderr)\n"
     )
-    env = {k: v for k, v in os.environ.items() if k != "PYDANTIC_DISABLE_PLUGINS"}
-    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env)
     assert result.stderr.strip().splitlines()[-1] == "[]"
 
 
@@ -251,20 +257,17 @@ def test_hasgs_plugin_loader_has_what_pydantic_takes_from_the_real_one() -> None
     imports from its own, in this pydantic: read from pydantic's source."""
     import pydantic
 
+    importing = re.compile(r"from (?:\.|pydantic\.plugin\.|\.plugin\.)_loader import ([\w, ]+)")
     taken: set[str] = set()
     for path in Path(pydantic.__file__).parent.rglob("*.py"):
-        for names in re.findall(
-            r"from (?:\.|pydantic\.plugin\.|\.plugin\.)_loader import ([\w, ]+)", path.read_text()
-        ):
+        for names in importing.findall(path.read_text(encoding="utf-8")):
             taken.update(n.strip() for n in names.split(","))
     assert taken == {"get_plugins"}, taken
-    code = (
+    result = python_without_plugin_setting(
         "import sys\nfrom hasg.cli import PLUGIN_LOADER, _without_pydantic_plugins\n"
         "_without_pydantic_plugins()\nloader = sys.modules[PLUGIN_LOADER]\n"
         "print(list(loader.get_plugins()))\n"
     )
-    env = {k: v for k, v in os.environ.items() if k != "PYDANTIC_DISABLE_PLUGINS"}
-    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env)
     assert result.stdout == "[]\n", result.stderr
 
 
@@ -286,13 +289,9 @@ def test_the_command_loads_no_pydantic_plugin_unless_asked(tmp_path: Path) -> No
     )
     log = tmp_path / "spy.log"
     code = "import sys\nfrom hasg.cli import main\nsys.exit(main(['emit-hcl']))\n"
-    base = {k: v for k, v in os.environ.items() if k != "PYDANTIC_DISABLE_PLUGINS"}
-    base.update(PYTHONPATH=os.pathsep.join([str(tmp_path), *sys.path]), SPY_LOG=str(log))
-    for setting, loaded in ((None, False), ("", True)):
-        env = dict(base) if setting is None else {**base, "PYDANTIC_DISABLE_PLUGINS": setting}
+    path = os.pathsep.join([str(tmp_path), *sys.path])
+    for setting, loaded in (({}, False), ({"PYDANTIC_DISABLE_PLUGINS": ""}, True)):
         log.unlink(missing_ok=True)
-        result = subprocess.run(
-            [sys.executable, "-c", code], capture_output=True, text=True, env=env
-        )
+        result = python_without_plugin_setting(code, PYTHONPATH=path, SPY_LOG=str(log), **setting)
         assert result.returncode == 0, result.stderr
         assert log.exists() == loaded
