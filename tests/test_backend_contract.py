@@ -261,6 +261,15 @@ def test_the_targets_are_the_backends_that_write_files() -> None:
         load_backend("nope")
 
 
+@pytest.mark.parametrize(
+    "name", ["base", "__init__", "__pycache__", "terraform.hcl", "aws.read", "../terraform", ""]
+)
+def test_only_a_backend_module_is_a_target(name: str) -> None:
+    """The seam, the package itself, a module inside a backend, a path: no target."""
+    with pytest.raises(UsageError, match=r"^no target "):
+        load_backend(name)
+
+
 NEW_TARGET = """
 from hasg.backends.base import ALL_PEER_KINDS, Backend
 

@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import argparse
 import importlib
-import pkgutil
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -126,6 +125,8 @@ def check_file_name(target: str, name: str) -> None:
 
 def backend_names() -> tuple[str, ...]:
     """Every module or package under hasg/backends/, without importing any."""
+    import pkgutil  # here: `hasg emit NAME` finds its one backend without listing them
+
     import hasg.backends
 
     return tuple(
@@ -133,9 +134,18 @@ def backend_names() -> tuple[str, ...]:
     )
 
 
+def _is_backend(name: str) -> bool:
+    """Whether hasg/backends/ holds a module or package `name` (not the seam)."""
+    import importlib.util
+
+    if not name.isidentifier() or name.startswith("_") or name == "base":
+        return False
+    return importlib.util.find_spec(f"hasg.backends.{name}") is not None
+
+
 def load_backend(name: str) -> Backend:
     """The backend registered as `name`; a UsageError naming the targets if none is."""
-    if name not in backend_names():
+    if not _is_backend(name):
         raise UsageError(f"no target {name!r}; targets: {', '.join(target_names())}")
     backend = getattr(importlib.import_module(f"hasg.backends.{name}"), "BACKEND", None)
     if not isinstance(backend, Backend):

@@ -9,7 +9,6 @@ nested block, a comment or a blank line ends such a run.
 from __future__ import annotations
 
 import re
-import unicodedata
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import TypeAlias, Union
@@ -87,6 +86,8 @@ def _escaped(match: re.Match[str]) -> str:
     char = match[0]
     if char in _ESCAPES:
         return _ESCAPES[char]
+    import unicodedata  # here: most text has no character outside printable ASCII
+
     if unicodedata.category(char) in _UNPRINTED:
         code = ord(char)
         return f"\\u{code:04x}" if code <= 0xFFFF else f"\\U{code:08x}"
