@@ -13,7 +13,7 @@ import sys
 from collections.abc import Callable, Sequence
 from functools import partial
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, NoReturn, TypeAlias
+from typing import TYPE_CHECKING, Any, NamedTuple, NoReturn, TypeAlias
 
 from hasg.backends.base import add_inventory_arguments
 from hasg.cli.aws import COMMANDS as AWS_COMMANDS
@@ -55,13 +55,10 @@ def _emit(args: argparse.Namespace) -> ExitCode:
 
     backend = load_backend(args.target)
     parsed = target_parser(backend).parse_args(args.target_arguments)
-    if backend.name == "terraform":
-        return _emit_terraform(backend, parsed)
-    return emit_files(backend, parsed)
+    extension = _TARGET_EXTENSIONS.get(backend.name)
+    return (emit_files if extension is None else extension.run)(backend, parsed)
 
 
-# `hasg emit terraform --import-from-vpc`'s own options: they read AWS, which
-# the Backend seam never does, so the command adds them, not the backend.
 _IMPORT_OPTIONS = ("region", "profile", "endpoint_url", "json")
 
 
@@ -103,6 +100,18 @@ def _emit_terraform(backend: Backend, args: argparse.Namespace) -> ExitCode:
     return _reported(adopted.report, args)
 
 
+class _TargetExtension(NamedTuple):
+    """What the command adds to one target's `hasg emit`: options and a run
+    that read AWS, which the Backend seam never does (backends write files)."""
+
+    add_arguments: Callable[[argparse.ArgumentParser], None]
+    run: Callable[[Backend, argparse.Namespace], ExitCode]
+
+
+# `hasg emit terraform --import-from-vpc` (hasg.workflows.import_from_vpc).
+_TARGET_EXTENSIONS = {"terraform": _TargetExtension(_import_arguments, _emit_terraform)}
+
+
 def _emit_hcl(args: argparse.Namespace) -> ExitCode:
     """`hasg emit-hcl` is `hasg emit terraform`, kept for the scripts that call it."""
     from hasg.backends.base import load_backend
@@ -122,8 +131,9 @@ def target_parser(backend: Backend) -> argparse.ArgumentParser:
         + ("" if backend.as_one_text is None else " (default: print them as one text)"),
     )
     backend.add_arguments(parser)
-    if backend.name == "terraform":
-        _import_arguments(parser)
+    extension = _TARGET_EXTENSIONS.get(backend.name)
+    if extension is not None:
+        extension.add_arguments(parser)
     return parser
 
 
