@@ -137,8 +137,7 @@ def read_cluster(
         partial(describe_groups, client, _in_vpc(vpc_id)),
         max_workers,
     )
-    live = live_state(cluster, raw)
-    return vpc, with_default_group(live, vpc_id) if default_group else live
+    return vpc, _cluster_state(cluster, raw, vpc_id, default_group=default_group)
 
 
 def read_groups_again(
@@ -146,8 +145,15 @@ def read_groups_again(
 ) -> LiveState:
     """The cluster's groups (and the default group) read once more, as
     `read_cluster` read them, after a change."""
-    live = live_state(cluster, describe_groups(client, _in_vpc(vpc.id)))
-    return with_default_group(live, vpc.id) if default_group else live
+    raw = describe_groups(client, _in_vpc(vpc.id))
+    return _cluster_state(cluster, raw, vpc.id, default_group=default_group)
+
+
+def _cluster_state(
+    cluster: str, raw: Iterable[SecurityGroupTypeDef], vpc_id: str, *, default_group: bool
+) -> LiveState:
+    live = live_state(cluster, raw)
+    return with_default_group(live, vpc_id) if default_group else live
 
 
 def _in_vpc(vpc_id: str) -> list[FilterTypeDef]:
