@@ -270,6 +270,25 @@ def test_only_a_backend_module_is_a_target(name: str) -> None:
         load_backend(name)
 
 
+@settings(max_examples=200, deadline=None)
+@given(
+    st.one_of(
+        st.text(max_size=20),
+        st.sampled_from([*TARGETS, "aws"]).flatmap(
+            lambda t: st.sampled_from([t.upper(), f"{t}.", f".{t}", f"{t}/", f"_{t}", f"{t}\0"])
+        ),
+    )
+)
+def test_any_other_name_is_refused_in_one_line(name: str) -> None:
+    """Whatever the name: a target of that very name, or a UsageError; never
+    another module, never another exception."""
+    if name in TARGETS:
+        assert load_backend(name).name == name
+        return
+    with pytest.raises(UsageError):
+        load_backend(name)
+
+
 NEW_TARGET = """
 from hasg.backends.base import ALL_PEER_KINDS, Backend
 
