@@ -17,6 +17,7 @@ from hasg.core.networks import (
     parse_network,
     public_addresses,
     wide_open,
+    within,
 )
 
 Network = ipaddress.IPv4Network | ipaddress.IPv6Network
@@ -127,3 +128,30 @@ def test_an_ipv4_cidr_is_wide_exactly_when_it_holds_more_public_addresses_than_a
     public = public_addresses([network], "ipv4")
     assert bool(wide_open([network])) is (public > 2 ** (32 - WIDE_OPEN_PREFIX["ipv4"]))
     assert public <= network.num_addresses
+
+
+def small_networks() -> st.SearchStrategy[Network]:
+    """IPv4 networks inside 198.18.0.0/24 and IPv6 ones inside fd00::/120, so
+    that containment is easy to check address by address."""
+    v4 = st.builds(
+        lambda a, p: ipaddress.ip_network(f"198.18.0.{a}/{p}", strict=False),
+        st.integers(0, 255),
+        st.integers(24, 32),
+    )
+    v6 = st.builds(
+        lambda a, p: ipaddress.ip_network(f"fd00::{a:x}/{p}", strict=False),
+        st.integers(0, 255),
+        st.integers(120, 128),
+    )
+    return st.one_of(v4, v6)
+
+
+@given(small_networks(), small_networks(), st.booleans())
+def test_within_holds_exactly_when_every_address_is_inside(
+    inner: Network, outer: Network, as_text: bool
+) -> None:
+    """The one containment test (audit, verify, the mapped audit): by addresses,
+    in either spelling, and never across families."""
+    truth = inner.version == outer.version and all(a in outer for a in inner)
+    shown = (str(inner), str(outer)) if as_text else (inner, outer)
+    assert within(*shown) == truth

@@ -32,7 +32,7 @@ from hasg.core.blueprint import (
 from hasg.core.diff import Changes, RuleChange, diff
 from hasg.core.findings import KIND_LABELS, KIND_ORDER, Finding, FindingKind
 from hasg.core.mapping import JOIN, MappedGroup, mapped_blueprint, peers_meant
-from hasg.core.networks import Network, Openness, family_of, wide_open
+from hasg.core.networks import Network, Openness, family_of, wide_open, within
 from hasg.core.ports import NOTHING, PortSet, union
 from hasg.errors import ExitCode
 
@@ -414,7 +414,7 @@ def _widest(extra: PortSet, rule: Rule, live: Sequence[Rule]) -> Openness | None
 
 
 def _strictly_inside(inner: Network, outer: Network) -> bool:
-    return inner != outer and inner.version == outer.version and inner.subnet_of(outer)  # type: ignore[arg-type]
+    return inner != outer and within(inner, outer)
 
 
 def _holds_every_node(

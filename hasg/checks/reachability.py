@@ -23,7 +23,7 @@ from typing import Literal
 
 from hasg.core.blueprint import TOWARD, Blueprint, Direction, Peer, Rule, SecurityGroup
 from hasg.core.compile import compile_policy, flow_rules
-from hasg.core.networks import is_ipv6
+from hasg.core.networks import is_ipv6, within
 from hasg.core.ports import NOTHING, PortSet, union
 from hasg.errors import ExitCode
 from hasg.policy.model import Policy, RolePeer
@@ -116,12 +116,7 @@ def holds_whole_vpc(peer: Peer, vpc_cidrs: Sequence[str] = ()) -> bool:
     if network.prefixlen == 0:
         return True
     ipv4 = [c for c in vpc_cidrs if not is_ipv6(c)]
-    return bool(ipv4) and all(_within(c, network) for c in ipv4)
-
-
-def _within(cidr: str, network: ipaddress.IPv4Network | ipaddress.IPv6Network) -> bool:
-    inner = ipaddress.ip_network(cidr)
-    return inner.version == network.version and inner.subnet_of(network)  # type: ignore[arg-type]
+    return bool(ipv4) and all(within(c, network) for c in ipv4)
 
 
 # --------------------------------------------------------------------------- verify
@@ -342,7 +337,7 @@ def peer_holds(
     kind, value = peer_key(outer, vpc_cidrs)
     inner_kind, inner_value = peer_key(inner, vpc_cidrs)
     if kind == inner_kind == "cidr":
-        return _within(inner_value, ipaddress.ip_network(value))
+        return within(inner_value, value)
     return False
 
 

@@ -65,19 +65,26 @@ def canonical_cidr(text: str) -> str:
 
 
 def family_of(cidr: str | Network) -> Family:
-    network = cidr if not isinstance(cidr, str) else ipaddress.ip_network(cidr, strict=False)
-    return "ipv6" if network.version == 6 else "ipv4"
+    return "ipv6" if _network(cidr).version == 6 else "ipv4"
 
 
 def is_ipv6(cidr: str | Network) -> bool:
     return family_of(cidr) == "ipv6"
 
 
+def _network(cidr: str | Network) -> Network:
+    return cidr if not isinstance(cidr, str) else ipaddress.ip_network(cidr, strict=False)
+
+
+def within(inner: str | Network, outer: str | Network) -> bool:
+    """Whether every address of `inner` is in `outer` (never across families)."""
+    a, b = _network(inner), _network(outer)
+    return a.version == b.version and a.subnet_of(b)  # type: ignore[arg-type]
+
+
 def union(cidrs: Iterable[str | Network], family: Family) -> tuple[Network, ...]:
     """The networks of one family, merged: the union as the fewest CIDRs."""
-    networks = [
-        n if not isinstance(n, str) else ipaddress.ip_network(n, strict=False) for n in cidrs
-    ]
+    networks = [_network(n) for n in cidrs]
     if family == "ipv6":
         return tuple(
             ipaddress.collapse_addresses(
