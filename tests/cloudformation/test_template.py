@@ -13,7 +13,7 @@ import pytest
 import yaml
 from hypothesis import given, settings
 from hypothesis import strategies as st
-from terraform.tooling import Checkov, CheckovReport, every_kind_of_peer, with_flows
+from terraform.tooling import PUBLIC_SSH, Checkov, CheckovReport, every_kind_of_peer, with_flows
 
 from hasg import Blueprint, Policy, chef_automate_ha, compile_policy
 from hasg.backends.base import Backend
@@ -34,14 +34,6 @@ from .tooling import cfn_lint, checkov_cloudformation, write_templates
 
 ADMINS = ["203.0.113.7/32", "2001:db8:2::/64"]
 USERS = ["198.51.100.0/24", "2001:db8:1::/48"]
-PUBLIC_SSH = {
-    "name": "world-to-bastion",
-    "source": "0.0.0.0/0",
-    "destination": "bastion",
-    "ports": [22],
-    "description": "SSH from anywhere",
-    "public": True,
-}
 
 
 RESTRICTING = chef_automate_ha().model_copy(update={"restrict_default_group": True})

@@ -27,6 +27,7 @@ from hasg.core.peers import VPC_FALLBACK_LISTS
 from terraform.tooling import (
     EXAMPLE,
     EXAMPLE_TFVARS,
+    PUBLIC_SSH,
     TERRAFORM,
     Checkov,
     CheckovReport,
@@ -164,17 +165,7 @@ def test_ssh_open_to_the_world_through_the_example_fails(checkov: Checkov, tmp_p
 
 
 def test_policy_with_public_ssh_fails(checkov: Checkov, tmp_path: Path) -> None:
-    public_ssh = with_flows(
-        chef_automate_ha(),
-        {
-            "name": "world-to-bastion",
-            "source": "0.0.0.0/0",
-            "destination": "bastion",
-            "ports": [22],
-            "description": "SSH from anywhere",
-            "public": True,
-        },
-    )
+    public_ssh = with_flows(chef_automate_ha(), PUBLIC_SSH)
     report = checkov.scan(emitted(public_ssh, tmp_path))
     address = f"{RULE_TYPES['ingress']}.bastion_tcp_22_from_0_0_0_0_0"
     assert failures(report) == {("CKV_AWS_24", address)}

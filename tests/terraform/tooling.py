@@ -274,6 +274,17 @@ def every_kind_of_peer(prefix_list_id: str = "pl-0123456789abcdef0") -> Policy:
     return with_flows(base, *extra)
 
 
+# A flow every security scanner must fail: SSH from the whole internet.
+PUBLIC_SSH: dict[str, Any] = {
+    "name": "world-to-bastion",
+    "source": "0.0.0.0/0",
+    "destination": "bastion",
+    "ports": [22],
+    "description": "SSH from anywhere",
+    "public": True,
+}
+
+
 def with_flows(policy: Policy, *flows: dict[str, Any]) -> Policy:
     """The policy and more flows, validated as a whole."""
     data = policy.model_dump()
