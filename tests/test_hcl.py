@@ -19,7 +19,7 @@ from test_compiler import compiled, policies
 from hasg import Blueprint, Policy, chef_automate_ha, compile_policy
 from hasg.backends.terraform.hcl import RULE_TYPES, rule_resource_name, to_hcl, to_hcl_module
 from hasg.backends.terraform.read import read_hcl, read_hcl_dir
-from hasg.core.blueprint import HASG_TAG_KEYS
+from hasg.core.tags import HASG_TAG_KEYS
 from hasg.errors import HclReadError
 
 Fmt = Callable[[Mapping[str, str], Path], dict[str, str]]

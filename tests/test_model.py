@@ -13,7 +13,7 @@ from hypothesis import strategies as st
 from pydantic import ValidationError
 
 from hasg import Flow, Policy, Port, Role, compile_policy
-from hasg.core.blueprint import AWS_TAG_LIMIT, HASG_TAG_KEYS
+from hasg.core.tags import AWS_TAG_LIMIT, HASG_TAG_KEYS
 from hasg.errors import HasgError, PolicyError
 from hasg.policy.model import CidrPeer, PrefixListPeer, RolePeer
 

@@ -11,8 +11,9 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from hasg import Port
-from hasg.core.blueprint import Blueprint, Peer, Rule, SecurityGroup, canonical_protocol
+from hasg.core.blueprint import Blueprint, Peer, Rule, SecurityGroup
 from hasg.core.ports import PortSet, port_text
+from hasg.core.protocols import canonical_protocol
 from hasg.errors import HasgError, RuleConflictError
 from hasg.policy.schema import policy_json_schema
 

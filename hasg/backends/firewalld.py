@@ -33,7 +33,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from xml.sax.saxutils import quoteattr
 
 from hasg.backends.base import Options, host_backend
-from hasg.core.blueprint import Blueprint, Rule, canonical_protocol
+from hasg.core.blueprint import Blueprint, Rule
 from hasg.core.hosts import (
     AddressSet,
     HostRule,
@@ -45,6 +45,7 @@ from hasg.core.hosts import (
 )
 from hasg.core.inventory import Host
 from hasg.core.networks import Family
+from hasg.core.protocols import canonical_protocol
 from hasg.errors import FirewalldReadError, UsageError
 
 ZONE = "hasg"

@@ -34,7 +34,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from hasg.backends.base import host_backend
-from hasg.core.blueprint import Direction, Rule, SecurityGroup, canonical_protocol, has_ports
+from hasg.core.blueprint import Direction, Rule, SecurityGroup
 from hasg.core.findings import Finding, FindingKind
 from hasg.core.hosts import (
     AddressSet,
@@ -47,6 +47,7 @@ from hasg.core.hosts import (
     host_group,
 )
 from hasg.core.networks import Family, canonical_cidr, family_of
+from hasg.core.protocols import canonical_protocol, has_ports
 from hasg.errors import ExitCode, NftReadError
 
 TABLE = "hasg"

@@ -20,7 +20,6 @@ from dataclasses import dataclass
 
 from hasg.checks.reachability import holds_whole_vpc, peer_holds
 from hasg.core.blueprint import (
-    ALL_TRAFFIC,
     DEFAULT_GROUP,
     DEFAULT_GROUP_NAME,
     TOWARD,
@@ -34,6 +33,7 @@ from hasg.core.findings import KIND_LABELS, KIND_ORDER, Finding, FindingKind
 from hasg.core.mapping import JOIN, MappedGroup, mapped_blueprint, peers_meant
 from hasg.core.networks import Network, Openness, family_of, wide_open, within
 from hasg.core.ports import NOTHING, PortSet, union
+from hasg.core.protocols import ALL_TRAFFIC
 from hasg.errors import ExitCode
 
 

@@ -5,19 +5,12 @@ from __future__ import annotations
 from collections.abc import Iterable
 from typing import Literal
 
-from hasg.core.blueprint import (
-    Blueprint,
-    Direction,
-    Peer,
-    Protocol,
-    Rule,
-    SecurityGroup,
-    group_name,
-    ownership_tags,
-)
+from hasg.core.blueprint import Blueprint, Direction, Peer, Rule, SecurityGroup, group_name
 from hasg.core.no_traffic import is_no_traffic_egress
 from hasg.core.peers import cidr_peer, expand_cidr_list, icmp_for
+from hasg.core.protocols import Protocol
 from hasg.core.quotas import check_rule_quotas
+from hasg.core.tags import ownership_tags
 from hasg.core.transforms import merge_rules
 from hasg.errors import PolicyError
 from hasg.policy.model import (

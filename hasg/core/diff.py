@@ -14,15 +14,8 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field, replace
 from typing import Literal
 
-from hasg.core.blueprint import (
-    DEFAULT_GROUP,
-    POLICY_DIGEST_TAG,
-    Blueprint,
-    Peer,
-    Rule,
-    SecurityGroup,
-    by_role,
-)
+from hasg.core.blueprint import DEFAULT_GROUP, Blueprint, Peer, Rule, SecurityGroup, by_role
+from hasg.core.tags import POLICY_DIGEST_TAG
 
 RuleAction = Literal["add", "remove", "update"]
 GroupAction = Literal["create", "delete"]

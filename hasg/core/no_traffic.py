@@ -15,8 +15,9 @@ absence of a rule, or every stack-deployed group would read as drift.
 
 from __future__ import annotations
 
-from hasg.core.blueprint import Peer, Rule, canonical_protocol
+from hasg.core.blueprint import Peer, Rule
 from hasg.core.networks import parse_network
+from hasg.core.protocols import canonical_protocol
 
 NO_TRAFFIC_EGRESS = Rule(
     "egress",

@@ -8,8 +8,9 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
-from hasg.core.blueprint import Peer, PeerKind, Protocol
+from hasg.core.blueprint import Peer, PeerKind
 from hasg.core.networks import is_ipv6
+from hasg.core.protocols import Protocol
 
 # An empty user CIDR list keeps the entry points reachable from inside the VPC
 # only; an empty admin list lets nobody in (the bastion has no documented port).

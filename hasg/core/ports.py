@@ -13,17 +13,16 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Protocol as TypingProtocol
 
-from hasg.core.blueprint import (
+from hasg.core.protocols import (
     ALL_PORTS,
     ALL_TRAFFIC,
+    ICMP_PROTOCOLS,
     NAMED_PROTOCOLS,
     OTHER_PROTOCOL_PREFIX,
     canonical_protocol,
     has_ports,
     protocol_number,
 )
-
-ICMP_PROTOCOLS = ("icmp", "icmpv6")
 
 # The policy's port words, as a regular expression both Python's `re` and
 # JSON Schema's ECMA-262 dialect read the same way: no named groups, ASCII

@@ -14,7 +14,6 @@ location of every problem.
 from __future__ import annotations
 
 import re
-import unicodedata
 from collections.abc import Callable, Mapping, Sequence
 from typing import Annotated, Any, Literal, TypeVar
 
@@ -33,9 +32,9 @@ from pydantic import (
 from pydantic_core import ErrorDetails
 from typing_extensions import Self
 
-from hasg.core.blueprint import AWS_TAG_LIMIT, HASG_TAG_KEYS, RESERVED_TAG_PREFIX
 from hasg.core.networks import canonical_cidr, covers_world, family_of, wide_open
 from hasg.core.ports import PORT_GRAMMAR, port_text
+from hasg.core.tags import AWS_TAG_LIMIT, HASG_TAG_KEYS, check_tag
 from hasg.errors import PolicyError
 
 AWS_TEXT_MAX = 255
@@ -569,50 +568,3 @@ class Policy(_Frozen):
             if role.id == role_id:
                 return role
         raise KeyError(role_id)
-
-
-# --------------------------------------------------------------------------- tags
-
-# EC2 User Guide, "Tag restrictions": keys 1-128 and values 0-256 Unicode
-# characters; letters, numbers and spaces, and _ . : / = + - @. Line and
-# paragraph separators are Unicode "spaces" too, but break every line-based
-# reader (terminals, HCL), so only space separators (Zs) count as spaces.
-TAG_KEY_MAX = 128
-TAG_VALUE_MAX = 256
-_TAG_PUNCTUATION = frozenset("_.:/=+-@")
-_AWS_PREFIX = "aws:"
-
-
-def _tag_character(char: str) -> bool:
-    category = unicodedata.category(char)
-    return category[0] in "LN" or category == "Zs" or char in _TAG_PUNCTUATION
-
-
-def check_tag(key: str, value: str) -> None:
-    """Refuse a tag AWS would refuse, or one that is hasg's or AWS's own."""
-    if key in HASG_TAG_KEYS or key.lower().startswith(RESERVED_TAG_PREFIX):
-        raise ValueError(
-            f"tag {key!r}: hasg sets {', '.join(HASG_TAG_KEYS)} itself and reserves the "
-            f"{RESERVED_TAG_PREFIX} prefix"
-        )
-    if key.lower().startswith(_AWS_PREFIX):
-        raise ValueError(f"tag {key!r}: the {_AWS_PREFIX} prefix is reserved by AWS")
-    if not 1 <= len(key) <= TAG_KEY_MAX:
-        raise ValueError(f"tag key {key!r} must be 1 to {TAG_KEY_MAX} characters")
-    if len(value) > TAG_VALUE_MAX:
-        raise ValueError(f"tag {key!r}: value is longer than {TAG_VALUE_MAX} characters")
-    for what, text in (("key", key), ("value", value)):
-        # Terraform normalises every string to NFC; boto3 sends it as written.
-        # Text that is not NFC would tag differently through emit-hcl and apply.
-        nfc = unicodedata.normalize("NFC", text)
-        if nfc != text:
-            raise ValueError(
-                f"tag {key!r}: the {what} is not in Unicode normal form C, which Terraform "
-                f"would turn it into (apply would not); write {nfc!r}"
-            )
-        bad = sorted({c for c in text if not _tag_character(c)})
-        if bad:
-            raise ValueError(
-                f"tag {key!r}: the {what} contains {''.join(bad)!r}, which AWS does not allow "
-                "in tags (allowed: letters, digits, spaces and _.:/=+-@)"
-            )

@@ -25,8 +25,9 @@ from moto import mock_aws
 import hasg
 from hasg.backends.aws.read import live_state
 from hasg.catalog import DOCUMENTED_TABLE
-from hasg.core.blueprint import CLUSTER_TAG, Blueprint
+from hasg.core.blueprint import Blueprint
 from hasg.core.diff import with_digest
+from hasg.core.tags import CLUSTER_TAG
 from hasg.core.transforms import resolve_vpc_peers
 
 if TYPE_CHECKING:

@@ -10,7 +10,8 @@ import pytest
 
 import hasg
 from hasg.backends.aws import apply, destroy, plan
-from hasg.core.blueprint import Blueprint, Peer, Rule, SecurityGroup, ownership_tags
+from hasg.core.blueprint import Blueprint, Peer, Rule, SecurityGroup
+from hasg.core.tags import ownership_tags
 from hasg.errors import HasgError, OwnershipError
 
 from .conftest import (

@@ -12,15 +12,9 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from hasg.backends.aws.read import live_state, name_conflicts, with_default_group
-from hasg.core.blueprint import (
-    DEFAULT_GROUP,
-    Blueprint,
-    Rule,
-    SecurityGroup,
-    group_name,
-    ownership_tags,
-)
+from hasg.core.blueprint import DEFAULT_GROUP, Blueprint, Rule, SecurityGroup, group_name
 from hasg.core.diff import diff
+from hasg.core.tags import ownership_tags
 
 from .test_diff import blueprints, rule_strategy
 

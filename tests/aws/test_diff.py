@@ -7,17 +7,7 @@ from dataclasses import replace
 from hypothesis import given
 from hypothesis import strategies as st
 
-from hasg.core.blueprint import (
-    POLICY_DIGEST_TAG,
-    Blueprint,
-    Peer,
-    Rule,
-    SecurityGroup,
-    canonical_protocol,
-    group_name,
-    has_ports,
-    ownership_tags,
-)
+from hasg.core.blueprint import Blueprint, Peer, Rule, SecurityGroup, group_name
 from hasg.core.diff import (
     AWS_DEFAULT_EGRESS_IPV4,
     Changes,
@@ -27,6 +17,8 @@ from hasg.core.diff import (
     policy_digest,
     with_digest,
 )
+from hasg.core.protocols import canonical_protocol, has_ports
+from hasg.core.tags import POLICY_DIGEST_TAG, ownership_tags
 from hasg.core.transforms import resolve_vpc_peers
 
 CLUSTER = "c1"

@@ -25,9 +25,10 @@ from hasg.backends.aws.permissions import from_ip_permissions
 from hasg.checks.audit import audit_mapped
 from hasg.checks.reachability import peer_holds
 from hasg.cli import main
-from hasg.core.blueprint import ROLE_TAG, Peer, Rule
+from hasg.core.blueprint import Peer, Rule
 from hasg.core.compile import compile_policy
 from hasg.core.mapping import MappedGroup, check_role_map, parse_role_map
+from hasg.core.tags import ROLE_TAG
 from hasg.core.transforms import resolve_vpc_peers
 from hasg.errors import ExitCode, UsageError
 from hasg.workflows import audit_vpc, verify_vpc

@@ -17,7 +17,8 @@ from hasg.backends.aws.applier import execute
 from hasg.backends.aws.planner import make_plan
 from hasg.backends.aws.read import live_state
 from hasg.backends.aws.session import make_client
-from hasg.core.blueprint import Blueprint, group_name, ownership_tags
+from hasg.core.blueprint import Blueprint, group_name
+from hasg.core.tags import ownership_tags
 from hasg.errors import HasgError, OwnershipError, PolicyError, UsageError
 from hasg.workflows import audit_vpc, verify_vpc
 

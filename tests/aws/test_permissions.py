@@ -7,7 +7,8 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from hasg.backends.aws.permissions import from_ip_permissions, group_reference, to_ip_permissions
-from hasg.core.blueprint import Peer, Rule, canonical_protocol, has_ports
+from hasg.core.blueprint import Peer, Rule
+from hasg.core.protocols import canonical_protocol, has_ports
 from hasg.errors import HasgError
 
 GROUP_IDS = {"web": "sg-0aaa", "db": "sg-0bbb"}

@@ -11,7 +11,8 @@ from hypothesis import strategies as st
 
 from hasg.backends.aws.read import Vpc, live_state, read_groups_again
 from hasg.backends.aws.session import make_client
-from hasg.core.blueprint import group_name, ownership_tags
+from hasg.core.blueprint import group_name
+from hasg.core.tags import ownership_tags
 
 from .conftest import REGION
 

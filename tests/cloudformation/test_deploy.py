@@ -25,8 +25,9 @@ from hasg.backends.aws import apply
 from hasg.backends.aws.permissions import from_ip_permissions
 from hasg.backends.aws.read import read_cluster
 from hasg.backends.cloudformation import to_cloudformation
-from hasg.core.blueprint import CLUSTER_TAG, Rule
+from hasg.core.blueprint import Rule
 from hasg.core.no_traffic import NO_TRAFFIC_EGRESS
+from hasg.core.tags import CLUSTER_TAG
 from hasg.core.transforms import resolve_vpc_peers
 from hasg.errors import ExitCode
 from hasg.workflows import audit_vpc, verify_vpc

@@ -23,8 +23,9 @@ from hasg.backends.cloudformation import (
     template,
     to_cloudformation,
 )
-from hasg.core.blueprint import Peer, Rule, canonical_protocol
+from hasg.core.blueprint import Peer, Rule
 from hasg.core.no_traffic import NO_TRAFFIC_EGRESS, is_no_traffic_egress
+from hasg.core.protocols import canonical_protocol
 from hasg.errors import PolicyError, TemplateReadError
 
 ADMINS = ["203.0.113.7/32", "2001:db8:2::/64"]

@@ -18,9 +18,10 @@ from hypothesis import strategies as st
 
 import hasg
 from hasg.backends import firewalld, nftables
-from hasg.core.blueprint import Blueprint, Peer, Rule, SecurityGroup, canonical_protocol
+from hasg.core.blueprint import Blueprint, Peer, Rule, SecurityGroup
 from hasg.core.hosts import AddressSet, HostRuleset, as_cidr, cidr_peer, host_rulesets
 from hasg.core.inventory import load_inventory, load_inventory_text
+from hasg.core.protocols import canonical_protocol
 from hasg.errors import UsageError
 from tests.hosts.conftest import FIXTURES
 from tests.hosts.lab import Lab, require_lab

@@ -19,8 +19,9 @@ from hasg.checks.reachability import (
     verify_json,
     verify_text,
 )
-from hasg.core.blueprint import Blueprint, Peer, Rule, canonical_protocol
+from hasg.core.blueprint import Blueprint, Peer, Rule
 from hasg.core.ports import NOTHING, PortSet, union
+from hasg.core.protocols import canonical_protocol
 
 from .strategies import policies
 

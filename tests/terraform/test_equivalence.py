@@ -20,7 +20,7 @@ from hasg.backends.aws import apply
 from hasg.backends.aws.read import read_cluster
 from hasg.backends.terraform.hcl import to_hcl
 from hasg.backends.terraform.read import read_hcl, read_hcl_dir
-from hasg.core.blueprint import POLICY_DIGEST_TAG
+from hasg.core.tags import POLICY_DIGEST_TAG
 from hasg.core.transforms import resolve_vpc_peers
 from terraform.tooling import (
     EXAMPLE_TFVARS,

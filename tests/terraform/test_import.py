@@ -39,17 +39,9 @@ from hasg.backends.terraform.imports import (
     LiveRule,
     import_blocks,
 )
-from hasg.core.blueprint import (
-    CLUSTER_TAG,
-    MANAGED_BY_TAG,
-    MANAGED_BY_VALUE,
-    NAMED_PROTOCOLS,
-    ROLE_TAG,
-    Blueprint,
-    Peer,
-    Rule,
-    canonical_protocol,
-)
+from hasg.core.blueprint import Blueprint, Peer, Rule
+from hasg.core.protocols import NAMED_PROTOCOLS, canonical_protocol
+from hasg.core.tags import CLUSTER_TAG, MANAGED_BY_TAG, MANAGED_BY_VALUE, ROLE_TAG
 from hasg.errors import ExitCode, HasgError
 from hasg.workflows import import_from_vpc
 from terraform import test_equivalence

@@ -52,17 +52,10 @@ from hasg.backends.aws.session import (
     make_client,
     translate,
 )
-from hasg.core.blueprint import (
-    DEFAULT_GROUP,
-    POLICY_DIGEST_TAG,
-    Blueprint,
-    Direction,
-    Peer,
-    Protocol,
-    Rule,
-    SecurityGroup,
-)
+from hasg.core.blueprint import DEFAULT_GROUP, Blueprint, Direction, Peer, Rule, SecurityGroup
 from hasg.core.diff import Changes, GroupChange, RuleAction, RuleChange, TagChange, diff
+from hasg.core.protocols import Protocol
+from hasg.core.tags import POLICY_DIGEST_TAG
 from hasg.errors import AwsError, ConcurrentChangeError, HasgError, OwnershipError
 
 if TYPE_CHECKING:

@@ -12,9 +12,9 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING
 
-from hasg.core.blueprint import CLUSTER_TAG, MANAGED_BY_TAG, MANAGED_BY_VALUE, ROLE_TAG
 from hasg.core.findings import Finding
 from hasg.core.mapping import MappedGroup
+from hasg.core.tags import CLUSTER_TAG, MANAGED_BY_TAG, MANAGED_BY_VALUE, ROLE_TAG
 from hasg.policy.model import Policy
 
 if TYPE_CHECKING:

@@ -13,12 +13,9 @@ from __future__ import annotations
 import re
 from collections.abc import Iterable
 
-from hasg.core.blueprint import (
-    Blueprint,
-    canonical_protocol,
-    group_name,
-    ownership_tags,
-)
+from hasg.core.blueprint import Blueprint, group_name
+from hasg.core.protocols import canonical_protocol
+from hasg.core.tags import ownership_tags
 from hasg.errors import PolicyError, UsageError
 
 # EC2 ids: the prefix, then 8 hex digits (old) or 17 (since 2018).

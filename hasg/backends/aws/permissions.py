@@ -15,7 +15,8 @@ from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, TypeVar
 
-from hasg.core.blueprint import Direction, Peer, Protocol, Rule, canonical_protocol, has_ports
+from hasg.core.blueprint import Direction, Peer, Rule
+from hasg.core.protocols import Protocol, canonical_protocol, has_ports
 from hasg.errors import HasgError
 
 if TYPE_CHECKING:

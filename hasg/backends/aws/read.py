@@ -1,7 +1,7 @@
 """The live side: the VPC, and hasg's own groups in it, read as a Blueprint.
 
 hasg owns a group when it carries all three ownership tags for the cluster
-(`hasg.core.blueprint.ownership_tags`) with exactly those values AND the name
+(`hasg.core.tags.ownership_tags`) with exactly those values AND the name
 hasg gives that role (`hasg.core.blueprint.group_name`), decided here on the
 exact values (EC2's tag filters would treat `*` and `?` as wildcards). A group
 with the tags but another name was not made by hasg (AWS cannot rename a
@@ -26,13 +26,8 @@ from hasg.backends.aws.parallel import run_both, run_parallel
 from hasg.backends.aws.permissions import from_ip_permissions
 from hasg.backends.aws.session import DEFAULT_WORKERS, error_code
 from hasg.core.blueprint import (
-    CLUSTER_TAG,
     DEFAULT_GROUP,
     DEFAULT_GROUP_NAME,
-    MANAGED_BY_TAG,
-    MANAGED_BY_VALUE,
-    POLICY_DIGEST_TAG,
-    ROLE_TAG,
     Blueprint,
     Direction,
     Rule,
@@ -41,6 +36,13 @@ from hasg.core.blueprint import (
 )
 from hasg.core.diff import AWS_DEFAULT_EGRESS_IPV4, AWS_DEFAULT_EGRESS_IPV6, Blocker, GroupChange
 from hasg.core.no_traffic import is_no_traffic_egress
+from hasg.core.tags import (
+    CLUSTER_TAG,
+    MANAGED_BY_TAG,
+    MANAGED_BY_VALUE,
+    POLICY_DIGEST_TAG,
+    ROLE_TAG,
+)
 from hasg.errors import HasgError
 
 if TYPE_CHECKING:

@@ -37,11 +37,11 @@ from hasg.core.blueprint import (
     Direction,
     Peer,
     PeerKind,
-    Protocol,
     Rule,
 )
 from hasg.core.findings import Finding, FindingKind
 from hasg.core.networks import FAMILIES, canonical_cidr
+from hasg.core.protocols import Protocol
 
 IMPORTS_FILE = "imports.tf"
 TFVARS_FILE = "terraform.tfvars"

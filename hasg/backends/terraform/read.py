@@ -33,24 +33,19 @@ from hasg.backends.terraform.hcl import (
     list_variable,
 )
 from hasg.core.blueprint import (
-    ALL_PORTS,
-    ALL_TRAFFIC,
-    CLUSTER_TAG,
     DEFAULT_GROUP,
     DEFAULT_GROUP_NAME,
     DIRECTIONS,
-    ROLE_TAG,
     Blueprint,
     Direction,
     Peer,
-    Protocol,
     Rule,
     SecurityGroup,
-    canonical_protocol,
-    has_ports,
 )
 from hasg.core.networks import FAMILIES, family_of, parse_network
 from hasg.core.peers import expand_cidr_list
+from hasg.core.protocols import ALL_PORTS, ALL_TRAFFIC, Protocol, canonical_protocol, has_ports
+from hasg.core.tags import CLUSTER_TAG, ROLE_TAG
 from hasg.errors import HclReadError
 
 _DIRECTIONS: dict[str, Direction] = {t: d for d, t in RULE_TYPES.items()}
