@@ -23,8 +23,8 @@ sys.path.insert(0, str(ROOT))  # the lab lives with the tests
 
 import hasg  # noqa: E402
 from hasg.backends import nftables  # noqa: E402
-from hasg.core.hosts import host_rulesets  # noqa: E402
-from hasg.core.inventory import load_inventory  # noqa: E402
+from hasg.hosts.inventory import load_inventory  # noqa: E402
+from hasg.hosts.resolve import host_rulesets  # noqa: E402
 from tests.hosts.lab import (  # noqa: E402
     NEVER_NAMED,
     Lab,

@@ -29,7 +29,7 @@ if TYPE_CHECKING:
     from hasg.backends.nftables import HostAudit
     from hasg.backends.terraform.imports import LiveResources
     from hasg.core.blueprint import Blueprint
-    from hasg.core.inventory import Inventory
+    from hasg.hosts.inventory import Inventory
 
 
 def audit_hcl(policy: Policy, path: Path, *, var_file: Path | None = None) -> AuditReport:
@@ -175,8 +175,8 @@ def audit_host(
     address no host has is an error naming it; what the ruleset holds that
     hasg cannot interpret is a finding (drift), never "clean"."""
     from hasg.backends import nftables
-    from hasg.backends.base import enforces_egress, host_rulesets_of
-    from hasg.core.inventory import Inventory, load_inventory
+    from hasg.hosts.inventory import Inventory, load_inventory
+    from hasg.hosts.options import enforces_egress, host_rulesets_of
 
     if not isinstance(inventory, Inventory):
         inventory = load_inventory(Path(inventory))

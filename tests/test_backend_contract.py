@@ -34,11 +34,11 @@ from hasg.backends.base import (
     target_names,
 )
 from hasg.core.blueprint import Blueprint, Peer, PeerKind, Rule, SecurityGroup
-from hasg.core.hosts import as_blueprint, host_group, host_rulesets
-from hasg.core.inventory import Inventory, load_inventory, load_inventory_text
 from hasg.core.protocols import canonical_protocol, has_ports
 from hasg.core.tags import ownership_tags
 from hasg.errors import UsageError
+from hasg.hosts.inventory import Inventory, load_inventory, load_inventory_text
+from hasg.hosts.resolve import as_blueprint, host_group, host_rulesets
 
 ROOT = Path(__file__).resolve().parent.parent
 LAB = ROOT / "tests" / "hosts" / "fixtures" / "lab.yaml"

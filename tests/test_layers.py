@@ -4,9 +4,10 @@ Every `import` in hasg/ (at module level, inside functions, and under
 TYPE_CHECKING alike) is checked against the layers of docs/architecture.md:
 
 - core (hasg.errors, hasg.core, hasg.policy, hasg.catalog) imports only the core;
-- a backend (hasg.backends.NAME) imports the core, hasg.backends.base and its own
-  package, never the compiler: backends speak the Blueprint;
-- a check (hasg.checks) imports the core and other checks, no backend;
+- hosts (hasg.hosts: inventories, host rulesets, the probe space) imports the core;
+- a backend (hasg.backends.NAME) imports the core, hasg.hosts, hasg.backends.base and
+  its own package, never the compiler: backends speak the Blueprint;
+- a check (hasg.checks) imports the core, hasg.hosts and other checks, no backend;
 - the top (hasg itself, hasg.cli, hasg.docs, hasg.workflows) may import anything,
   and nothing below it imports the top.
 """
@@ -36,6 +37,8 @@ def layer_of(module: str) -> str:
         return "top"
     if _within(module, CORE):
         return "core"
+    if _within(module, ("hasg.hosts",)):
+        return "hosts"
     if _within(module, ("hasg.checks",)):
         return "checks"
     if _within(module, ("hasg.backends",)):
@@ -94,11 +97,15 @@ def violations(root: Path = ROOT) -> list[str]:
                 found.append(f"{where} (nothing below the top imports the CLI or hasg itself)")
             elif mine == "core" and theirs != "core":
                 found.append(f"{where} (the core imports only the core)")
-            elif mine == "checks" and theirs not in ("core", "checks"):
-                found.append(f"{where} (checks import the core, no backend)")
+            elif mine == "hosts" and theirs not in ("core", "hosts"):
+                found.append(f"{where} (hosts import the core only)")
+            elif mine == "checks" and theirs not in ("core", "hosts", "checks"):
+                found.append(f"{where} (checks import the core and hosts, no backend)")
             elif mine == "backends":
                 own = ".".join(module.split(".")[:3])
-                allowed = theirs == "core" or _within(target, ("hasg.backends.base", own))
+                allowed = theirs in ("core", "hosts") or _within(
+                    target, ("hasg.backends.base", own)
+                )
                 if target == "hasg.backends":
                     allowed = True
                 if not allowed:
@@ -124,6 +131,9 @@ def test_every_import_follows_the_pipeline() -> None:
         ("backends/aws/read.py", "from hasg.backends.terraform import hcl\n", "itself only"),
         ("backends/aws/session.py", "from hasg import __version__\n", "nothing below the top"),
         ("policy/model.py", "from ..checks import graph\n", "the core imports only"),
+        ("core/networks.py", "from hasg.hosts import resolve\n", "the core imports only"),
+        ("hosts/resolve.py", "from hasg.checks import audit\n", "hosts import the core only"),
+        ("hosts/options.py", "from hasg.backends import base\n", "hosts import the core only"),
     ],
 )
 def test_a_crossing_import_is_caught(tmp_path: Path, module: str, source: str, why: str) -> None:
@@ -137,6 +147,7 @@ def test_a_crossing_import_is_caught(tmp_path: Path, module: str, source: str, w
         "backends/aws",
         "backends/terraform",
         "policy",
+        "hosts",
     ):
         (root / package).mkdir(parents=True, exist_ok=True)
         (root / package / "__init__.py").write_text("", encoding="utf-8")

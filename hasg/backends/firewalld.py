@@ -34,7 +34,11 @@ from xml.sax.saxutils import quoteattr
 
 from hasg.backends.base import Options, host_backend
 from hasg.core.blueprint import Blueprint, Rule
-from hasg.core.hosts import (
+from hasg.core.networks import Family
+from hasg.core.protocols import canonical_protocol
+from hasg.errors import FirewalldReadError, UsageError
+from hasg.hosts.inventory import Host
+from hasg.hosts.resolve import (
     AddressSet,
     HostRule,
     HostRuleset,
@@ -43,10 +47,6 @@ from hasg.core.hosts import (
     cidr_peer,
     host_group,
 )
-from hasg.core.inventory import Host
-from hasg.core.networks import Family
-from hasg.core.protocols import canonical_protocol
-from hasg.errors import FirewalldReadError, UsageError
 
 ZONE = "hasg"
 _FAMILY_SUFFIX: dict[Family, str] = {"ipv4": "v4", "ipv6": "v6"}

@@ -36,7 +36,10 @@ from typing import Any
 from hasg.backends.base import host_backend
 from hasg.core.blueprint import Direction, Rule, SecurityGroup
 from hasg.core.findings import Finding, FindingKind
-from hasg.core.hosts import (
+from hasg.core.networks import Family, canonical_cidr, family_of
+from hasg.core.protocols import canonical_protocol, has_ports
+from hasg.errors import ExitCode, NftReadError
+from hasg.hosts.resolve import (
     AddressSet,
     HostRule,
     HostRuleset,
@@ -46,9 +49,6 @@ from hasg.core.hosts import (
     cidr_rule,
     host_group,
 )
-from hasg.core.networks import Family, canonical_cidr, family_of
-from hasg.core.protocols import canonical_protocol, has_ports
-from hasg.errors import ExitCode, NftReadError
 
 TABLE = "hasg"
 COMMENT_LIMIT = 128  # bytes; nft: "comment too long, 128 characters maximum allowed"

@@ -15,11 +15,11 @@ from functools import partial
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, NamedTuple, NoReturn, TypeAlias
 
-from hasg.backends.base import add_inventory_arguments
 from hasg.cli.aws import COMMANDS as AWS_COMMANDS
 from hasg.cli.aws import aws_options, check_map_options, map_options
 from hasg.cli.aws import declare as declare_aws
 from hasg.errors import ExitCode, HasgError, UsageError
+from hasg.hosts.options import add_inventory_arguments
 
 if TYPE_CHECKING:
     from hasg.backends.base import Backend

@@ -12,8 +12,9 @@ from pydantic import BaseModel
 
 from hasg.catalog import chef_automate_ha
 from hasg.checks.graph import to_mermaid
+from hasg.core.yaml_source import MAX_DEPTH
 from hasg.errors import PolicyFileError
-from hasg.policy.file import MAX_DEPTH, MAX_FILE_BYTES, load_policy_text
+from hasg.policy.file import MAX_FILE_BYTES, load_policy_text
 from hasg.policy.model import Policy, Port
 from hasg.policy.schema import (
     FIELD_HELP,

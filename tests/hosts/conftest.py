@@ -8,7 +8,7 @@ import pytest
 
 import hasg
 from hasg.core.blueprint import Blueprint
-from hasg.core.inventory import Inventory, load_inventory
+from hasg.hosts.inventory import Inventory, load_inventory
 
 FIXTURES = Path(__file__).with_name("fixtures")
 

@@ -22,7 +22,7 @@ from pathlib import Path
 import pytest
 
 from hasg.core.blueprint import Blueprint
-from hasg.core.inventory import Host, Inventory
+from hasg.hosts.inventory import Host, Inventory
 
 AGENT = Path(__file__).with_name("netns_agent.py")
 # (host name, protocol, address, port): one probe from a host to another.

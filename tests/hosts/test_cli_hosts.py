@@ -23,8 +23,8 @@ from hypothesis import strategies as st
 import hasg
 from hasg.backends import firewalld, nftables
 from hasg.cli import main
-from hasg.core.hosts import HostRuleset, host_rulesets
-from hasg.core.inventory import load_inventory
+from hasg.hosts.inventory import load_inventory
+from hasg.hosts.resolve import HostRuleset, host_rulesets
 from hasg.workflows import audit_host
 from tests.hosts.conftest import FIXTURES
 from tests.hosts.lab import Lab, require_lab

@@ -19,10 +19,10 @@ from hypothesis import strategies as st
 import hasg
 from hasg.backends import firewalld, nftables
 from hasg.core.blueprint import Blueprint, Peer, Rule, SecurityGroup
-from hasg.core.hosts import AddressSet, HostRuleset, as_cidr, cidr_peer, host_rulesets
-from hasg.core.inventory import load_inventory, load_inventory_text
 from hasg.core.protocols import canonical_protocol
 from hasg.errors import UsageError
+from hasg.hosts.inventory import load_inventory, load_inventory_text
+from hasg.hosts.resolve import AddressSet, HostRuleset, as_cidr, cidr_peer, host_rulesets
 from tests.hosts.conftest import FIXTURES
 from tests.hosts.lab import Lab, require_lab
 

@@ -12,9 +12,9 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 import hasg
-from hasg.core.hosts import host_rulesets
-from hasg.core.inventory import load_chef_config, load_inventory, load_inventory_text
 from hasg.errors import InventoryError
+from hasg.hosts.inventory import load_chef_config, load_inventory, load_inventory_text
+from hasg.hosts.resolve import host_rulesets
 from tests.hosts.conftest import FIXTURES
 
 CONFIG = (FIXTURES / "config.toml").read_text(encoding="utf-8")

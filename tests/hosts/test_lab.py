@@ -6,7 +6,7 @@ import os
 
 import pytest
 
-from hasg.core.inventory import load_inventory_text
+from hasg.hosts.inventory import load_inventory_text
 from tests.hosts import lab
 
 

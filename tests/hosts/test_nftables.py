@@ -16,10 +16,10 @@ from hypothesis import strategies as st
 import hasg
 from hasg.backends import nftables
 from hasg.core.blueprint import Blueprint, Peer, Rule, SecurityGroup
-from hasg.core.hosts import as_blueprint, host_rulesets
-from hasg.core.inventory import Host, load_chef_config, load_inventory, load_inventory_text
 from hasg.core.protocols import canonical_protocol, has_ports
 from hasg.errors import UsageError
+from hasg.hosts.inventory import Host, load_chef_config, load_inventory, load_inventory_text
+from hasg.hosts.resolve import as_blueprint, host_rulesets
 from tests.hosts.conftest import FIXTURES
 from tests.hosts.lab import Lab, require_lab
 

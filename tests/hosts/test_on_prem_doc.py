@@ -10,8 +10,8 @@ import pytest
 
 import hasg
 from hasg.backends import nftables
-from hasg.core.hosts import HostRuleset, host_rulesets
-from hasg.core.inventory import load_inventory, load_inventory_text
+from hasg.hosts.inventory import load_inventory, load_inventory_text
+from hasg.hosts.resolve import HostRuleset, host_rulesets
 from tests.hosts.conftest import FIXTURES
 from tests.hosts.lab import Lab, missing_capability
 

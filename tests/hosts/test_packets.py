@@ -22,8 +22,8 @@ import hasg
 from hasg.backends import nftables
 from hasg.checks.reachability import reachability
 from hasg.core.blueprint import Blueprint, Direction, Peer
-from hasg.core.hosts import HostRuleset, host_rulesets
-from hasg.core.inventory import Address, Host, Inventory
+from hasg.hosts.inventory import Address, Host, Inventory
+from hasg.hosts.resolve import HostRuleset, host_rulesets
 from tests.hosts.lab import NEVER_NAMED, Lab, all_probes, policy_ports, require_lab
 
 FAMILIES = {"ipv4": 4, "ipv6": 6}

@@ -14,15 +14,9 @@ from hypothesis import strategies as st
 
 import hasg
 from hasg.cli import main
+from hasg.core.yaml_source import MAX_DEPTH, yaml_ambiguity
 from hasg.errors import HasgError, PolicyFileError
-from hasg.policy.file import (
-    MAX_DEPTH,
-    MAX_FILE_BYTES,
-    dump_policy,
-    load_policy_file,
-    load_policy_text,
-    yaml_ambiguity,
-)
+from hasg.policy.file import MAX_FILE_BYTES, dump_policy, load_policy_file, load_policy_text
 
 GOOD_YAML = dump_policy(hasg.chef_automate_ha())
 ROLES = "roles:\n  - id: web\n    description: Web servers\n"

@@ -28,7 +28,6 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 
 from hasg.core.blueprint import Blueprint, Direction, Rule, RuleKey, SecurityGroup
-from hasg.core.inventory import Host, Inventory
 from hasg.core.networks import FAMILIES, Family, canonical_cidr, family_of
 
 # The one way a CIDR becomes a peer; firewalld and nftables import it from here.
@@ -37,6 +36,7 @@ from hasg.core.protocols import Protocol
 from hasg.core.tags import ROLE_TAG
 from hasg.core.transforms import merge_rules
 from hasg.errors import InventoryError, Problem, UsageError
+from hasg.hosts.inventory import Host, Inventory
 
 VPC_SET = "vpc"
 

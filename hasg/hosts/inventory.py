@@ -48,8 +48,8 @@ from typing import Any, TypeVar
 import yaml
 
 from hasg.core.networks import Family, canonical_cidr, family_of
+from hasg.core.yaml_source import mark_position, parse_yaml
 from hasg.errors import InventoryError, PolicyFileError, Problem
-from hasg.policy.file import _parse_yaml, _position
 
 if sys.version_info >= (3, 11):
     import tomllib
@@ -261,7 +261,7 @@ def load_inventory_text(text: str, *, name: str = "<inventory>") -> Inventory:
     """A YAML (or JSON, which YAML reads) inventory: roles, networks, ssh_port."""
     try:
         # The policy file's reader: broken YAML, an empty file, a key given twice.
-        root = _parse_yaml(text, name).root
+        root = parse_yaml(text, name).root
     except PolicyFileError as error:
         raise InventoryError(error.problems) from None
     assert root is not None  # _parse_yaml refuses an empty file
@@ -276,10 +276,10 @@ def load_inventory_text(text: str, *, name: str = "<inventory>") -> Inventory:
         if key.value == "roles":
             for role_key, role_value in here.mapping(value, "roles").items():
                 role = str(role_key.value)
-                places[role] = _position(role_key.start_mark)
+                places[role] = mark_position(role_key.start_mark)
                 hosts += here.hosts(role, role_value)
         elif key.value == "networks":
-            places["networks"] = _position(key.start_mark)
+            places["networks"] = mark_position(key.start_mark)
             for item in here.sequence(value, "networks"):
                 networks += here.scalars(item, "networks", _network)
         elif key.value == "ssh_port":
@@ -304,7 +304,7 @@ class _Here:
     problems: list[Problem]
 
     def add(self, node: yaml.Node, path: str, message: str) -> None:
-        self.problems.append(Problem(*_position(node.start_mark), self.file, path, message))
+        self.problems.append(Problem(*mark_position(node.start_mark), self.file, path, message))
 
     def mapping(self, node: yaml.Node, path: str) -> dict[yaml.ScalarNode, yaml.Node]:
         if not isinstance(node, yaml.MappingNode):
@@ -328,7 +328,7 @@ class _Here:
             return []
         return list(
             _parsed(
-                parse, [node.value], path, self.problems, self.file, *_position(node.start_mark)
+                parse, [node.value], path, self.problems, self.file, *mark_position(node.start_mark)
             )
         )
 
