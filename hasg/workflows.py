@@ -26,10 +26,10 @@ if TYPE_CHECKING:
     from mypy_boto3_ec2 import EC2Client
 
     from hasg.backends.aws.read import Vpc
-    from hasg.backends.nftables import HostAudit
     from hasg.backends.terraform.imports import LiveResources
     from hasg.core.blueprint import Blueprint
     from hasg.hosts.inventory import Inventory
+    from hasg.hosts.probes import HostView
 
 
 def audit_hcl(policy: Policy, path: Path, *, var_file: Path | None = None) -> AuditReport:
@@ -167,29 +167,56 @@ def audit_host(
     bastion: Sequence[str] = (),
     networks: Sequence[str] = (),
     egress: str = "open",
-) -> HostAudit:
+) -> AuditReport:
     """`hasg audit --nft`: a host's `nft -j list ruleset` output (the file
-    `nft`) against what the policy gives the host with address `host`.
+    `nft`; -n and -a dumps read the same) judged on the probe space against
+    what the policy gives the host with address `host`.
 
     A file that is not `nft -j` output, an inventory hasg cannot use, or an
-    address no host has is an error naming it; what the ruleset holds that
-    hasg cannot interpret is a finding (drift), never "clean"."""
+    address no host has is an error naming it (exit 1); what the ruleset
+    holds that hasg cannot evaluate is a finding (drift), never "clean"."""
     from hasg.backends import nftables
+
+    text = _read_dump(nft)
+    view = nftables.read_host(text, str(nft))
+    return _audit_host_view(policy, view, str(nft), inventory, host, bastion, networks, egress)
+
+
+def _read_dump(path: Path) -> str:
+    try:
+        return path.read_text(encoding="utf-8")
+    except UnicodeDecodeError as error:
+        raise NftReadError(f"{path}: not UTF-8 text ({error.reason})") from None
+
+
+def _audit_host_view(
+    policy: Policy,
+    view: HostView,
+    source: str,
+    inventory: Path | Inventory,
+    host: str,
+    bastion: Sequence[str],
+    networks: Sequence[str],
+    egress: str,
+) -> AuditReport:
+    """Any reader's view of one host, judged by the one host audit."""
+    from hasg.checks.audit import audit_host as judge
     from hasg.hosts.inventory import Inventory, load_inventory
     from hasg.hosts.options import enforces_egress, host_rulesets_of
+    from hasg.hosts.probes import audit_services
 
     if not isinstance(inventory, Inventory):
         inventory = load_inventory(Path(inventory))
     inventory = inventory.with_options(bastion=bastion, networks=networks)
     wanted = inventory.host(host)
-    options = {"inventory": inventory, "egress": egress, "ssh_port": policy.ssh_port}
-    (ruleset,) = [r for r in host_rulesets_of(compile_policy(policy), options) if r.host == wanted]
-    try:
-        text = nft.read_text(encoding="utf-8")
-    except UnicodeDecodeError as error:
-        raise NftReadError(f"{nft}: not UTF-8 text ({error.reason})") from None
-    nftables.check_nft_document(text, str(nft))
-    return nftables.audit_host(text, ruleset, enforce_egress=enforces_egress(options))
+    blueprint = compile_policy(policy)
+    # Both directions' rules: with egress open, those the policy requires still count.
+    options = {"inventory": inventory, "egress": "enforce", "ssh_port": policy.ssh_port}
+    (ruleset,) = [r for r in host_rulesets_of(blueprint, options) if r.host == wanted]
+    enforce = enforces_egress({"egress": egress})
+    return judge(
+        ruleset, inventory, view, audit_services(blueprint), enforce_egress=enforce, source=source
+    )
 
 
 @dataclass(frozen=True)

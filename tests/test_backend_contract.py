@@ -10,6 +10,7 @@ fails `test_every_target_has_an_example`: a new target brings its example.
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import json
 import os
@@ -25,7 +26,6 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 import hasg
-from hasg.backends import nftables
 from hasg.backends.base import (
     ALL_PEER_KINDS,
     Backend,
@@ -33,12 +33,21 @@ from hasg.backends.base import (
     load_backend,
     target_names,
 )
+from hasg.backends.nftables import write
+from hasg.backends.nftables.ruleset import read_ruleset
 from hasg.core.blueprint import Blueprint, Peer, PeerKind, Rule, SecurityGroup
 from hasg.core.protocols import canonical_protocol, has_ports
 from hasg.core.tags import ownership_tags
 from hasg.errors import UsageError
 from hasg.hosts.inventory import Inventory, load_inventory, load_inventory_text
-from hasg.hosts.resolve import as_blueprint, host_group, host_rulesets
+from hasg.hosts.resolve import (
+    HostRule,
+    HostRuleset,
+    as_blueprint,
+    cidr_rule,
+    host_group,
+    host_rulesets,
+)
 
 ROOT = Path(__file__).resolve().parent.parent
 LAB = ROOT / "tests" / "hosts" / "fixtures" / "lab.yaml"
@@ -169,23 +178,43 @@ EXAMPLES: dict[str, Callable[[Path], list[Example]]] = {
 
 
 def kernel_read_back(example: Example, files: Mapping[str, str], tmp: Path) -> Blueprint:
-    """nftables has no reader of its own text: nft is. Load each host's file
-    into a network namespace and read what the kernel holds (`nft -j`)."""
+    """nftables' text has no reader in hasg: nft is. Load each host's file
+    into a network namespace, parse what the kernel holds (`nft -j`) with the
+    grammar the writer builds from, and take each of the host's rules that
+    the kernel's table holds, as written, comment included; the table must
+    hold nothing else."""
     from tests.hosts.lab import Lab, require_lab
 
     require_lab()
     assert example.inventory is not None
-    hosts = example.inventory.hosts
+    enforce = example.options.get("egress") == "enforce"
+    rulesets = host_rulesets(example.blueprint, example.inventory, egress=enforce, ssh_port=22)
     groups = []
-    with Lab(hosts) as lab:
-        for host in hosts:
-            path = tmp / f"{host.name}.nft"
+    with Lab([r.host for r in rulesets]) as lab:
+        for ruleset in rulesets:
+            path = tmp / write.file_name(ruleset)
             path.write_text(files[path.name], encoding="utf-8")
-            lab.load(host, path)
-            read = nftables.read_nft_json(lab.nft_json(host))
-            assert read.findings == (), read.findings
-            groups.append(host_group(host, read.rules))
+            lab.load(ruleset.host, path)
+            read = read_ruleset(lab.nft_json(ruleset.host))
+            assert read.problems == ()
+            (table,) = read.tables
+            held = {rule for chain in table.chains.values() for rule in chain.rules}
+            found = [r for r in ruleset.rules if write.host_rule(r) in held]
+            written = write.host_table(ruleset, enforce_egress=enforce)
+            assert sum(len(c.rules) for c in table.chains.values()) == sum(
+                len(c.rules) for c in written.chains.values()
+            )
+            groups.append(host_group(ruleset.host, _cidr_rules(ruleset, found)))
     return Blueprint(example.blueprint.cluster, tuple(groups))
+
+
+def _cidr_rules(ruleset: HostRuleset, rules: list[HostRule]) -> list[Rule]:
+    """The rules as the kernel keeps them: the description is the rule's comment."""
+    return [
+        dataclasses.replace(cidr_rule(r, cidr), description=write.host_rule(r).comment)
+        for r in rules
+        for cidr in ruleset.peer_cidrs(r)
+    ]
 
 
 # Targets that write files nothing in hasg reads back: how the test reads them.
@@ -195,8 +224,8 @@ OTHER_READERS: dict[str, Callable[[Example, Mapping[str, str], Path], Blueprint]
 
 
 # How a target keeps a description, where it cannot keep it whole: nft
-# comments have no escape for `"` and stop at 128 bytes (nftables.py).
-DESCRIPTION_FORMS: dict[str, Callable[[str], str]] = {"nftables": nftables.comment_text}
+# comments have no escape for `"` and stop at 128 bytes (nftables/write.py).
+DESCRIPTION_FORMS: dict[str, Callable[[str], str]] = {"nftables": write.comment_text}
 
 
 # Targets whose files keep no rule descriptions at all (firewalld's rich rules have none).

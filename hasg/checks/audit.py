@@ -35,6 +35,9 @@ from hasg.core.networks import Network, Openness, family_of, wide_open, within
 from hasg.core.ports import NOTHING, PortSet, union
 from hasg.core.protocols import ALL_TRAFFIC
 from hasg.errors import ExitCode
+from hasg.hosts.inventory import Inventory
+from hasg.hosts.probes import Expect, HostView, Place, Remote, Service, allows, remotes_of
+from hasg.hosts.resolve import HostRuleset
 
 
 @dataclass(frozen=True)
@@ -49,6 +52,8 @@ class AuditReport:
     # Groups mapped to roles: (role, its groups as text), which lists the
     # findings by role.
     role_groups: tuple[tuple[str, str], ...] = ()
+    # What was checked, in words, where it is not groups and rules (a host).
+    scope: str = ""
 
     @property
     def ok(self) -> bool:
@@ -447,10 +452,8 @@ def _live_text(rule: Rule, groups: Sequence[MappedGroup]) -> str:
 
 def audit_text(report: AuditReport) -> str:
     where = f" in {report.source}" if report.source else ""
-    lines = [
-        f"Audit of cluster {report.cluster}{where}: {report.groups_checked} groups, "
-        f"{report.rules_checked} rules.",
-    ]
+    scope = report.scope or f"{report.groups_checked} groups, {report.rules_checked} rules"
+    lines = [f"Audit of cluster {report.cluster}{where}: {scope}."]
     if report.ok:
         lines.append(f"clean: {report.claim}")
         return "\n".join(lines) + "\n"
@@ -509,4 +512,128 @@ def audit_json(report: AuditReport) -> str:
     }
     if report.role_groups:
         document["roles"] = dict(report.role_groups)
+    if report.scope:
+        document["scope"] = report.scope
     return json.dumps(document, indent=2) + "\n"
+
+
+# --------------------------------------------------------------------------- one host's firewall
+
+HOST_CLAIM = (
+    "on every connection tried, the host's whole firewall opens exactly what the policy "
+    "gives it, and every rule of it could be evaluated"
+)
+
+
+def audit_host(
+    expected: HostRuleset,
+    inventory: Inventory,
+    view: HostView,
+    services: Sequence[Service],
+    *,
+    enforce_egress: bool,
+    source: str = "",
+) -> AuditReport:
+    """Judge one host's firewall, as its reader answers the probe space
+    (`hasg.hosts.probes`), against what the policy gives the host.
+
+    `expected` holds the host's ingress and egress rules (`host_rulesets(...,
+    egress=True)`): inbound, from every peer (the other hosts, the edges of
+    every network its rules name, the world), every service must be open
+    exactly when the policy allows it. Outbound, to every peer, a connection the policy
+    requires must not be blocked and, with egress enforced, nothing else may
+    open. What the reader could not evaluate, anywhere, is a finding too."""
+    host = expected.host
+    findings = [
+        Finding("cannot_evaluate", host.role, host.name, _placed(u.what, u.where))
+        for u in view.unreadable
+    ]
+    hints = view.hints()
+    services = sorted({*services, *hints.services})
+    peers = remotes_of(inventory, expected, named=hints.addresses)
+    # Wrong answers, grouped: the same services, the same cause, several peers.
+    by_peer: dict[tuple[FindingKind, bool, str, str], list[str]] = {}
+    undecided: dict[str, int] = {}
+    checked = 0
+    for peer in peers:
+        address = (
+            peer.address
+            if peer.address.is_loopback
+            else host.address(family_of(f"{peer.address}/{peer.address.max_prefixlen}"))
+        )
+        if address is None:
+            continue  # the host has no address in this family: nothing to reach
+        for service in services:
+            if not service.fits(family_of(f"{address}/{address.max_prefixlen}")):
+                continue
+            for inbound in (True, False):
+                wanted = _expected(expected, peer, service, inbound, enforce_egress)
+                if wanted is None:
+                    continue
+                checked += 1
+                got = view.answer(address, peer.address, service, inbound=inbound)
+                if got.outcome == "undecided":
+                    why = _placed(got.why, got.where)
+                    undecided[why] = undecided.get(why, 0) + 1
+                elif (got.outcome == "open") != (wanted == "open") and wanted != "either":
+                    kind: FindingKind = "missing_flow" if wanted == "open" else "beyond_policy"
+                    key = (kind, inbound, peer.label, _placed(got.why, got.where))
+                    by_peer.setdefault(key, []).append(service.text())
+    grouped: dict[tuple[FindingKind, bool, tuple[str, ...], str], list[str]] = {}
+    for (kind, inbound, label, why), texts in by_peer.items():
+        grouped.setdefault((kind, inbound, tuple(texts), why), []).append(label)
+    findings += [
+        Finding(kind, host.role, host.name, _wrong_text(kind, inbound, texts, labels, why))
+        for (kind, inbound, texts, why), labels in grouped.items()
+    ]
+    findings += [
+        Finding("cannot_evaluate", host.role, host.name, f"{count} connection(s) {why}")
+        for why, count in undecided.items()
+    ]
+    return AuditReport(
+        cluster=expected.cluster,
+        source=source,
+        groups_checked=1,
+        rules_checked=checked,
+        findings=ordered_findings(findings),
+        claim=HOST_CLAIM,
+        scope=f"host {host.name} ({host.role}), {checked:,} connections evaluated",
+    )
+
+
+def _wrong_text(
+    kind: FindingKind, inbound: bool, services: Sequence[str], peers: Sequence[str], why: str
+) -> str:
+    """`tcp/22 from bastion 198.18.0.5 and 2 more blocked: dropped by ...`."""
+    shown = ", ".join(peers[:3]) + (f" and {len(peers) - 3} more" if len(peers) > 3 else "")
+    side = "from" if inbound else "to"
+    verdict = "blocked" if kind == "missing_flow" else "open, which the policy does not allow"
+    return f"{' '.join(services)} {side} {shown} {verdict}: {why}"
+
+
+def _expected(
+    ruleset: HostRuleset,
+    peer: Remote,
+    service: Service,
+    inbound: bool,
+    enforce_egress: bool,
+) -> Expect | None:
+    """What the policy says of one connection of this host; None: nothing."""
+    if inbound:
+        return "open" if allows(ruleset, "ingress", peer.address, service) else "closed"
+    if enforce_egress:
+        return "open" if allows(ruleset, "egress", peer.address, service) else "closed"
+    # Egress open: only what the policy requires of it (the peer's ingress
+    # allows this host) must not be blocked; the rest is not this host's to judge.
+    return "open" if _required(ruleset, peer, service) else "either"
+
+
+def _required(ruleset: HostRuleset, peer: Remote, service: Service) -> bool:
+    return peer.host is not None and allows(ruleset, "egress", peer.address, service)
+
+
+def _placed(what: str, where: Place) -> str:
+    """`dropped by a rule (table inet hasg, chain input, handle 7)`."""
+    if not where:
+        return what
+    return f"{what} ({', '.join(f'{kind} {name}' for kind, name in where)})"

@@ -31,6 +31,8 @@ FindingKind = Literal[
     "foreign_reference",
     "other_cluster",
     "stray_group",
+    # What a reader of a host's firewall could not evaluate: never clean.
+    "cannot_evaluate",
 ]
 # The order findings are listed in: whole groups first, then rules, then strangers.
 KIND_ORDER: tuple[FindingKind, ...] = get_args(FindingKind)
@@ -38,6 +40,7 @@ KIND_LABELS: dict[FindingKind, str] = {k: k.replace("_", " ") for k in KIND_ORDE
     "node_to_node": "any node to any node",
     "open_egress": "allow-all egress",
     "beyond_policy": "beyond the policy",
+    "cannot_evaluate": "cannot evaluate",
 }
 
 

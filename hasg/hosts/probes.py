@@ -24,12 +24,13 @@ import ipaddress
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import Literal
+from typing import Protocol as Interface
 
 from hasg.core.blueprint import Blueprint, Direction
 from hasg.core.networks import FAMILIES, Family, family_of
 from hasg.core.ports import port_text
 from hasg.core.protocols import ALL_PORTS, ALL_TRAFFIC, ICMP_PROTOCOLS, Protocol, has_ports
-from hasg.hosts.icmp import ESSENTIAL_ICMP, ICMP_OF, is_essential
+from hasg.hosts.icmp import ERROR_TYPES, ESSENTIAL_ICMP, ICMP_OF, is_error, is_essential
 from hasg.hosts.inventory import Host, Inventory
 from hasg.hosts.resolve import HostRule, HostRuleset
 
@@ -53,8 +54,9 @@ UNNAMED_CANDIDATES: tuple[tuple[Protocol, int], ...] = (
     ("tcp", 1),
 )
 DEFAULT_UNNAMED = 5
-# ICMP no host needs (`hasg.hosts.icmp`): redirects, which must stay closed.
-UNNAMED_ICMP: dict[Family, int] = {"ipv4": 5, "ipv6": 137}
+# ICMP requests no host needs answered, which must stay closed: timestamp
+# (RFC 792) and node information (RFC 4620) queries.
+UNNAMED_ICMP: dict[Family, int] = {"ipv4": 13, "ipv6": 139}
 # The ICMP type that stands for "any type" (echo request, RFC 792 and RFC 4443).
 ECHO_REQUEST: dict[Protocol, int] = {"icmp": 8, "icmpv6": 128}
 # A protocol without ports that a policy rarely names (GRE).
@@ -62,6 +64,7 @@ UNNAMED_OTHER_PROTOCOL = "47"
 # Addresses for "the world": documentation ranges (RFC 5737, RFC 3849), which
 # stand for any address a site does not know.
 WORLD_SAMPLES: tuple[str, ...] = ("203.0.113.10", "198.51.100.10", "2001:db8::10")
+LOOPBACK: tuple[str, ...] = ("127.0.0.1", "::1")
 
 
 @dataclass(frozen=True, order=True)
@@ -150,7 +153,7 @@ def audit_services(blueprint: Blueprint, count: int = DEFAULT_UNNAMED) -> tuple[
     icmp = [
         Service(ICMP_OF[family], icmp_type)
         for family in FAMILIES
-        for icmp_type in (*ESSENTIAL_ICMP[family], UNNAMED_ICMP[family])
+        for icmp_type in (*ESSENTIAL_ICMP[family], *ERROR_TYPES[family], UNNAMED_ICMP[family])
     ]
     extra = [*icmp, Service(UNNAMED_OTHER_PROTOCOL)]
     return tuple(sorted({*named_services(blueprint), *unnamed_services(blueprint, count), *extra}))
@@ -162,8 +165,13 @@ def audit_services(blueprint: Blueprint, count: int = DEFAULT_UNNAMED) -> tuple[
 def allows(ruleset: HostRuleset, direction: Direction, peer: Address, service: Service) -> bool:
     """Whether the host's rules of one direction let `service` through with
     `peer` on the other side: one of them covers it and holds the peer's
-    address, or it is ICMP every host accepts."""
+    address, or it is ICMP every host accepts (an error about one of its
+    connections, or an essential type)."""
     if service.code == ALL_PORTS and is_essential(service.protocol, service.port):
+        return True
+    if service.protocol in ICMP_PROTOCOLS and is_error(service.protocol, service.port):
+        return True
+    if peer.is_loopback:
         return True
     family = family_of(f"{peer}/{peer.max_prefixlen}")
     return any(
@@ -199,7 +207,7 @@ def expect_between(
 
 
 @dataclass(frozen=True, order=True)
-class Peer:
+class Remote:
     """An address a probe comes from (inbound) or goes to (outbound), and
     what it stands for: an inventory host, or a sample of a network."""
 
@@ -208,36 +216,46 @@ class Peer:
     host: Host | None = None
 
 
-def peers_of(
-    inventory: Inventory, ruleset: HostRuleset, *, world: Sequence[str] = WORLD_SAMPLES
-) -> tuple[Peer, ...]:
+def remotes_of(
+    inventory: Inventory,
+    ruleset: HostRuleset,
+    *,
+    world: Sequence[str] = WORLD_SAMPLES,
+    named: Iterable[Address] = (),
+) -> tuple[Remote, ...]:
     """Who a host audit tries, in both families: every other host of the
     inventory, the edges of every network its rules name (`--network`, CIDR
     peers: the first and last address inside, and the ones just outside),
-    and addresses of the world that no rule's network holds."""
-    found: dict[Address, Peer] = {}
+    addresses of the world that no rule's network holds, and the addresses
+    the host's own configuration names (`Hints`)."""
+    found: dict[Address, Remote] = {}
 
-    def add(peer: Peer) -> None:
+    def add(peer: Remote) -> None:
         found.setdefault(peer.address, peer)
 
     for host in inventory.hosts:
         if host != ruleset.host:
             for address in host.addresses:
-                add(Peer(address, f"{host.role} {address}", host))
+                add(Remote(address, f"{host.role} {address}", host))
     networks = [*inventory.networks, *_rule_networks(ruleset)]
     for cidr in networks:
         for address, where in _edges(ipaddress.ip_network(cidr)):
-            add(Peer(address, f"{where} {cidr}"))
+            add(Remote(address, f"{where} {cidr}"))
     held = [ipaddress.ip_network(c) for c in networks]
     for text in world:
         address = ipaddress.ip_address(text)
         if not any(address in network for network in held):
-            add(Peer(address, f"world {address}"))
+            add(Remote(address, f"world {address}"))
+    for address in named:
+        add(Remote(address, f"named by the firewall {address}"))
     mine = set(ruleset.host.addresses)
+    for text in LOOPBACK:
+        # The host's own services talk over loopback; every host accepts it.
+        add(Remote(ipaddress.ip_address(text), f"loopback {text}"))
     return tuple(sorted((p for p in found.values() if p.address not in mine), key=_peer_order))
 
 
-def _peer_order(peer: Peer) -> tuple[int, Address | int, str]:
+def _peer_order(peer: Remote) -> tuple[int, Address | int, str]:
     return (peer.address.version, int(peer.address), peer.label)
 
 
@@ -247,6 +265,16 @@ def _rule_networks(ruleset: HostRuleset) -> Iterator[str]:
         for cidr in ruleset.peer_cidrs(rule):
             if ipaddress.ip_network(cidr).num_addresses > 1:
                 yield cidr
+
+
+def beside(low: Address, high: Address) -> Iterator[Address]:
+    """The edges of a run of addresses and the addresses just outside it."""
+    yield low
+    yield high
+    if int(low) > 0:
+        yield low - 1
+    if int(high) < 2**low.max_prefixlen - 1:
+        yield high + 1
 
 
 def _edges(
@@ -259,3 +287,56 @@ def _edges(
         yield first - 1, "just before"
     if int(last) < 2**network.max_prefixlen - 1:
         yield last + 1, "just after"
+
+
+# --------------------------------------------------------------------------- answers
+
+
+Observed = Literal["open", "closed", "undecided"]
+# Where in a host's configuration something is, outermost first:
+# (("table", "inet hasg"), ("chain", "input"), ("rule", "18")).
+Place = tuple[tuple[str, str], ...]
+
+
+@dataclass(frozen=True)
+class Answer:
+    """What a host's firewall does with one connection, and what decided it."""
+
+    outcome: Observed
+    why: str
+    where: Place = ()
+
+
+@dataclass(frozen=True)
+class Unreadable:
+    """Something of a host's configuration its reader cannot evaluate: never
+    "clean", whatever the connections say."""
+
+    what: str
+    where: Place = ()
+
+
+@dataclass(frozen=True)
+class Hints:
+    """The values a host's configuration itself names: with the values just
+    beside them, added to the probe space, so that a rule on a port or an
+    address the policy never names is tried too."""
+
+    services: frozenset[Service] = frozenset()
+    addresses: frozenset[Address] = frozenset()
+
+
+class HostView(Interface):
+    """A reader's answer to the probe space: one host's firewall, read from
+    its configuration (an `nft -j` dump, a firewalld directory)."""
+
+    @property
+    def unreadable(self) -> Sequence[Unreadable]: ...
+
+    def hints(self) -> Hints:
+        """The ports, protocols, ICMP types and addresses the configuration names."""
+        ...
+
+    def answer(self, host: Address, peer: Address, service: Service, *, inbound: bool) -> Answer:
+        """The connection peer -> host (inbound) or host -> peer (outbound)."""
+        ...
