@@ -10,15 +10,15 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from hasg.checks.audit import AuditReport, audit_blueprint, audit_mapped, ordered_findings
 from hasg.checks.reachability import VerifyReport, verify
-from hasg.core.blueprint import DEFAULT_GROUP
+from hasg.core.blueprint import DEFAULT_GROUP, Blueprint
 from hasg.core.compile import compile_policy
 from hasg.core.mapping import MappedGroup, RoleMap, check_role_map, mapped_blueprint
 from hasg.core.transforms import resolve_vpc_peers
-from hasg.errors import NftReadError, UsageError
+from hasg.errors import UsageError
 from hasg.policy.model import Policy
 
 if TYPE_CHECKING:
@@ -27,22 +27,48 @@ if TYPE_CHECKING:
 
     from hasg.backends.aws.read import Vpc
     from hasg.backends.terraform.imports import LiveResources
-    from hasg.core.blueprint import Blueprint
     from hasg.hosts.inventory import Inventory
     from hasg.hosts.probes import HostView
 
 
 def audit_hcl(policy: Policy, path: Path, *, var_file: Path | None = None) -> AuditReport:
     """Audit a Terraform file or module directory, as hasg emitted it or as
-    edited by hand. Variables take their defaults, or the values of `var_file`.
+    edited by hand (`audit_from(policy, "terraform", path, var_file=...)`).
+    Variables take their defaults, or the values of `var_file`.
 
     No AWS: both sides name the VPC's CIDR symbolically (`data.aws_vpc` in
     the HCL, a "vpc" peer in the policy), so they compare as they are.
     """
-    from hasg.backends.terraform.read import read_hcl_dir
+    return audit_from(policy, "terraform", path, var_file=var_file)
 
-    actual = read_hcl_dir(path, var_file=var_file)
-    return audit_blueprint(compile_policy(policy), actual, source=str(path))
+
+def audit_from(policy: Policy, target: str, path: Path | str, **options: Any) -> AuditReport:
+    """`hasg audit --from TARGET PATH`: the files of any target with a reader,
+    judged against the policy. A target's Blueprint (Terraform, CloudFormation)
+    is compared with the policy's; a host's firewall (nftables, firewalld) is
+    tried on the probe space by the host audit. `options` are the target's
+    (`hasg audit --from TARGET --help`), by their Python names: the host
+    targets take `inventory`, `host`, `bastion`, `networks`, `egress`."""
+    from hasg.backends.base import load_backend
+
+    backend = load_backend(target)
+    source = backend.audit
+    if source is None:
+        raise UsageError(f"hasg audit --from {target}: the {target} target has no reader")
+    given = backend.audit_options(options)
+    read = source.read(Path(path), given)
+    if isinstance(read, Blueprint):
+        return audit_blueprint(compile_policy(policy), read, source=str(path))
+    return _audit_host_view(
+        policy,
+        read,
+        str(path),
+        given["inventory"],
+        given["host"],
+        given.get("bastion") or (),
+        given.get("networks") or (),
+        given.get("egress") or "open",
+    )
 
 
 def audit_vpc(
@@ -168,32 +194,31 @@ def audit_host(
     networks: Sequence[str] = (),
     egress: str = "open",
 ) -> AuditReport:
-    """`hasg audit --nft`: a host's `nft -j list ruleset` output (the file
-    `nft`; -n and -a dumps read the same) judged on the probe space against
-    what the policy gives the host with address `host`.
+    """`hasg audit --nft` (`audit_from(policy, "nftables", ...)`): a host's
+    `nft -j list ruleset` output (the file `nft`; -n and -a dumps read the
+    same) judged on the probe space against what the policy gives the host
+    with address `host`.
 
     A file that is not `nft -j` output, an inventory hasg cannot use, or an
     address no host has is an error naming it (exit 1); what the ruleset
     holds that hasg cannot evaluate is a finding (drift), never "clean"."""
-    from hasg.backends import nftables
-
-    text = _read_dump(nft)
-    view = nftables.read_host(text, str(nft))
-    return _audit_host_view(policy, view, str(nft), inventory, host, bastion, networks, egress)
-
-
-def _read_dump(path: Path) -> str:
-    try:
-        return path.read_text(encoding="utf-8")
-    except UnicodeDecodeError as error:
-        raise NftReadError(f"{path}: not UTF-8 text ({error.reason})") from None
+    return audit_from(
+        policy,
+        "nftables",
+        nft,
+        inventory=inventory,
+        host=host,
+        bastion=list(bastion),
+        networks=list(networks),
+        egress=egress,
+    )
 
 
 def _audit_host_view(
     policy: Policy,
     view: HostView,
     source: str,
-    inventory: Path | Inventory,
+    inventory: Path | Inventory | None,
     host: str,
     bastion: Sequence[str],
     networks: Sequence[str],
@@ -205,6 +230,8 @@ def _audit_host_view(
     from hasg.hosts.options import enforces_egress, host_rulesets_of
     from hasg.hosts.probes import audit_services
 
+    if inventory is None:
+        raise UsageError("a host's audit needs the site's inventory (--inventory FILE)")
     if not isinstance(inventory, Inventory):
         inventory = load_inventory(Path(inventory))
     inventory = inventory.with_options(bastion=bastion, networks=networks)

@@ -1,9 +1,13 @@
 """The seam every target plugs into: a Backend, and the registry of them.
 
 A backend turns a Blueprint into files (`emit`) and, where it can, files back
-into a Blueprint (`read`). It says which peer kinds it can express and which
-transforms must run first; `emit` refuses a Blueprint holding any other peer
-kind, naming the rule, before anything is written.
+into a Blueprint (`read`). It declares what it can express (`Capabilities`:
+peer kinds, the VPC's default group, enforced egress, ICMP types and codes)
+and which transforms must run first; one mechanism, `refuse_unsupported`,
+refuses anything else before a file is written, naming it, in one message
+form: a target never does less than asked in silence. A target with an
+`AuditSource` can be audited (`hasg audit --from NAME PATH`): it says what
+PATH is read into (a Blueprint, or a host's view) and which options that takes.
 
 Backends are found by name: each module or package under `hasg/backends/`
 that defines `BACKEND` is a target, loaded only when asked for, so
@@ -19,9 +23,11 @@ import argparse
 import importlib
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, Protocol, get_args
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Literal, Protocol, get_args
 
 from hasg.core.blueprint import Blueprint, PeerKind
+from hasg.core.protocols import ALL_PORTS, ICMP_PROTOCOLS
 from hasg.errors import UsageError
 from hasg.hosts.options import (
     HOST_PEER_KINDS,
@@ -31,6 +37,7 @@ from hasg.hosts.options import (
 )
 
 if TYPE_CHECKING:
+    from hasg.hosts.probes import HostView
     from hasg.hosts.resolve import HostRuleset
 
 Files = dict[str, str]
@@ -50,12 +57,46 @@ def _no_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 @dataclass(frozen=True)
+class Capabilities:
+    """What a target can express; `Backend.refuse_unsupported` refuses the rest.
+
+    `default_group`: the VPC's default group (`restrict_default_group`), not
+    at all, only without rules, or any. `enforce_egress`: a host target's
+    `--egress enforce`. `icmp_codes`: a rule on one ICMP code. `icmp_types`:
+    per ICMP protocol, the types it can name (None: every type)."""
+
+    peer_kinds: frozenset[PeerKind]
+    default_group: Literal["none", "without_rules", "any"] = "any"
+    enforce_egress: bool = True
+    icmp_codes: bool = True
+    icmp_types: Mapping[str, frozenset[int]] | None = None
+    # What to use instead, said with every refusal.
+    instead: str = ""
+
+
+@dataclass(frozen=True)
+class AuditSource:
+    """How `hasg audit --from NAME PATH` reads PATH.
+
+    `read` gives a Blueprint (compared with the policy's) or, for a host
+    firewall, a view of the host (`hasg.hosts.probes.HostView`) that the
+    host audit tries connections on; `add_arguments` declares the options
+    that reading takes (their `dest`s are `read`'s option names)."""
+
+    what: str  # what PATH is, for help and errors
+    read: Callable[[Path, Options], Blueprint | HostView]
+    add_arguments: Callable[[argparse.ArgumentParser], None] = field(default=_no_arguments)
+    # Whether `read` gives one host's view (then the audit needs --inventory and --host).
+    of_a_host: bool = False
+
+
+@dataclass(frozen=True)
 class Backend:
     """One kind of target: Terraform, nftables, firewalld, ..."""
 
     name: str
     summary: str  # one line, for `hasg emit --help`
-    peer_kinds: frozenset[PeerKind]
+    capabilities: Capabilities
     write: Callable[[Blueprint, Options], Files]
     parse: Callable[[Mapping[str, str], Options], Blueprint] | None = None
     transforms: tuple[Transform, ...] = ()
@@ -65,6 +106,12 @@ class Backend:
     # How the files print as one text when no --out is given; None: the
     # target writes a directory (one file per host) and needs --out.
     as_one_text: Callable[[Files], str] | None = None
+    # `hasg audit --from NAME PATH`; None: the target cannot be audited.
+    audit: AuditSource | None = None
+
+    @property
+    def peer_kinds(self) -> frozenset[PeerKind]:
+        return self.capabilities.peer_kinds
 
     def option_defaults(self) -> dict[str, Any]:
         """Every option this backend takes, with its default."""
@@ -86,11 +133,35 @@ class Backend:
             )
         return {**known, **(given or {})}
 
+    def audit_options(self, given: Options | None = None) -> dict[str, Any]:
+        """`hasg audit --from NAME` options, defaults filled in, each given one
+        checked: unknown ones and missing required ones are refused, as the
+        command refuses them."""
+        if self.audit is None:
+            raise UsageError(f"the {self.name} target has no reader to audit")
+        parser = argparse.ArgumentParser(add_help=False)
+        self.audit.add_arguments(parser)
+        known = {a.dest: a for a in parser._actions}
+        unknown = sorted(set(given or {}) - set(known))
+        if unknown:
+            raise UsageError(
+                f"hasg audit --from {self.name} takes no option {', '.join(unknown)} "
+                f"(it takes: {', '.join(sorted(known))})"
+            )
+        missing = [
+            a.option_strings[0]
+            for name, a in known.items()
+            if a.required and (given or {}).get(name) is None
+        ]
+        if missing:
+            raise UsageError(f"hasg audit --from {self.name} needs {' and '.join(missing)}")
+        return {**{name: a.default for name, a in known.items()}, **(given or {})}
+
     def prepare(self, blueprint: Blueprint, options: Options) -> Blueprint:
         """The Blueprint after the backend's transforms, checked for what it can express."""
         for transform in self.transforms:
             blueprint = transform(blueprint, options)
-        self.refuse_unsupported(blueprint)
+        self.refuse_unsupported(blueprint, options)
         return blueprint
 
     def emit(self, blueprint: Blueprint, options: Options | None = None) -> Files:
@@ -109,15 +180,44 @@ class Backend:
             raise UsageError(f"the {self.name} target writes files but cannot read them back")
         return self.parse(files, self.options(options))
 
-    def refuse_unsupported(self, blueprint: Blueprint) -> None:
+    def refuse_unsupported(self, blueprint: Blueprint, options: Options | None = None) -> None:
+        """Refuse, before anything is written, what this target cannot express."""
+        able = self.capabilities
+        if options is not None and options.get("egress") == "enforce" and not able.enforce_egress:
+            self._refuse("--egress enforce", "it cannot enforce a host's egress")
+        if blueprint.default_group is not None:
+            if able.default_group == "none":
+                self._refuse(
+                    "restrict_default_group (the VPC's default group without rules)",
+                    "it has no resource for a VPC's default group",
+                )
+            if able.default_group == "without_rules" and blueprint.default_group:
+                count = len(blueprint.default_group)
+                self._refuse(
+                    f"the VPC's default group with {count} rule(s)",
+                    "it writes the default group only without rules (restrict_default_group)",
+                )
         for group in blueprint:
             for rule in (*group.rules, *group.list_rules):
-                if rule.peer.kind not in self.peer_kinds:
-                    raise UsageError(
-                        f"{self.name} cannot express {group.role}'s rule `{rule}` "
-                        f"(peer kind {rule.peer.kind}; it takes "
-                        f"{', '.join(sorted(self.peer_kinds))})"
-                    )
+                what = f"{group.role}'s rule `{rule}`"
+                if rule.peer.kind not in able.peer_kinds:
+                    kinds = ", ".join(sorted(able.peer_kinds))
+                    self._refuse(what, f"peer kind {rule.peer.kind}; it takes {kinds}")
+                if rule.protocol not in ICMP_PROTOCOLS:
+                    continue
+                if not able.icmp_codes and rule.to_port != ALL_PORTS:
+                    self._refuse(what, "it cannot match one ICMP code")
+                types = (able.icmp_types or {}).get(rule.protocol)
+                if (
+                    types is not None
+                    and rule.from_port != ALL_PORTS
+                    and rule.from_port not in types
+                ):
+                    self._refuse(what, f"it names no {rule.protocol} type {rule.from_port}")
+
+    def _refuse(self, what: str, why: str) -> None:
+        instead = f"; {self.capabilities.instead}" if self.capabilities.instead else ""
+        raise UsageError(f"{self.name} cannot express {what} ({why}{instead})")
 
 
 def check_file_name(target: str, name: str) -> None:
@@ -195,6 +295,9 @@ def host_backend(
     summary: str,
     emit: HostEmitter,
     parse: Callable[[Mapping[str, str], Options], Blueprint] | None = None,
+    *,
+    capabilities: Capabilities | None = None,
+    audit: AuditSource | None = None,
 ) -> Backend:
     """A target that writes host firewalls: it takes the inventory options and
     resolves every host's rules (`host_rulesets_of`) before `emit` writes them."""
@@ -205,8 +308,9 @@ def host_backend(
     return Backend(
         name=name,
         summary=summary,
-        peer_kinds=HOST_PEER_KINDS,
+        capabilities=capabilities or Capabilities(HOST_PEER_KINDS),
         write=write,
         parse=parse,
         add_arguments=add_inventory_arguments,
+        audit=audit,
     )

@@ -17,9 +17,10 @@ import hashlib
 import json
 import re
 from collections.abc import Mapping
+from pathlib import Path
 from typing import Any
 
-from hasg.backends.base import Backend, Files, Options
+from hasg.backends.base import AuditSource, Backend, Capabilities, Files, Options
 from hasg.core.blueprint import Blueprint, Direction, Peer, Rule, SecurityGroup
 from hasg.core.networks import FAMILIES, Family, covers_world, family_of, parse_network
 from hasg.core.no_traffic import NO_TRAFFIC_EGRESS, is_no_traffic_egress
@@ -292,23 +293,11 @@ def template(blueprint: Blueprint) -> dict[str, Any]:
     }
     return {
         "AWSTemplateFormatVersion": "2010-09-09",
-        "Description": f"Security groups of the {blueprint.cluster} cluster (hasg {__version__})."
-        + (DEFAULT_GROUP_NOT_RESTRICTED if blueprint.default_group is not None else ""),
+        "Description": f"Security groups of the {blueprint.cluster} cluster (hasg {__version__}).",
         "Parameters": _parameters(blueprint),
         "Resources": resources,
         "Outputs": outputs,
     }
-
-
-# CloudFormation has no resource type for a VPC's default group (AWS::EC2::
-# SecurityGroup always creates a new group), so a template cannot restrict
-# it; its Description says so, and where to do it instead.
-DEFAULT_GROUP_NOT_RESTRICTED = (
-    " The policy's restrict_default_group is NOT applied: CloudFormation cannot manage the "
-    "VPC's default group. Revoke its rules with hasg apply (same policy), Terraform "
-    "(aws_default_security_group) or aws ec2 revoke-security-group-ingress and -egress "
-    "(see hasg's docs/cloudformation.md)."
-)
 
 
 def dumps(document: Mapping[str, Any], form: str = "yaml") -> str:
@@ -329,9 +318,11 @@ def dumps(document: Mapping[str, Any], form: str = "yaml") -> str:
 
 
 def to_cloudformation(blueprint: Blueprint, form: str = "yaml") -> str:
-    """The template's text: what `hasg emit cloudformation --format FORM` writes."""
+    """The template's text: what `hasg emit cloudformation --format FORM` writes.
+    What a template cannot express is refused first, as `hasg emit` does."""
     if form not in FORMATS:
         raise UsageError(f"format {form!r}: choose one of {', '.join(FORMATS)}")
+    BACKEND.refuse_unsupported(blueprint)
     return dumps(template(blueprint), form)
 
 
@@ -596,7 +587,35 @@ def _parse(files: Mapping[str, str], options: Options) -> Blueprint:
     if len(files) != 1:
         raise TemplateReadError(f"one template at a time, not {len(files)} files")
     ((file, text),) = files.items()
-    return read_cloudformation(text, file=file, parameters=options.get("parameters"))
+    return read_cloudformation(text, file=file)
+
+
+def _read_path(path: Path, options: Options) -> Blueprint:
+    """`hasg audit --from cloudformation TEMPLATE [--parameter KEY=VALUE]...`."""
+    try:
+        text = path.read_text(encoding="utf-8")
+    except UnicodeDecodeError as error:
+        raise TemplateReadError(f"{path}: not UTF-8 text (byte {error.start})") from None
+    except OSError as error:
+        raise TemplateReadError(f"{path}: cannot be read: {error.strerror}") from None
+    values = {}
+    for given in options.get("parameters") or ():
+        key, equals, value = str(given).partition("=")
+        if not equals or not key:
+            raise UsageError(f"--parameter {given!r}: write KEY=VALUE, as a stack's parameters")
+        values[key] = value
+    return read_cloudformation(text, file=str(path), parameters=values)
+
+
+def _audit_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--parameter",
+        dest="parameters",
+        action="append",
+        metavar="KEY=VALUE",
+        help="a stack parameter's value, as `aws cloudformation deploy --parameter-overrides` "
+        "takes it; repeatable (default: the parameters' defaults)",
+    )
 
 
 def _the_template(files: Files) -> str:
@@ -608,9 +627,16 @@ def _the_template(files: Files) -> str:
 BACKEND = Backend(
     name="cloudformation",
     summary="a CloudFormation template: one group per role, one resource per rule",
-    peer_kinds=frozenset({"group", "cidr_ipv4", "cidr_ipv6", "prefix_list", "vpc", "cidr_list"}),
+    capabilities=Capabilities(
+        frozenset({"group", "cidr_ipv4", "cidr_ipv6", "prefix_list", "vpc", "cidr_list"}),
+        # AWS::EC2::SecurityGroup always creates a new group: no resource type
+        # manages a VPC's default group, so restrict_default_group is refused.
+        default_group="none",
+        instead="apply that policy with hasg apply, or Terraform (aws_default_security_group)",
+    ),
     write=_write,
     parse=_parse,
     add_arguments=_add_arguments,
     as_one_text=_the_template,
+    audit=AuditSource("a CloudFormation template (YAML or JSON)", _read_path, _audit_arguments),
 )

@@ -597,7 +597,8 @@ def audit_host(
         rules_checked=checked,
         findings=ordered_findings(findings),
         claim=HOST_CLAIM,
-        scope=f"host {host.name} ({host.role}), {checked:,} connections evaluated",
+        scope=f"host {host.name} ({host.role}), {checked:,} connections evaluated"
+        + (f"; {view.assumed}" if view.assumed else ""),
     )
 
 

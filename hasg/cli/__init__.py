@@ -19,7 +19,6 @@ from hasg.cli.aws import COMMANDS as AWS_COMMANDS
 from hasg.cli.aws import aws_options, check_map_options, map_options
 from hasg.cli.aws import declare as declare_aws
 from hasg.errors import ExitCode, HasgError, UsageError
-from hasg.hosts.options import add_inventory_arguments
 
 if TYPE_CHECKING:
     from hasg.backends.base import Backend
@@ -316,20 +315,12 @@ def _verify(args: argparse.Namespace) -> ExitCode:
 
 
 def _audit(args: argparse.Namespace) -> ExitCode:
-    from hasg.workflows import audit_hcl, audit_vpc
+    from hasg.workflows import audit_vpc
 
     check_map_options(args)
-    if (
-        args.nft is not None
-        or args.egress != "open"
-        or any(getattr(args, option) for option in _HOST_AUDIT_OPTIONS)
-    ):
-        return _audit_host(args)
-    if args.hcl is not None:
-        report = audit_hcl(load_policy(args), args.hcl, var_file=args.var_file)
-    elif args.var_file is not None:
-        raise UsageError("--var-file gives values to Terraform variables: use it with --hcl")
-    else:
+    source = _audit_source(args)
+    if source is None:
+        _no_extra(args, "--vpc")
         report = audit_vpc(
             load_policy(args),
             args.vpc,
@@ -340,31 +331,13 @@ def _audit(args: argparse.Namespace) -> ExitCode:
             role_map=args.role_map,
             map_tag=args.map_tag,
         )
-    return _reported(report, args)
+        return _reported(report, args)
+    from hasg.workflows import audit_from
 
-
-def _reported(report: Report, args: argparse.Namespace) -> ExitCode:
-    """A checker's report as `--json` asks, and the exit code it calls for."""
-    sys.stdout.write(report.to_json() if args.json else report.to_text())
-    return report.exit_code
-
-
-# The options of `audit --nft` alone (and --egress, whose default is "open").
-_HOST_AUDIT_OPTIONS = ("inventory", "host", "bastion", "networks")
-
-
-def _audit_host(args: argparse.Namespace) -> ExitCode:
-    """`hasg audit --nft FILE --inventory INV --host ADDR`: one host's nftables."""
-    from hasg.workflows import audit_host
-
-    if args.nft is None:
-        raise UsageError("--inventory, --host, --bastion, --network and --egress go with --nft")
-    if args.inventory is None or args.host is None:
-        raise UsageError("--nft needs --inventory FILE and --host ADDRESS")
+    target, path = source
     unused = [
         flag
         for flag, value in (
-            ("--var-file", args.var_file),
             ("--known-cluster", args.known_clusters),
             ("--region", args.region),
             ("--profile", args.profile),
@@ -373,17 +346,78 @@ def _audit_host(args: argparse.Namespace) -> ExitCode:
         if value
     ]
     if unused:
-        raise UsageError(f"{', '.join(unused)} cannot be used with --nft")
-    report = audit_host(
-        load_policy(args),
-        args.nft,
-        inventory=args.inventory,
-        host=args.host,
-        bastion=args.bastion or (),
-        networks=args.networks or (),
-        egress=args.egress,
-    )
-    return _reported(report, args)
+        raise UsageError(f"{', '.join(unused)} read AWS: not with --from {target}")
+    options = vars(audit_source_parser(target).parse_args(args.extra))
+    return _reported(audit_from(load_policy(args), target, path, **options), args)
+
+
+def _reported(report: Report, args: argparse.Namespace) -> ExitCode:
+    """A checker's report as `--json` asks, and the exit code it calls for."""
+    sys.stdout.write(report.to_json() if args.json else report.to_text())
+    return report.exit_code
+
+
+def _audit_source(args: argparse.Namespace) -> tuple[str, Path] | None:
+    """(target, path) of `--from TARGET PATH` and its aliases `--hcl`, `--nft`."""
+    if args.audit_from is not None:
+        target, path = args.audit_from
+        return target, Path(path)
+    if args.hcl is not None:
+        return "terraform", args.hcl
+    if args.nft is not None:
+        return "nftables", args.nft
+    return None
+
+
+def _no_extra(args: argparse.Namespace, source: str) -> None:
+    if args.extra:
+        raise UsageError(f"{' '.join(args.extra)}: not an option of audit {source}")
+
+
+def audit_source_parser(target: str) -> argparse.ArgumentParser:
+    """The options `hasg audit --from TARGET PATH` takes: the target's own."""
+    from hasg.backends.base import load_backend
+
+    backend = load_backend(target)
+    if backend.audit is None:
+        raise UsageError(f"--from {target}: the {target} target has no reader to audit")
+    parser = _OptionsParser(prog=f"hasg audit --from {target} PATH", add_help=False)
+    backend.audit.add_arguments(parser)
+    return parser
+
+
+class _OptionsParser(argparse.ArgumentParser):
+    """A target's audit options, parsed after the command's: a mistake is the
+    command's one-line usage error, raised like every other error."""
+
+    def error(self, message: str) -> NoReturn:
+        raise UsageError(f"{self.prog}: {message} (see `hasg audit --help`)")
+
+
+class _AuditHelp(argparse.Action):
+    """`hasg audit --help` lists what `--from` reads and each target's options."""
+
+    def __call__(
+        self,
+        parser: argparse.ArgumentParser,
+        namespace: argparse.Namespace,
+        values: object,
+        option_string: str | None = None,
+    ) -> None:
+        from hasg.backends.base import load_backend, target_names
+
+        lines = ["--from TARGET PATH (each target's own options):"]
+        for name in target_names():
+            source = load_backend(name).audit
+            if source is None:
+                continue
+            usage = " ".join(audit_source_parser(name).format_usage().split(" PATH", 1)[1].split())
+            lines.append(f"  {name:<15} PATH: {source.what}")
+            if usage:
+                lines.append(f"  {'':<15} {usage}")
+        parser.epilog = "\n".join(lines)
+        parser.print_help()
+        parser.exit()
 
 
 def _graph(args: argparse.Namespace) -> ExitCode:
@@ -468,41 +502,35 @@ def _declare_verify(sub: SubParsers) -> None:
 def _declare_audit(sub: SubParsers) -> None:
     audit = sub.add_parser(
         "audit",
-        help="report drift between the policy and a VPC, a Terraform file or a host's nftables",
+        help="report drift between the policy and a VPC or a target's files "
+        "(Terraform, CloudFormation, a host's nftables or firewalld)",
         description="Read the VPC and report missing, extra and changed groups and rules, "
         "rules of other groups that refer to the policy's groups, and groups tagged for a "
-        "hasg cluster the policy does not name. Or read a Terraform file or module "
-        "(emitted by hasg, or edited by hand) and report how its groups and rules differ "
-        "from the policy's. Or read a host's `nft -j list ruleset` and report how it "
-        "differs from what the policy gives that host. With --vpc and --map or --map-tag, "
-        "judge groups hasg did not build, by role: grants beyond the policy (world open, "
-        "any node to any node, allow-all egress), missing flows, undescribed rules. Reads "
-        "only. Exit 0 when clean, 2 on drift.",
+        "hasg cluster the policy does not name. Or read a target's files with --from: a "
+        "Terraform module or a CloudFormation template (compared with the policy's groups "
+        "and rules), a host's `nft -j list ruleset` or firewalld directory (every connection "
+        "of the probe space tried: what is open must be exactly what the policy gives the "
+        "host). With --vpc and --map or --map-tag, judge groups hasg did not build, by "
+        "role: grants beyond the policy (world open, any node to any node, allow-all "
+        "egress), missing flows, undescribed rules. Reads only. Exit 0 when clean, 2 on drift.",
+        formatter_class=RawDescriptionHelpFormatter,
+        add_help=False,
     )
+    audit.add_argument("-h", "--help", action=_AuditHelp, nargs=0, help="show this help")
     audited = audit.add_mutually_exclusive_group(required=True)
     audited.add_argument("--vpc", metavar="ID", help="the VPC id (vpc-...)")
     audited.add_argument(
-        "--hcl",
-        type=Path,
-        metavar="PATH",
-        help="a Terraform file, or a module directory (its *.tf files)",
+        "--from",
+        dest="audit_from",
+        nargs=2,
+        metavar=("TARGET", "PATH"),
+        help="a target's files: terraform, cloudformation, nftables, firewalld (below)",
     )
     audited.add_argument(
-        "--nft",
-        type=Path,
-        metavar="FILE",
-        help="a host's `nft -j list ruleset` output; with --inventory and --host",
+        "--hcl", type=Path, metavar="PATH", help="the same as --from terraform PATH"
     )
-    audit.add_argument(
-        "--host", metavar="ADDRESS", help="with --nft: the host whose ruleset FILE holds"
-    )
-    add_inventory_arguments(audit, required=False)
-    audit.add_argument(
-        "--var-file",
-        type=Path,
-        metavar="FILE",
-        help="with --hcl: values of the Terraform variables (.tfvars or .tfvars.json), "
-        "as for terraform -var-file; default: the variables' defaults",
+    audited.add_argument(
+        "--nft", type=Path, metavar="FILE", help="the same as --from nftables FILE"
     )
     policy_option(audit)
     audit.add_argument(
@@ -515,7 +543,8 @@ def _declare_audit(sub: SubParsers) -> None:
     map_options(audit)
     aws_options(audit)
     audit.add_argument("--json", action="store_true", help="machine-readable output")
-    audit.set_defaults(run=_audit)
+    # The target's own options (`--from TARGET --help`) are parsed once it is known.
+    audit.set_defaults(run=_audit, takes_extra=True)
 
 
 def _declare_graph(sub: SubParsers) -> None:
@@ -670,7 +699,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     arguments = sys.argv[1:] if argv is None else list(argv)
     named = arguments[0] if arguments and arguments[0] in COMMANDS else None
     _without_pydantic_plugins()
-    args = build_parser(named).parse_args(arguments)
+    parser = build_parser(named)
+    args, extra = parser.parse_known_args(arguments)
+    if extra and not getattr(args, "takes_extra", False):
+        parser.error(f"unrecognized arguments: {' '.join(extra)}")
+    args.extra = extra
     run: Command = args.run
     try:
         return run(args)

@@ -60,6 +60,17 @@ def add_inventory_arguments(parser: argparse.ArgumentParser, *, required: bool =
     )
 
 
+def add_host_audit_arguments(parser: argparse.ArgumentParser) -> None:
+    """`hasg audit --from nftables|firewalld`: the site, and which host PATH is."""
+    parser.add_argument(
+        "--host",
+        metavar="ADDRESS",
+        required=True,
+        help="the host whose firewall PATH holds (one of its addresses)",
+    )
+    add_inventory_arguments(parser)
+
+
 def enforces_egress(options: Options) -> bool:
     egress = options.get("egress") or "open"
     if egress not in EGRESS_CHOICES:

@@ -333,6 +333,11 @@ class HostView(Interface):
     @property
     def unreadable(self) -> Sequence[Unreadable]: ...
 
+    @property
+    def assumed(self) -> str:
+        """What the reader had to assume to answer ("" when nothing)."""
+        ...
+
     def hints(self) -> Hints:
         """The ports, protocols, ICMP types and addresses the configuration names."""
         ...

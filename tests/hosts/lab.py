@@ -120,6 +120,25 @@ class Lab:
             subprocess.run(["ip", "netns", "del", name], capture_output=True)
         self.namespaces.clear()
 
+    def pin_neighbours(self) -> None:
+        """Permanent neighbour entries between every two hosts, both families:
+        a probe then depends on its own packets only, not on whether ARP or
+        neighbour discovery got through before (the host audit tries neighbour
+        discovery itself, as ICMPv6 133-136)."""
+        macs = {
+            host: json.loads(self.exec(host, "ip", "-j", "link", "show", "eth0"))[0]["address"]
+            for host in self.hosts
+        }
+        for host in self.hosts:
+            for other in self.hosts:
+                if other == host:
+                    continue
+                for address in other.addresses:
+                    self.exec(
+                        host, "ip", "neigh", "replace", str(address), "lladdr", macs[other],
+                        "dev", "eth0", "nud", "permanent",
+                    )  # fmt: skip
+
     def exec(self, host: Host, *command: str, stdin: str | None = None) -> str:
         return run("ip", "netns", "exec", self.namespace(host), *command, stdin=stdin)
 

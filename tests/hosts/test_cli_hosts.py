@@ -150,7 +150,7 @@ def test_firewalld_refuses_enforced_egress_and_writes_nothing(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     args = ["emit", "firewalld", "--inventory", str(CONFIG), *SITE, "--egress", "enforce"]
-    assert "firewalld policy" in refused(capsys, tmp_path / "out", *args)
+    assert "cannot express --egress enforce" in refused(capsys, tmp_path / "out", *args)
 
 
 def test_a_prefix_list_is_refused_naming_the_rule(
@@ -377,13 +377,20 @@ def test_a_ruleset_without_any_table_is_drift(
 @pytest.mark.parametrize(
     ("args", "message"),
     [
-        (["--nft", "x.json"], "--nft needs --inventory FILE and --host ADDRESS"),
-        (["--nft", "x.json", "--inventory", str(CONFIG)], "--nft needs --inventory"),
-        (["--hcl", "x.tf", "--inventory", str(CONFIG)], "go with --nft"),
-        (["--vpc", "vpc-1", "--egress", "enforce"], "go with --nft"),
+        (
+            ["--nft", "x.json"],
+            "hasg audit --from nftables PATH: the following arguments are required: "
+            "--host, --inventory (see `hasg audit --help`)",
+        ),
+        (["--nft", "x.json", "--inventory", str(CONFIG)], "are required: --host"),
+        (["--from", "firewalld", "x", "--host", HOST], "are required: --inventory"),
+        (["--hcl", "x.tf", "--inventory", str(CONFIG)], "unrecognized arguments: --inventory"),
+        (["--from", "terraform", "x.tf", "--host", HOST], "unrecognized arguments: --host"),
+        (["--vpc", "vpc-1", "--egress", "enforce"], "--egress enforce: not an option of audit"),
+        (["--from", "graph", "x"], "no target 'graph'"),
         (
             ["--nft", "x.json", "--inventory", str(CONFIG), "--host", HOST, "--region", "x"],
-            "--region cannot be used with --nft",
+            "--region read AWS: not with --from nftables",
         ),
     ],
 )

@@ -15,18 +15,39 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from pathlib import Path
 
-from hasg.backends.base import host_backend
+from hasg.backends.base import AuditSource, Options, host_backend
 from hasg.backends.nftables.evaluate import Evaluator
 from hasg.backends.nftables.ruleset import Ruleset, named_values, read_ruleset
 from hasg.backends.nftables.write import emit
 from hasg.core.protocols import ALL_PORTS, canonical_protocol, has_ports, protocol_number
+from hasg.errors import NftReadError
+from hasg.hosts.options import add_host_audit_arguments
 from hasg.hosts.probes import Address, Answer, Hints, Service, Unreadable
+
+
+def _read_path(path: Path, options: Options) -> NftView:
+    del options  # the host and its site are the audit's, not the reading's
+    try:
+        text = path.read_text(encoding="utf-8")
+    except UnicodeDecodeError as error:
+        raise NftReadError(f"{path}: not UTF-8 text (byte {error.start})") from None
+    except OSError as error:
+        raise NftReadError(f"{path}: cannot be read: {error.strerror}") from None
+    return read_host(text, str(path))
+
 
 BACKEND = host_backend(
     "nftables",
     "one nftables ruleset per host (table inet hasg), from an inventory",
     emit,
+    audit=AuditSource(
+        "a host's `nft -j list ruleset` output (-n and -a read the same)",
+        _read_path,
+        add_host_audit_arguments,
+        of_a_host=True,
+    ),
 )
 
 
@@ -43,6 +64,10 @@ class NftView:
     @property
     def unreadable(self) -> Sequence[Unreadable]:
         return tuple(Unreadable(p.what, p.where.place()) for p in self.ruleset.problems)
+
+    @property
+    def assumed(self) -> str:
+        return ""
 
     def hints(self) -> Hints:
         named = named_values(self.ruleset)

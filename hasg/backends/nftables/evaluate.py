@@ -20,12 +20,10 @@ the probe says (an interface's name, a rate limit, an unknown expression)
 is tried both ways: when every way ends the same, that is the answer;
 otherwise the connection is undecided and the answer says what it hangs on.
 
-What conntrack says of a first packet follows the kernel
-(net/netfilter/nf_conntrack_proto_icmp.c, _icmpv6.c): TCP, UDP, echo and
-other request types, and protocols without ports are `new`; ICMPv6
-neighbour discovery and MLD are `untracked`; an ICMP error with no
-connection to belong to is `invalid`. Before conntrack (a chain of priority
-below -200 in prerouting or output) every packet's state is `invalid`.
+What conntrack says of a first packet is `hasg.hosts.conntrack`'s model of
+the kernel (an ICMP error is tried as one about a connection of the host:
+`related`). Before conntrack (a chain of priority below -200 in prerouting
+or output) every packet's state is `invalid`.
 
 Assumed, and said in docs/on-prem.md: packets arrive on an interface that
 is not `lo`, from a source routed back through it (a reverse-path check
@@ -71,24 +69,17 @@ from hasg.backends.nftables.grammar import (
     flag_bits,
 )
 from hasg.backends.nftables.ruleset import Chain, Ruleset, Table, Where
-from hasg.hosts.icmp import ERROR_TYPES
+from hasg.hosts.conntrack import ICMP, ICMPV6, PORT_PROTOCOLS, first_state, reply_icmp_type
 from hasg.hosts.probes import Answer, Place
 
 Address = ipaddress.IPv4Address | ipaddress.IPv6Address
 
-# The IP protocol numbers of the transports whose header starts with ports.
-_PORT_PROTOCOLS = {"tcp": 6, "udp": 17, "sctp": 132, "dccp": 33, "udplite": 136}
 # IP versions, as tables' families serve them.
 _TABLE_FAMILIES = {4: ("ip", "inet"), 6: ("ip6", "inet")}
 INBOUND_HOOKS = ("ingress", "prerouting", "input")
 OUTBOUND_HOOKS = ("output", "postrouting", "egress")
 # nf_conntrack: NF_IP_PRI_CONNTRACK; chains before it see no connection yet.
 CONNTRACK_PRIORITY = -200
-# ICMP request types that start a connection (nf_conntrack_proto_icmp.c:
-# icmp_new's valid_new; _icmpv6.c: icmpv6_new's valid_new) and their replies.
-_ICMP_REQUESTS = {1: {8: 0, 13: 14, 15: 16, 17: 18}, 58: {128: 129, 139: 140}}
-# ICMPv6 types conntrack leaves untracked (_icmpv6.c: noct_valid_new).
-_ICMPV6_UNTRACKED = frozenset({130, 131, 132, 133, 134, 135, 136, 143})
 _EPHEMERAL_PORT = 40000
 # How many ways one connection may be tried before it is called undecided.
 MAX_WAYS = 256
@@ -222,19 +213,10 @@ def _first_packet(
     packet = Packet(source.version, source, destination, protocol, inbound=inbound)
     if source.is_loopback and destination.is_loopback:
         packet = replace(packet, interface="lo")
-    if protocol in _ICMP_REQUESTS and port is not None:
-        if port in _ICMP_REQUESTS[protocol]:
-            state = "new"
-        elif protocol == 58 and port in _ICMPV6_UNTRACKED:
-            state = "untracked"
-        elif port in ERROR_TYPES["ipv4" if protocol == 1 else "ipv6"]:
-            # An error matters when it concerns a connection of this host:
-            # conntrack then calls it related (an unsolicited one is invalid).
-            state = "related"
-        else:
-            state = "invalid"
+    if protocol in (ICMP, ICMPV6) and port is not None:
+        state = first_state(protocol, port)
         return replace(packet, icmp_type=port, icmp_code=icmp_code, ct_state=state)
-    if protocol in _PORT_PROTOCOLS.values():
+    if protocol in PORT_PROTOCOLS.values():
         flags = 0x02 if protocol == 6 else None  # a TCP connection opens with SYN
         return replace(packet, sport=_EPHEMERAL_PORT, dport=port, tcp_flags=flags)
     return packet
@@ -256,7 +238,7 @@ def _reply(first: Packet) -> Packet | None:
         tcp_flags=0x12 if first.protocol == 6 else None,  # SYN|ACK
     )
     if first.icmp_type is not None:
-        reply = replace(reply, icmp_type=_ICMP_REQUESTS[first.protocol][first.icmp_type])
+        reply = replace(reply, icmp_type=reply_icmp_type(first.protocol, first.icmp_type))
     return reply
 
 
@@ -616,10 +598,10 @@ def _payload(key: Payload, packet: Packet) -> object:
         if packet.protocol != (1 if protocol == "icmp" else 58):
             return _ABSENT
         return {"type": packet.icmp_type, "code": packet.icmp_code}.get(name, _UNKNOWN)
-    if protocol == "th" or protocol in _PORT_PROTOCOLS:
-        if protocol != "th" and packet.protocol != _PORT_PROTOCOLS[protocol]:
+    if protocol == "th" or protocol in PORT_PROTOCOLS:
+        if protocol != "th" and packet.protocol != PORT_PROTOCOLS[protocol]:
             return _ABSENT
-        if packet.protocol not in _PORT_PROTOCOLS.values():
+        if packet.protocol not in PORT_PROTOCOLS.values():
             return _UNKNOWN  # `th` reads whatever the header holds there
         if name in ("sport", "dport"):
             return packet.sport if name == "sport" else packet.dport

@@ -7,9 +7,11 @@ python-hcl2 reader load only when used.
 
 from __future__ import annotations
 
+import argparse
 from collections.abc import Mapping
+from pathlib import Path
 
-from hasg.backends.base import ALL_PEER_KINDS, Backend, Files, Options
+from hasg.backends.base import ALL_PEER_KINDS, AuditSource, Backend, Capabilities, Files, Options
 from hasg.core.blueprint import Blueprint
 
 
@@ -32,13 +34,31 @@ def _one_configuration(files: Files) -> str:
     return "\n".join(files[name] for name in MODULE_FILES)
 
 
+def _read_path(path: Path, options: Options) -> Blueprint:
+    from hasg.backends.terraform.read import read_hcl_dir
+
+    return read_hcl_dir(path, var_file=options.get("var_file"))
+
+
+def _audit_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--var-file",
+        type=Path,
+        metavar="FILE",
+        help="values of the Terraform variables (.tfvars or .tfvars.json), as for "
+        "terraform -var-file; default: the variables' defaults",
+    )
+
+
 BACKEND = Backend(
     name="terraform",
     summary="a Terraform module (aws_vpc_security_group_*_rule); stdout without --out",
     # Every peer kind: groups by reference, the VPC's CIDR through data.aws_vpc,
-    # prefix lists by id, policy CIDR lists as variables.
-    peer_kinds=ALL_PEER_KINDS,
+    # prefix lists by id, policy CIDR lists as variables. The VPC's default
+    # group only as aws_default_security_group without rules (restrict_default_group).
+    capabilities=Capabilities(ALL_PEER_KINDS, default_group="without_rules"),
     write=_write,
     parse=_parse,
     as_one_text=_one_configuration,
+    audit=AuditSource("a Terraform file, or a module directory", _read_path, _audit_arguments),
 )

@@ -22,7 +22,6 @@ from hasg.core.networks import FAMILIES, WORLD, Family, covers_world, family_of
 from hasg.core.peers import VPC_FALLBACK_LISTS, cidr_peer, icmp_for
 from hasg.core.protocols import Protocol
 from hasg.core.tags import ownership_tags
-from hasg.errors import UsageError
 from hasg.policy.model import WORLD_SAFE_TCP_PORTS
 
 MODULE_FILES = ("versions.tf", "variables.tf", "main.tf", "outputs.tf")
@@ -70,7 +69,11 @@ def to_hcl(blueprint: Blueprint) -> str:
 
 
 def to_hcl_module(blueprint: Blueprint) -> dict[str, str]:
-    """A module: versions.tf, variables.tf, main.tf and outputs.tf."""
+    """A module: versions.tf, variables.tf, main.tf and outputs.tf. What
+    Terraform cannot express is refused first, as `hasg emit terraform` does."""
+    from hasg.backends.terraform import BACKEND  # the package's registration, not a cycle
+
+    BACKEND.refuse_unsupported(blueprint)
     return {
         "versions.tf": render([_versions()]),
         "variables.tf": render(_variables(blueprint)),
@@ -267,12 +270,9 @@ def _default_group_block(rules: tuple[Rule, ...]) -> Block:
     without any while the resource has no ingress or egress block
     (aws_default_security_group docs), which is CIS AWS Foundations 5.4
     (checkov CKV2_AWS_12). No tags: hasg does not own that group, and its tags
-    would claim it did."""
-    if rules:
-        raise UsageError(
-            "Terraform: hasg writes the VPC's default group only without rules "
-            f"(restrict_default_group), not with {len(rules)} rule(s)"
-        )
+    would claim it did. With rules it was refused before (the target's
+    Capabilities: default_group="without_rules")."""
+    assert not rules, "refused by Backend.refuse_unsupported"
     return (
         Block("resource", DEFAULT_GROUP_RESOURCE)
         .comment("restrict_default_group: every rule of the VPC's default group removed.")
