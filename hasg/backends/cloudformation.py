@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
-import hashlib
 import json
 import re
 from collections.abc import Mapping
@@ -22,6 +21,7 @@ from typing import Any
 
 from hasg.backends.base import AuditSource, Backend, Capabilities, Files, Options
 from hasg.core.blueprint import Blueprint, Direction, Peer, Rule, SecurityGroup
+from hasg.core.naming import unique_names
 from hasg.core.networks import FAMILIES, Family, covers_world, family_of, parse_network
 from hasg.core.no_traffic import NO_TRAFFIC_EGRESS, is_no_traffic_egress
 from hasg.core.peers import cidr_peer
@@ -135,32 +135,26 @@ def logical_ids(blueprint: Blueprint) -> dict[Named, str]:
     takes a suffix from a hash of what it stands for, longer until none clash;
     which ids clash depends on the set of rules, never on their order.
     """
-    named: dict[Named, str] = {}
+    readable: dict[Named, str] = {}
     for group in blueprint:
-        named[(group.role, None)] = camel(group.role)
+        readable[(group.role, None)] = camel(group.role)
         for rule in group.rules:
-            named[(group.role, rule)] = _readable_rule_id(group.role, rule, blueprint)
-    readable = dict(named)
+            readable[(group.role, rule)] = _readable_rule_id(group.role, rule, blueprint)
     taken = set(_parameters(blueprint))
-    for width in (8, 16, 64):
-        seen: dict[str, int] = {}
-        for name in named.values():
-            seen[name] = seen.get(name, 0) + 1
-        clashing = [
-            k
-            for k, n in named.items()
-            if seen[n] > 1 or n in taken or len(n) > LOGICAL_ID_MAX or not n
-        ]
-        if not clashing:
-            return named
-        for key in clashing:
-            role, member = key
-            identity: list[object] = [role]
-            if member is not None:
-                identity += [*member.key[:4], member.peer.kind, member.peer.value]
-            digest = hashlib.sha256(json.dumps(identity).encode()).hexdigest()[:width]
-            named[key] = readable[key][: LOGICAL_ID_MAX - width] + digest
-    raise AssertionError(f"logical ids still clash: {sorted(named.values())}")
+
+    def identity(key: Named) -> list[object]:
+        role, member = key
+        if member is None:
+            return [role]
+        return [role, *member.key[:4], member.peer.kind, member.peer.value]
+
+    return unique_names(
+        readable,
+        identity,
+        acceptable=lambda name: bool(name) and name not in taken and len(name) <= LOGICAL_ID_MAX,
+        # Logical ids are alphanumeric: the digest joins the name without a separator.
+        suffixed=lambda name, digest: name[: LOGICAL_ID_MAX - len(digest)] + digest,
+    )
 
 
 def _parameters(blueprint: Blueprint) -> dict[str, dict[str, Any]]:

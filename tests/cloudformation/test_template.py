@@ -15,7 +15,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from terraform.tooling import PUBLIC_SSH, Checkov, CheckovReport, every_kind_of_peer, with_flows
 
-from hasg import Blueprint, Policy, chef_automate_ha, compile_policy
+from hasg import Blueprint, Policy, chef_automate_ha, compile_policy, dump_policy
 from hasg.backends.base import Backend
 from hasg.backends.cloudformation import (
     BACKEND,
@@ -26,6 +26,7 @@ from hasg.backends.cloudformation import (
     template,
     to_cloudformation,
 )
+from hasg.cli import main
 from hasg.core.blueprint import Peer, Rule, SecurityGroup
 from hasg.core.quotas import RULES_PER_GROUP
 from hasg.errors import QuotaError, UsageError
@@ -44,7 +45,6 @@ def policies() -> dict[str, Policy]:
         "builtin": chef_automate_ha(),
         "lists": chef_automate_ha(admin_cidrs=ADMINS, user_cidrs=USERS),
         "every_kind_of_peer": every_kind_of_peer(),
-        "restrict_default_group": RESTRICTING,
     }
 
 
@@ -141,20 +141,30 @@ def test_one_resource_per_rule_and_all_egress_explicit(name: str) -> None:
         assert rule["Properties"]["Description"]
 
 
-def test_a_template_says_it_cannot_restrict_the_default_group_and_where_to() -> None:
-    """CloudFormation has no resource for a VPC's default group: the template of a
-    policy with restrict_default_group says so in its Description, which
-    CloudFormation caps at 1024 bytes; without the option it says nothing of it."""
-    restricting = template(compile_policy(RESTRICTING))["Description"]
-    leaving = template(compile_policy(chef_automate_ha()))["Description"]
-    assert "restrict_default_group is NOT applied" in restricting
-    assert "hasg apply" in restricting and "aws_default_security_group" in restricting
-    assert len(restricting.encode()) <= 1024
-    assert "default" not in leaving
-    # Nothing else differs: no resource stands for the default group.
+def test_restrict_default_group_is_refused_naming_where_to_get_it(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """CloudFormation has no resource for a VPC's default group: a policy with
+    restrict_default_group is refused before anything is written, naming
+    hasg apply and Terraform, never turned into a template that does less."""
+    for attempt in (
+        lambda: BACKEND.emit(compile_policy(RESTRICTING)),
+        lambda: to_cloudformation(compile_policy(RESTRICTING)),
+    ):
+        with pytest.raises(UsageError) as refused:
+            attempt()
+        message = str(refused.value)
+        assert message.startswith("cloudformation cannot express restrict_default_group")
+        assert "hasg apply" in message and "aws_default_security_group" in message
+    policy = tmp_path / "policy.yaml"
+    policy.write_text(dump_policy(RESTRICTING), encoding="utf-8")
+    out = tmp_path / "out"
+    code = main(["emit", "cloudformation", "--policy", str(policy), "--out", str(out)])
+    printed = capsys.readouterr()
+    assert code == 1 and printed.out == "" and not out.exists()
     assert (
-        template(compile_policy(RESTRICTING))["Resources"]
-        == template(compile_policy(chef_automate_ha()))["Resources"]
+        printed.err.startswith("hasg: error: cloudformation cannot express")
+        and printed.err.count("\n") == 1
     )
 
 

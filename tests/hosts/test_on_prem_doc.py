@@ -9,11 +9,11 @@ from pathlib import Path
 import pytest
 
 import hasg
-from hasg.backends import nftables
+from hasg.backends.nftables import write
 from hasg.hosts.inventory import load_inventory, load_inventory_text
 from hasg.hosts.resolve import HostRuleset, host_rulesets
 from tests.hosts.conftest import FIXTURES
-from tests.hosts.lab import Lab, missing_capability
+from tests.hosts.lab import Lab, require_lab
 
 DOC = (Path(__file__).resolve().parents[2] / "docs" / "on-prem.md").read_text(encoding="utf-8")
 EXAMPLES = re.findall(r"```python\n(.*?)```", DOC, flags=re.S)
@@ -47,10 +47,9 @@ def test_example_runs(index: int, tmp_path: Path, monkeypatch: pytest.MonkeyPatc
 
 def nft_json_of(ruleset: HostRuleset, directory: Path) -> str:
     """What `nft -j list ruleset` answers once the host's file is loaded."""
-    if missing_capability() is not None:
-        pytest.skip("needs a network namespace to produce real `nft -j` output")
+    require_lab()  # real `nft -j` output needs a network namespace
     path = directory / "host.nft"
-    path.write_text(nftables.ruleset_text(ruleset), encoding="utf-8")
+    path.write_text(write.ruleset_text(ruleset), encoding="utf-8")
     with Lab([ruleset.host]) as lab:
         lab.load(ruleset.host, path)
         return lab.nft_json(ruleset.host)

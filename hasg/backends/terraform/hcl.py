@@ -12,12 +12,12 @@ from __future__ import annotations
 
 import dataclasses
 import re
-from collections import Counter
 from collections.abc import Iterable, Mapping
 from typing import NamedTuple
 
 from hasg.backends.terraform.writer import Block, Expr, Value, quote, render
 from hasg.core.blueprint import DEFAULT_GROUP, Blueprint, Direction, Peer, Rule, SecurityGroup
+from hasg.core.naming import unique_names
 from hasg.core.networks import FAMILIES, WORLD, Family, covers_world, family_of
 from hasg.core.peers import VPC_FALLBACK_LISTS, cidr_peer, icmp_for
 from hasg.core.protocols import Protocol
@@ -306,28 +306,15 @@ def rule_resource_names(blueprint: Blueprint) -> dict[RuleBlock, str]:
     names are the same. Which names clash depends on the set of rules, never
     on their order, so reordering the policy still renames nothing.
     """
-    blocks = _rule_blocks(blueprint)
-    readable = {b: _readable_rule_name(b) for b in blocks}
-    names = dict(readable)
-    # Names are unique per resource type: ingress and egress are two namespaces.
-    for width in (8, 16, 64):
-        seen = Counter((b[1][0], n) for b, n in names.items())
-        clashing = [b for b, n in names.items() if seen[(b[1][0], n)] > 1]
-        if not clashing:
-            return names
-        # Only where names clash: not on every start-up.
-        import hashlib
-        import json
+    readable = {b: _readable_rule_name(b) for b in _rule_blocks(blueprint)}
 
-        for block in clashing:
-            role, (direction, protocol, low, high, peer), family = block
-            # What AWS identifies the rule by; not max_entries and the like.
-            identity = json.dumps(
-                [role, direction, protocol, low, high, peer.kind, peer.value, family]
-            )
-            digest = hashlib.sha256(identity.encode()).hexdigest()[:width]
-            names[block] = f"{readable[block]}_{digest}"
-    raise AssertionError(f"rule resource names still clash: {sorted(names.values())}")
+    def identity(block: RuleBlock) -> list[object]:
+        # What AWS identifies the rule by; not max_entries and the like.
+        role, (direction, protocol, low, high, peer), family = block
+        return [role, direction, protocol, low, high, peer.kind, peer.value, family]
+
+    # Names are unique per resource type: ingress and egress are two namespaces.
+    return unique_names(readable, identity, namespace=lambda block: block[1][0])
 
 
 def _readable_rule_name(block: RuleBlock) -> str:
