@@ -31,6 +31,15 @@ FindingKind = Literal[
     "foreign_reference",
     "other_cluster",
     "stray_group",
+    # What real packets showed (`hasg probe`): a connection the policy does
+    # not allow got through, or one it allows did not; and what could not
+    # be told: a probe whose answer proves nothing, a host hasg could not
+    # reach, a role with no host to probe from or to.
+    "probe_open",
+    "probe_closed",
+    "probe_unproven",
+    "probe_failed",
+    "not_probed",
 ]
 # The order findings are listed in: whole groups first, then rules, then strangers.
 KIND_ORDER: tuple[FindingKind, ...] = get_args(FindingKind)
@@ -38,6 +47,10 @@ KIND_LABELS: dict[FindingKind, str] = {k: k.replace("_", " ") for k in KIND_ORDE
     "node_to_node": "any node to any node",
     "open_egress": "allow-all egress",
     "beyond_policy": "beyond the policy",
+    "probe_open": "open, not allowed",
+    "probe_closed": "closed, but allowed",
+    "probe_unproven": "unproven",
+    "probe_failed": "could not probe",
 }
 
 
