@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import ast
 import contextlib
+import ipaddress
 import json
 import socket
 import subprocess
@@ -17,6 +18,7 @@ from typing import Any
 import pytest
 
 from hasg.checks.probe import ssh
+from hasg.hosts.inventory import Host
 from tests.probe.conftest import python36
 
 LOOPBACK = "127.0.0.1"
@@ -212,3 +214,23 @@ def test_the_local_shell_command_starts_the_agent_with_python3() -> None:
     out, _ = process.communicate(ssh.agent_payload(), timeout=10)
     assert json.loads(out.splitlines()[0])["hello"]["python"].startswith("3.")
     assert process.returncode == 0
+
+
+def test_what_a_login_shell_prints_before_the_agent_is_passed_over() -> None:
+    """A start-up file that prints (`echo Welcome` in .bashrc) comes before
+    the agent's first line; it is not the agent speaking."""
+    command = ["/bin/sh", "-c", f"echo 'Welcome to host 7'; {ssh.remote_command()}"]
+    process = subprocess.Popen(
+        command, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE
+    )
+    host = Host("automate", (ipaddress.ip_address("127.0.0.1"),))
+    session = ssh.Session(host, process, local=False)
+    assert process.stdin is not None
+    process.stdin.write(ssh.agent_payload())
+    process.stdin.flush()
+    try:
+        ssh.wait_for([session], "hello", 10)
+    finally:
+        ssh.stop([session])
+    assert session.failure is None
+    assert session.said("hello") is not None

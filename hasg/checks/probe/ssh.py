@@ -123,16 +123,20 @@ def agent_payload() -> bytes:
 
 
 def is_local(host: Host) -> bool:
-    """Whether `host` is the machine hasg runs on: one of its addresses can
-    be bound here (only a local address can, without IP_FREEBIND)."""
+    """Whether `host` is the machine hasg runs on: one of its addresses is
+    local here. The kernel sends to a local address from that address itself
+    (its local route); to any other, from an address of its own. A UDP
+    connect sends nothing; binding would not tell, where ip_nonlocal_bind
+    lets any address be bound."""
     for address in host.addresses:
         family = socket.AF_INET6 if address.version == 6 else socket.AF_INET
         with socket.socket(family, socket.SOCK_DGRAM) as sock:
             try:
-                sock.bind((str(address), 0))
+                sock.connect((str(address), 9))
             except OSError:
                 continue
-            return True
+            if sock.getsockname()[0] == str(address):
+                return True
     return False
 
 
@@ -279,10 +283,12 @@ def _read(session: Session, stream: Any, selector: selectors.BaseSelector) -> No
         try:
             message = json.loads(line)
         except ValueError:
-            session.fail(f"the agent said something hasg cannot read: {line[:200]!r}")
-            continue
+            message = None
         if isinstance(message, dict):
             session.messages.append(message)
+        elif session.messages:
+            session.fail(f"the agent said something hasg cannot read: {line[:200]!r}")
+        # Before the agent's hello: what the login shell's start-up files print.
 
 
 def stop(sessions: Iterable[Session], grace: float = 3.0) -> None:
