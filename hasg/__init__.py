@@ -25,6 +25,7 @@ if TYPE_CHECKING:  # the names below, for type checkers; at run time they load o
     from hasg.checks.audit import AuditReport, audit_blueprint
     from hasg.checks.coverage import check_coverage
     from hasg.checks.graph import to_dot, to_mermaid
+    from hasg.checks.probe import ProbeReport, probe
     from hasg.checks.reachability import Reachability, VerifyReport, reachability, verify
     from hasg.core.blueprint import Blueprint, Peer, Rule, SecurityGroup
     from hasg.core.compile import compile_policy
@@ -81,6 +82,7 @@ _HOMES = {
         "UsageError",
     ),
     "hasg.checks.graph": ("to_dot", "to_mermaid"),
+    "hasg.checks.probe": ("ProbeReport", "probe"),
     "hasg.backends.terraform.hcl": ("to_hcl", "to_hcl_module"),
     "hasg.backends.terraform.read": ("read_hcl", "read_hcl_dir"),
     "hasg.policy.model": (
@@ -132,6 +134,7 @@ __all__ = [
     "PolicyFileError",
     "Port",
     "PrefixListPeer",
+    "ProbeReport",
     "QuotaError",
     "Reachability",
     "Role",
@@ -157,6 +160,7 @@ __all__ = [
     "load_policy_text",
     "plan",
     "policy_json_schema",
+    "probe",
     "reachability",
     "read_hcl",
     "read_hcl_dir",

@@ -420,6 +420,25 @@ class _AuditHelp(argparse.Action):
         parser.exit()
 
 
+def _probe(args: argparse.Namespace) -> ExitCode:
+    from hasg.checks.probe import probe
+
+    report = probe(
+        load_policy(args),
+        args.inventory,
+        bastion=args.bastion or (),
+        networks=args.networks or (),
+        egress=args.egress,
+        ssh_user=args.ssh_user,
+        ssh_key=args.ssh_key,
+        ssh_port=args.ssh_port,
+        known_hosts=args.known_hosts,
+        timeout=args.timeout,
+        unnamed_ports=args.unnamed_ports,
+    )
+    return _reported(report, args)
+
+
 def _graph(args: argparse.Namespace) -> ExitCode:
     from hasg.checks.graph import render_graph
 
@@ -547,6 +566,60 @@ def _declare_audit(sub: SubParsers) -> None:
     audit.set_defaults(run=_audit, takes_extra=True)
 
 
+def _declare_probe(sub: SubParsers) -> None:
+    probe = sub.add_parser(
+        "probe",
+        help="probe the real hosts with real packets: every flow open, nothing else",
+        description="From the bastion (or any machine that reaches every host over SSH), run "
+        "a small agent on each host of the inventory, streamed over SSH with the host's own "
+        "Python 3, nothing installed. Each listens on every probed port that is free, then "
+        "every host tries every other one: every TCP and UDP port the policy names, and a "
+        "few it never names. Prints the truth table by role pair and service and each "
+        "mismatch. Changes no firewall. Exit 0 when all is as the policy says, 2 when "
+        "anything is wrong, 1 when something could not be probed. With security groups "
+        "(AWS), give --egress enforce: they enforce egress.",
+    )
+    add_inventory_arguments(probe)
+    policy_option(probe)
+    probe.add_argument(
+        "--ssh-user", metavar="USER", help="log in as USER (default: the inventory's ssh_user)"
+    )
+    probe.add_argument(
+        "--ssh-key",
+        type=Path,
+        metavar="FILE",
+        help="the private key (default: the inventory's ssh_key_file, else ssh's)",
+    )
+    probe.add_argument(
+        "--ssh-port",
+        type=int,
+        metavar="PORT",
+        help="default: the inventory's ssh_port, else the policy's SSH port",
+    )
+    probe.add_argument(
+        "--known-hosts",
+        type=Path,
+        metavar="FILE",
+        help="check host keys against FILE (default: ssh's, ~/.ssh/known_hosts); "
+        "an unknown host is refused",
+    )
+    probe.add_argument(
+        "--timeout",
+        type=float,
+        default=2.0,
+        metavar="SECONDS",
+        help="how long each probe waits for an answer (default: 2)",
+    )
+    probe.add_argument(
+        "--unnamed-ports",
+        type=int,
+        metavar="N",
+        help="how many ports the policy never names to probe too (default: 5)",
+    )
+    probe.add_argument("--json", action="store_true", help="machine-readable output")
+    probe.set_defaults(run=_probe)
+
+
 def _declare_graph(sub: SubParsers) -> None:
     graph = sub.add_parser(
         "graph",
@@ -638,6 +711,7 @@ COMMANDS: dict[str, Callable[[SubParsers], None]] = {
     "schema": _declare_schema,
     "verify": _declare_verify,
     "audit": _declare_audit,
+    "probe": _declare_probe,
     "graph": _declare_graph,
     **{
         name: partial(declare_aws, name=name, policy_option=policy_option, compiled=compiled)

@@ -33,6 +33,15 @@ FindingKind = Literal[
     "stray_group",
     # What a reader of a host's firewall could not evaluate: never clean.
     "cannot_evaluate",
+    # What real packets showed (`hasg probe`): a connection the policy does
+    # not allow got through, or one it allows did not; and what could not
+    # be told: a probe whose answer proves nothing, a host hasg could not
+    # reach, a role with no host to probe from or to.
+    "probe_open",
+    "probe_closed",
+    "probe_unproven",
+    "probe_failed",
+    "not_probed",
 ]
 # The order findings are listed in: whole groups first, then rules, then strangers.
 KIND_ORDER: tuple[FindingKind, ...] = get_args(FindingKind)
@@ -41,6 +50,10 @@ KIND_LABELS: dict[FindingKind, str] = {k: k.replace("_", " ") for k in KIND_ORDE
     "open_egress": "allow-all egress",
     "beyond_policy": "beyond the policy",
     "cannot_evaluate": "cannot evaluate",
+    "probe_open": "open, not allowed",
+    "probe_closed": "closed, but allowed",
+    "probe_unproven": "unproven",
+    "probe_failed": "could not probe",
 }
 
 

@@ -10,7 +10,10 @@ and which networks stand for the policy's `vpc` peer. Two forms are read:
   `<role>_private_ips` lists, checked against each `[<role>.config]`
   `instance_count` (the template's own comment: "No. of IP address should be
   the same as the No. of instance_count"), `[architecture.existing_infra]`
-  `ssh_port`, and `[external.database]`: when its `type` is set ("aws" or
+  `ssh_user`, `ssh_key_file` and `ssh_port` (how `hasg probe` reaches the
+  hosts, read as chef-automate reads them: `initConfigHa.go`,
+  `ExistingInfraConfigInitialsToml`, strings, empty meaning unset), and
+  `[external.database]`: when its `type` is set ("aws" or
   "self-managed"), PostgreSQL and OpenSearch run elsewhere and have no hosts
   of ours. The bastion is not in that file; it comes from `--bastion`.
 - A small YAML or JSON inventory for any policy:
@@ -20,7 +23,9 @@ and which networks stand for the policy's `vpc` peer. Two forms are read:
         postgresql:
           - [198.18.0.20, "fd00:18::20"]   # one dual-stack host
       networks: [198.18.0.0/24]            # what the `vpc` peer means here
-      ssh_port: 22                         # optional
+      ssh_port: 22                         # optional, and so are:
+      ssh_user: ubuntu                     #   who `hasg probe` logs in as
+      ssh_key_file: ~/.ssh/A2HA.pem        #   with which private key
 
 A host is one list item: an address, or a list of one host's addresses (at
 most one per family). A host is named by its IPv4 address, or its IPv6
@@ -65,6 +70,8 @@ CHEF_ROLES = ("automate", "chef_server", "opensearch", "postgresql")
 CHEF_DATABASE_ROLES = ("opensearch", "postgresql")
 BASTION_ROLE = "bastion"
 _DEFAULT_SSH_PORT = 22
+# The SSH settings that are text, and what each one is.
+SSH_TEXT_SETTINGS = {"ssh_user": "user name", "ssh_key_file": "private key file's path"}
 
 
 @dataclass(frozen=True, order=True)
@@ -99,6 +106,9 @@ class Inventory:
     ssh_port: int | None = None
     external_roles: frozenset[str] = frozenset()
     places: Mapping[str, tuple[int, int]] = field(default_factory=dict)
+    # How `hasg probe` logs in; None: as ssh would (its own config, the user).
+    ssh_user: str | None = None
+    ssh_key_file: str | None = None
 
     def hosts_of(self, role: str) -> tuple[Host, ...]:
         return tuple(h for h in self.hosts if h.role == role)
@@ -258,7 +268,8 @@ def _host(role: str, addresses: Sequence[Address]) -> Host:
 
 
 def load_inventory_text(text: str, *, name: str = "<inventory>") -> Inventory:
-    """A YAML (or JSON, which YAML reads) inventory: roles, networks, ssh_port."""
+    """A YAML (or JSON, which YAML reads) inventory: roles, networks, and the
+    SSH settings (ssh_port, ssh_user, ssh_key_file)."""
     try:
         # The policy file's reader: broken YAML, an empty file, a key given twice.
         root = parse_yaml(text, name).root
@@ -272,6 +283,7 @@ def load_inventory_text(text: str, *, name: str = "<inventory>") -> Inventory:
     places: dict[str, tuple[int, int]] = {}
     networks: list[str] = []
     ssh_port: int | None = None
+    ssh: dict[str, str] = {}
     for key, value in top.items():
         if key.value == "roles":
             for role_key, role_value in here.mapping(value, "roles").items():
@@ -283,16 +295,30 @@ def load_inventory_text(text: str, *, name: str = "<inventory>") -> Inventory:
             for item in here.sequence(value, "networks"):
                 networks += here.scalars(item, "networks", _network)
         elif key.value == "ssh_port":
+            places["ssh_port"] = mark_position(key.start_mark)
             ssh_port = here.port(value, "ssh_port")
+        elif key.value in SSH_TEXT_SETTINGS:
+            places[key.value] = mark_position(key.start_mark)
+            ssh.update(here.ssh_text(key.value, value))
         else:
-            here.add(key, str(key.value), "unknown key; an inventory has roles, networks, ssh_port")
+            here.add(
+                key,
+                str(key.value),
+                "unknown key; an inventory has roles, networks, ssh_port, ssh_user, ssh_key_file",
+            )
     if "roles" not in {k.value for k in top}:
         here.add(root, "", "an inventory needs `roles:` (role -> list of addresses)")
     problems += _shared_addresses(hosts, name, places, "roles.{}")
     if problems:
         raise InventoryError(problems)
     return Inventory(
-        name, tuple(sorted(hosts)), tuple(sorted(set(networks))), ssh_port, places=places
+        name,
+        tuple(sorted(hosts)),
+        tuple(sorted(set(networks))),
+        ssh_port,
+        places=places,
+        ssh_user=ssh.get("ssh_user"),
+        ssh_key_file=ssh.get("ssh_key_file"),
     )
 
 
@@ -342,6 +368,17 @@ class _Here:
                 self.add(item, path, "one host has at most one IPv4 and one IPv6 address")
             elif addresses:
                 yield _host(role, addresses)
+
+    def ssh_text(self, key: str, node: yaml.Node) -> dict[str, str]:
+        if not isinstance(node, yaml.ScalarNode):
+            self.add(node, key, "should be a single value")
+            return {}
+        try:
+            text = ssh_setting(key, node.value)
+        except ValueError as error:
+            self.add(node, key, str(error))
+            return {}
+        return {} if text is None else {key: text}
 
     def port(self, node: yaml.Node, path: str) -> int | None:
         value = node.value if isinstance(node, yaml.ScalarNode) else None
@@ -393,7 +430,17 @@ def load_chef_config(text: str, *, name: str = "config.toml") -> Inventory:
                 )
             ]
         )
-    ssh_port = _ssh_port(_table(architecture, "existing_infra").get("ssh_port", ""), add)
+    existing_infra = _table(architecture, "existing_infra")
+    ssh_port = _ssh_port(existing_infra.get("ssh_port", ""), add)
+    ssh: dict[str, str] = {}
+    for key in SSH_TEXT_SETTINGS:
+        try:
+            setting = ssh_setting(key, existing_infra.get(key, ""))
+        except ValueError as error:
+            add("architecture.existing_infra", key, str(error))
+            continue
+        if setting is not None:
+            ssh[key] = setting
     external_type = _table(_table(document, "external"), "database").get("type", "")
     external = frozenset(CHEF_DATABASE_ROLES) if external_type else frozenset()
     ips = _table(_table(document, "existing_infra"), "config")
@@ -420,10 +467,21 @@ def load_chef_config(text: str, *, name: str = "config.toml") -> Inventory:
         count = _table(_table(document, role), "config").get("instance_count", "")
         _check_count(role, count, len(values), role in external, add)
         hosts += [_host(role, [a]) for a in addresses]
+    for key in ("ssh_port", *SSH_TEXT_SETTINGS):
+        places[key] = where.of("architecture.existing_infra", key)
     problems += _shared_addresses(hosts, name, places, "existing_infra.config.{}_private_ips")
     if problems:
         raise InventoryError(problems)
-    return Inventory(name, tuple(sorted(hosts)), (), ssh_port, external, places)
+    return Inventory(
+        name,
+        tuple(sorted(hosts)),
+        (),
+        ssh_port,
+        external,
+        places,
+        ssh_user=ssh.get("ssh_user"),
+        ssh_key_file=ssh.get("ssh_key_file"),
+    )
 
 
 def _table(document: Mapping[str, Any], key: str) -> Mapping[str, Any]:
@@ -440,6 +498,19 @@ def _ssh_port(value: object, add: Any) -> int:
         return int(text)
     add("architecture.existing_infra", "ssh_port", f"{value!r} is not a port (1-65535)")
     return _DEFAULT_SSH_PORT
+
+
+def ssh_setting(key: str, value: object) -> str | None:
+    """`ssh_user` or `ssh_key_file` as written; None when unset (Chef's
+    template leaves both "" until filled in). One line of printable text, and
+    a user that ssh cannot read as an option: it is handed to `ssh -l`."""
+    if value is None or value == "":
+        return None
+    if not isinstance(value, str) or not value.isprintable() or value != value.strip():
+        raise ValueError(f"{value!r} is not a {SSH_TEXT_SETTINGS[key]}")
+    if key == "ssh_user" and (value.startswith("-") or any(c.isspace() for c in value)):
+        raise ValueError(f"{value!r} is not a {SSH_TEXT_SETTINGS[key]}")
+    return value
 
 
 def _check_count(role: str, count: object, listed: int, external: bool, add: Any) -> None:

@@ -139,11 +139,11 @@ def unnamed_services(blueprint: Blueprint, count: int = DEFAULT_UNNAMED) -> tupl
     rules = [r for g in blueprint for r in (*g.rules, *g.list_rules)]
     chosen: list[Service] = []
     for protocol, port in UNNAMED_CANDIDATES:
+        if len(chosen) == count:
+            break
         service = Service(protocol, port)
         if not any(covers(r.protocol, r.from_port, r.to_port, service) for r in rules):
             chosen.append(service)
-        if len(chosen) == count:
-            break
     return tuple(chosen)
 
 

@@ -121,10 +121,15 @@ def host_rulesets(
     *,
     egress: bool = False,
     ssh_port: int | None = None,
+    absent_roles: bool = False,
 ) -> tuple[HostRuleset, ...]:
     """One ruleset per host of the inventory, sorted by host.
 
     `egress`: resolve the egress rules too (`--egress enforce`).
+    `absent_roles`: a role with no hosts stands for no address, and the rules
+    that name it match nobody, instead of being refused. A firewall written
+    so would lack rules the site may need later; `hasg probe`, which only
+    asks what the hosts that exist may do, reports such a role as not probed.
     `ssh_port`: the policy's SSH port; when the inventory names another one
     (config.toml's `ssh_port`), the operator would be locked out, so it is
     refused.
@@ -148,7 +153,7 @@ def host_rulesets(
     ]
     if problems:
         raise InventoryError(problems)
-    resolver = _Resolver(blueprint, inventory)
+    resolver = _Resolver(blueprint, inventory, absent_roles)
     directions: tuple[Direction, ...] = ("ingress", "egress") if egress else ("ingress",)
     rulesets = []
     for host in inventory.hosts:
@@ -166,6 +171,7 @@ def host_rulesets(
 class _Resolver:
     blueprint: Blueprint
     inventory: Inventory
+    absent_roles: bool = False
     sets: set[AddressSet] = field(default_factory=set)
     problems: list[Problem] = field(default_factory=list)
 
@@ -208,7 +214,7 @@ class _Resolver:
                 bits = addresses[0].max_prefixlen
                 self.sets.add(AddressSet(name, family, tuple(f"{a}/{bits}" for a in addresses)))
                 yield family, name
-        if not found:
+        if not found and not self.absent_roles:
             why = (
                 "it runs outside (external database)"
                 if role in self.inventory.external_roles

@@ -32,15 +32,26 @@ Probe = tuple[str, str, str, int]
 NEVER_NAMED = (("tcp", 3306), ("tcp", 8080), ("tcp", 9639), ("udp", 53), ("udp", 9631))
 
 
-def missing_capability() -> str | None:
-    """Why this machine cannot build a lab, or None."""
+# The Debian package of each tool a lab test may need (.ci/install-tools installs them).
+PACKAGES = {
+    "ip": "iproute2",
+    "nft": "nftables",
+    "sshd": "openssh-server",
+    "ssh": "openssh-client",
+    "ssh-keygen": "openssh-client",
+}
+
+
+def missing_capability(*tools: str) -> str | None:
+    """Why this machine cannot build a lab (with `tools` too), or None."""
     if sys.platform != "linux":
         return "network namespaces need Linux"
     if os.geteuid() != 0:
         return "network namespaces and nft need root (CAP_NET_ADMIN, CAP_SYS_ADMIN)"
-    for tool in ("ip", "nft"):
-        if shutil.which(tool) is None:
-            return f"`{tool}` is not installed (apt-get install iproute2 nftables)"
+    for tool in ("ip", "nft", *tools):
+        # sshd lives in /usr/sbin, which a user's PATH may lack.
+        if shutil.which(tool, path=f"{os.environ.get('PATH', '')}:/usr/sbin") is None:
+            return f"`{tool}` is not installed (apt-get install {PACKAGES[tool]})"
     name = f"hasgcheck{secrets.token_hex(3)}"
     made = subprocess.run(["ip", "netns", "add", name], capture_output=True, text=True)
     if made.returncode != 0:
@@ -49,13 +60,19 @@ def missing_capability() -> str | None:
     return None
 
 
-def require_lab() -> None:
-    """Skip where a lab cannot be built, but never in CI: there it must run."""
-    reason = missing_capability()
+def require_lab(*tools: str) -> None:
+    """Skip where a lab (with `tools` too) cannot be built, but never in CI:
+    there it must run."""
+    require(missing_capability(*tools))
+
+
+def require(reason: str | None, what: str = "the packet test") -> None:
+    """The one guard of the lab tests: skip for `reason` (None: nothing
+    missing), but with CI=true fail, since CI installs everything."""
     if reason is None:
         return
     if os.environ.get("CI") == "true":
-        pytest.fail(f"CI=true and the packet test cannot run: {reason}")
+        pytest.fail(f"CI=true and {what} cannot run: {reason}")
     pytest.skip(reason)
 
 

@@ -248,3 +248,69 @@ def test_no_text_but_an_address_passes_for_one(text: str) -> None:
 def test_loading_a_missing_file_is_one_line(tmp_path: Path) -> None:
     with pytest.raises(InventoryError, match="cannot be read"):
         load_inventory(tmp_path / "nope.yaml")
+
+
+# --------------------------------------------------------------------------- SSH settings
+
+
+def test_config_toml_gives_the_ssh_user_and_key_as_chef_automate_reads_them() -> None:
+    inventory = load_inventory(FIXTURES / "config.toml")
+    assert (inventory.ssh_user, inventory.ssh_key_file) == ("ubuntu", "~/.ssh/A2HA.pem")
+    assert inventory.places["ssh_key_file"] == (line_of(CONFIG, "ssh_key_file = "), 1)
+    # Chef's template leaves them "" until filled in: unset, as ssh's own defaults.
+    blank = CONFIG.replace('ssh_user = "ubuntu"', 'ssh_user = ""').replace(
+        'ssh_key_file = "~/.ssh/A2HA.pem"', 'ssh_key_file = ""'
+    )
+    inventory = load_chef_config(blank)
+    assert (inventory.ssh_user, inventory.ssh_key_file) == (None, None)
+
+
+@pytest.mark.parametrize(
+    ("written", "why"),
+    [
+        ('ssh_user = "-oProxyCommand=x"', "'-oProxyCommand=x' is not a user name"),
+        ('ssh_user = "a b"', "'a b' is not a user name"),
+        ("ssh_user = 7", "7 is not a user name"),
+        ('ssh_key_file = "key\\n"', "is not a private key file's path"),
+    ],
+)
+def test_a_bad_ssh_setting_in_config_toml_is_refused_where_it_is(written: str, why: str) -> None:
+    key = written.split(" ")[0]
+    original = next(line for line in CONFIG.splitlines() if line.startswith(f"{key} = "))
+    text = CONFIG.replace(f"\n{original}", f"\n{written}")  # not the comment that shows it
+    message = refused(text)
+    assert message.startswith(
+        f"config.toml:{line_of(text, written)}:1: architecture.existing_infra.{key}: "
+    )
+    assert why in message
+
+
+def test_a_yaml_inventory_carries_the_same_ssh_settings() -> None:
+    text = (
+        "roles:\n  automate: [198.18.0.10]\n"
+        "ssh_user: ec2-user\nssh_key_file: /keys/a2ha.pem\nssh_port: 2222\n"
+    )
+    inventory = load_inventory_text(text, name="hosts.yaml")
+    assert (inventory.ssh_user, inventory.ssh_key_file, inventory.ssh_port) == (
+        "ec2-user",
+        "/keys/a2ha.pem",
+        2222,
+    )
+    assert inventory.problem("ssh_key_file", "x").line == 4
+    message = refused("roles:\n  automate: [198.18.0.10]\nssh_user: [a, b]\n", toml=False)
+    assert message == "hosts.yaml:3:11: ssh_user: should be a single value"
+
+
+def test_a_role_without_hosts_may_stand_for_nobody_when_asked() -> None:
+    """What `hasg probe` resolves: the hosts that exist, and rules naming an
+    absent role matching no address (the probe reports that role apart)."""
+    blueprint = hasg.compile_policy(hasg.chef_automate_ha())
+    inventory = load_inventory_text(
+        "roles:\n  bastion: [198.18.0.5]\n  postgresql: [198.18.0.40]\nnetworks: [198.18.0.0/24]\n"
+    )
+    with pytest.raises(InventoryError, match="role automate has no hosts"):
+        host_rulesets(blueprint, inventory)
+    (_, postgresql) = host_rulesets(blueprint, inventory, absent_roles=True)
+    peers = {r.peer for r in postgresql.rules}
+    assert "role_bastion_ipv4" in peers
+    assert not any("automate" in peer or "chef_server" in peer for peer in peers)
