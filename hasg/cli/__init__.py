@@ -567,6 +567,8 @@ def _declare_audit(sub: SubParsers) -> None:
 
 
 def _declare_probe(sub: SubParsers) -> None:
+    from hasg.hosts.options import add_inventory_arguments
+
     probe = sub.add_parser(
         "probe",
         help="probe the real hosts with real packets: every flow open, nothing else",
