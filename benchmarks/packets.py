@@ -23,6 +23,7 @@ sys.path.insert(0, str(ROOT))  # the lab lives with the tests
 
 import hasg  # noqa: E402
 from hasg.backends import nftables  # noqa: E402
+from hasg.backends.nftables import write  # noqa: E402
 from hasg.hosts.inventory import load_inventory  # noqa: E402
 from hasg.hosts.resolve import host_rulesets  # noqa: E402
 from tests.hosts.lab import (  # noqa: E402
@@ -61,7 +62,7 @@ def main() -> int:
             for name, text in nftables.emit(rulesets, enforce_egress=enforce).items():
                 (Path(directory) / name).write_text(text, encoding="utf-8")
             for ruleset in rulesets:
-                lab.load(ruleset.host, Path(directory) / nftables.file_name(ruleset))
+                lab.load(ruleset.host, Path(directory) / write.file_name(ruleset))
             loaded = time.monotonic() - began
             began = time.monotonic()
             outcomes = lab.probe(probes)

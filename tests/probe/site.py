@@ -24,6 +24,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from hasg.backends import nftables
+from hasg.backends.nftables import write
 from hasg.core.blueprint import Blueprint
 from hasg.hosts.inventory import Host, Inventory
 from hasg.hosts.resolve import host_rulesets
@@ -202,7 +203,7 @@ class SshSite:
         rulesets = host_rulesets(blueprint, self.inventory, egress=enforce_egress)
         files = nftables.emit(rulesets, enforce_egress=enforce_egress)
         for ruleset in rulesets:
-            name = nftables.file_name(ruleset)
+            name = write.file_name(ruleset)
             path = self.directory / name
             path.write_text(files[name], encoding="utf-8")
             if ruleset.host in edit:
