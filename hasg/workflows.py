@@ -39,10 +39,10 @@ def audit_hcl(policy: Policy, path: Path, *, var_file: Path | None = None) -> Au
     No AWS: both sides name the VPC's CIDR symbolically (`data.aws_vpc` in
     the HCL, a "vpc" peer in the policy), so they compare as they are.
     """
-    from hasg.backends.terraform.read import read_hcl_dir
+    from hasg.backends.terraform.read import read_hcl_places
 
-    actual = read_hcl_dir(path, var_file=var_file)
-    return audit_blueprint(compile_policy(policy), actual, source=str(path))
+    actual, places = read_hcl_places(path, var_file=var_file)
+    return audit_blueprint(compile_policy(policy), actual, source=str(path), places=places)
 
 
 def audit_vpc(

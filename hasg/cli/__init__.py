@@ -312,7 +312,7 @@ def _verify(args: argparse.Namespace) -> ExitCode:
             role_map=args.role_map,
             map_tag=args.map_tag,
         )
-    return _reported(report, args)
+    return _reported(report, args, report_source(args))
 
 
 def _audit(args: argparse.Namespace) -> ExitCode:
@@ -340,13 +340,50 @@ def _audit(args: argparse.Namespace) -> ExitCode:
             role_map=args.role_map,
             map_tag=args.map_tag,
         )
-    return _reported(report, args)
+    return _reported(report, args, report_source(args))
 
 
-def _reported(report: Report, args: argparse.Namespace) -> ExitCode:
-    """A checker's report as `--json` asks, and the exit code it calls for."""
-    sys.stdout.write(report.to_json() if args.json else report.to_text())
+def report_source(args: argparse.Namespace) -> str:
+    """What a check read, for its SARIF run: the Terraform path, or the VPC."""
+    if getattr(args, "hcl", None) is not None:
+        return str(args.hcl)
+    return str(args.vpc or "")
+
+
+def _reported(report: Report, args: argparse.Namespace, source: str = "") -> ExitCode:
+    """A checker's report in the format asked for (--format, or --json), and
+    the exit code it calls for. SARIF names the check and `source`, what it read."""
+    chosen = getattr(args, "report_format", "json" if getattr(args, "json", False) else "text")
+    if chosen == "sarif":
+        from hasg.core.sarif import to_sarif
+
+        sys.stdout.write(to_sarif(report, check=args.command, source=source, root=Path.cwd()))
+    else:
+        sys.stdout.write(report.to_json() if chosen == "json" else report.to_text())
     return report.exit_code
+
+
+REPORT_FORMATS = ("text", "json", "sarif")
+
+
+def report_format_options(parser: argparse.ArgumentParser) -> None:
+    """--format text|json|sarif, and --json, its old spelling of --format json."""
+    chosen = parser.add_mutually_exclusive_group()
+    chosen.add_argument(
+        "--format",
+        dest="report_format",
+        choices=REPORT_FORMATS,
+        default="text",
+        help="text (default); json; sarif: SARIF 2.1.0, for CI code scanning",
+    )
+    chosen.add_argument(
+        "--json",
+        dest="report_format",
+        action="store_const",
+        const="json",
+        default="text",
+        help="the same as --format json",
+    )
 
 
 # The options of `audit --nft` alone (and --egress, whose default is "open").
@@ -383,7 +420,7 @@ def _audit_host(args: argparse.Namespace) -> ExitCode:
         networks=args.networks or (),
         egress=args.egress,
     )
-    return _reported(report, args)
+    return _reported(report, args, str(args.nft))
 
 
 def _graph(args: argparse.Namespace) -> ExitCode:
@@ -461,7 +498,7 @@ def _declare_verify(sub: SubParsers) -> None:
     )
     map_options(verify)
     aws_options(verify)
-    verify.add_argument("--json", action="store_true", help="machine-readable output")
+    report_format_options(verify)
     verify.set_defaults(run=_verify)
 
 
@@ -514,7 +551,7 @@ def _declare_audit(sub: SubParsers) -> None:
     )
     map_options(audit)
     aws_options(audit)
-    audit.add_argument("--json", action="store_true", help="machine-readable output")
+    report_format_options(audit)
     audit.set_defaults(run=_audit)
 
 
@@ -594,7 +631,7 @@ def _declare_coverage(sub: SubParsers) -> None:
         "coverage", help="show how the policy covers Chef's documented port table"
     )
     policy_option(cover)
-    cover.add_argument("--json", action="store_true", help="machine-readable output")
+    report_format_options(cover)
     cover.set_defaults(run=_coverage)
 
 
