@@ -16,6 +16,7 @@ from hasg.checks.audit import AuditReport, audit_blueprint, audit_mapped, ordere
 from hasg.checks.reachability import VerifyReport, verify
 from hasg.core.blueprint import DEFAULT_GROUP
 from hasg.core.compile import compile_policy
+from hasg.core.findings import Places
 from hasg.core.mapping import MappedGroup, RoleMap, check_role_map, mapped_blueprint
 from hasg.core.transforms import resolve_vpc_peers
 from hasg.errors import NftReadError, UsageError
@@ -58,7 +59,8 @@ def audit_vpc(
     map_tag: str | None = None,
 ) -> AuditReport:
     """Audit the policy's groups in a VPC. Reads only (DescribeVpcs,
-    DescribeSecurityGroups). `known_clusters` are other hasg clusters that
+    DescribeSecurityGroups; with findings, DescribeSecurityGroupRules for the
+    ids of the rules they are in). `known_clusters` are other hasg clusters that
     are expected in the VPC, whose groups are therefore not findings.
 
     With `role_map` (role -> group ids, or the CLI's `ROLE=sg-1+sg-2,...`) or
@@ -77,9 +79,38 @@ def audit_vpc(
         client = make_client(session, region=region, profile=profile, endpoint_url=endpoint_url)
         if mapping is None:
             return audit_live(client, policy, vpc_id, known_clusters=known_clusters)
-        vpc, groups = _read_mapped(client, policy, vpc_id, *mapping)
+        return _audit_mapped(client, policy, vpc_id, *mapping)
+
+
+def _audit_mapped(
+    client: EC2Client,
+    policy: Policy,
+    vpc_id: str,
+    role_map: RoleMap | None,
+    map_tag: str | None,
+    *,
+    source: str = "",
+) -> AuditReport:
+    from hasg.backends.aws.audit import vpc_places, with_rule_ids
+
+    vpc, groups = _read_mapped(client, policy, vpc_id, role_map, map_tag)
     expected = resolve_vpc_peers(compile_policy(policy), vpc.cidr)
-    return audit_mapped(expected, groups, vpc_cidrs=[vpc.cidr, *vpc.ipv6_cidrs], source=vpc_id)
+    ids = {g.group_id: g.group_id for g in groups}
+
+    def audit(places: Places) -> AuditReport:
+        return audit_mapped(
+            expected,
+            groups,
+            vpc_cidrs=[vpc.cidr, *vpc.ipv6_cidrs],
+            source=source or vpc_id,
+            places=places,
+        )
+
+    report = audit(vpc_places(vpc.id, ids))
+    if report.ok:
+        return report
+    # Mapped rules are read with no role names: their group peers are group ids.
+    return audit(with_rule_ids(client, vpc_places(vpc.id, ids), ids, {}))
 
 
 def _checked_mapping(
@@ -109,16 +140,43 @@ def _read_mapped(
 
 
 def audit_live(
-    client: EC2Client, policy: Policy, vpc_id: str, *, known_clusters: Sequence[str] = ()
+    client: EC2Client,
+    policy: Policy,
+    vpc_id: str,
+    *,
+    known_clusters: Sequence[str] = (),
+    source: str = "",
 ) -> AuditReport:
-    from hasg.backends.aws.audit import live_findings, read_live
+    """The audit of hasg's own groups of the policy's cluster in the VPC, as
+    `client` reads them. Findings are located in the VPC, their group and,
+    for a rule that is there, the rule (one DescribeSecurityGroupRules, made
+    only when there is drift)."""
+    from hasg.backends.aws.audit import live_findings, read_live, vpc_places, with_rule_ids
 
     vpc, live = read_live(
         client, policy.cluster, vpc_id, default_group=policy.restrict_default_group
     )
     expected = resolve_vpc_peers(compile_policy(policy), vpc.cidr)
     ids = {**live.group_ids, DEFAULT_GROUP: live.default_group_id}
-    report = audit_blueprint(expected, live.blueprint, source=vpc_id, group_ids=ids)
+
+    def audit(places: Places) -> AuditReport:
+        return audit_blueprint(
+            expected, live.blueprint, source=source or vpc_id, group_ids=ids, places=places
+        )
+
+    report = audit(vpc_places(vpc.id, ids))
+    if not report.ok:
+        # The rules' group peers as `live_state` names them: hasg's groups by
+        # role, and in the default group's own rules, itself as DEFAULT_GROUP.
+        roles = {group_id: role for role, group_id in live.group_ids.items()}
+        default = {**roles, live.default_group_id: DEFAULT_GROUP}
+        places = with_rule_ids(
+            client,
+            vpc_places(vpc.id, ids),
+            ids,
+            lambda group_id: default if group_id == live.default_group_id else roles,
+        )
+        report = audit(places)
     strangers = live_findings(client, vpc, live, policy.cluster, known_clusters)
     return replace(report, findings=ordered_findings([*report.findings, *strangers]))
 
@@ -145,17 +203,41 @@ def verify_vpc(
 
     with aws_errors():
         client = make_client(session, region=region, profile=profile, endpoint_url=endpoint_url)
-        from hasg.backends.aws.audit import read_live
+        return _verify_client(client, policy, vpc_id, mapping)
 
-        if mapping is None:
-            vpc, live = read_live(
-                client, policy.cluster, vpc_id, default_group=policy.restrict_default_group
-            )
-            blueprint = live.blueprint
-        else:
-            vpc, groups = _read_mapped(client, policy, vpc_id, *mapping)
-            blueprint = mapped_blueprint(policy.cluster, groups)
-    return verify(policy, blueprint, vpc_cidrs=[vpc.cidr, *vpc.ipv6_cidrs])
+
+def _verify_client(
+    client: EC2Client,
+    policy: Policy,
+    vpc_id: str,
+    mapping: tuple[RoleMap | None, str | None] | None,
+) -> VerifyReport:
+    """`verify_vpc` on what `client` reads. Findings are located in the VPC and
+    the role's groups."""
+    from hasg.backends.aws.audit import read_live, vpc_places
+
+    groups_of: dict[str, list[str]]
+    if mapping is None:
+        vpc, live = read_live(
+            client, policy.cluster, vpc_id, default_group=policy.restrict_default_group
+        )
+        blueprint = live.blueprint
+        groups_of = {role: [gid] for role, gid in live.group_ids.items()}
+        if live.default_group_id:
+            groups_of[DEFAULT_GROUP] = [live.default_group_id]
+    else:
+        vpc, groups = _read_mapped(client, policy, vpc_id, *mapping)
+        blueprint = mapped_blueprint(policy.cluster, groups)
+        groups_of = {}
+        for group in groups:
+            for role in group.roles:
+                groups_of.setdefault(role, []).append(group.group_id)
+    places = vpc_places(vpc.id, {gid: gid for ids in groups_of.values() for gid in ids})
+    locations = {
+        role: tuple(places.group(gid) for gid in groups_of.get(role, ())) or (places.source,)
+        for role in (*(r.id for r in policy.roles), *groups_of)
+    }
+    return verify(policy, blueprint, vpc_cidrs=[vpc.cidr, *vpc.ipv6_cidrs], locations=locations)
 
 
 def audit_host(
