@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, NamedTuple, cast
 
 from hasg.checks.audit import AuditReport, audit_blueprint, audit_mapped, ordered_findings
 from hasg.checks.reachability import VerifyReport, verify
@@ -80,6 +80,86 @@ def audit_vpc(
         if mapping is None:
             return audit_live(client, policy, vpc_id, known_clusters=known_clusters)
         return _audit_mapped(client, policy, vpc_id, *mapping)
+
+
+def audit_dumps(
+    policy: Policy,
+    files: Sequence[Path | str] | Path | str,
+    *,
+    vpc_id: str | None = None,
+    known_clusters: Sequence[str] = (),
+    role_map: str | Mapping[str, str | Sequence[str]] | None = None,
+    map_tag: str | None = None,
+) -> AuditReport:
+    """`audit_vpc` without AWS: the VPC as the AWS CLI's JSON output shows it
+    (`hasg audit --groups-json`). `files` hold the output of `aws ec2
+    describe-security-groups --output json`, of `describe-vpcs` (the VPC's
+    CIDRs, which the policy's `vpc` peer stands for) and, for rule ids, of
+    `describe-security-group-rules`, in any order, one or several documents
+    each (`hasg.backends.aws.dump`). `vpc_id` says which VPC of the dumps to
+    audit; without it, the one describe-vpcs output holds.
+
+    The audit is the live one, finding for finding, run on what the files
+    hold: what they do not hold (groups of other VPCs that refer to the
+    policy's groups, where the dump is of one VPC) it cannot see. A file that
+    is not what the AWS CLI writes is a DumpReadError naming it and where."""
+    from hasg.backends.aws.audit import check_live_arguments
+
+    dumped = _dumped("hasg.audit_dumps", policy, files, vpc_id, role_map, map_tag)
+    check_live_arguments("hasg.audit_dumps", policy, dumped.vpc_id, known_clusters)
+    if dumped.mapping is not None and known_clusters:
+        raise UsageError("hasg.audit_dumps: known_clusters are hasg clusters: not with a map")
+    client, vpc, source = dumped.client, dumped.vpc_id, dumped.source
+    if dumped.mapping is None:
+        return audit_live(client, policy, vpc, known_clusters=known_clusters, source=source)
+    return _audit_mapped(client, policy, vpc, *dumped.mapping, source=source)
+
+
+def verify_dumps(
+    policy: Policy,
+    files: Sequence[Path | str] | Path | str,
+    *,
+    vpc_id: str | None = None,
+    role_map: str | Mapping[str, str | Sequence[str]] | None = None,
+    map_tag: str | None = None,
+) -> VerifyReport:
+    """`verify_vpc` without AWS, on the AWS CLI's JSON output (as `audit_dumps`)."""
+    from hasg.backends.aws.audit import check_live_arguments
+
+    dumped = _dumped("hasg.verify_dumps", policy, files, vpc_id, role_map, map_tag)
+    check_live_arguments("hasg.verify_dumps", policy, dumped.vpc_id)
+    return _verify_client(dumped.client, policy, dumped.vpc_id, dumped.mapping)
+
+
+class _Dumped(NamedTuple):
+    client: EC2Client  # the dumps, answering the live audit's read calls
+    vpc_id: str
+    source: str  # "vpc-1 as dumped in a.json, b.json"
+    mapping: tuple[RoleMap | None, str | None] | None
+
+
+def _dumped(
+    where: str,
+    policy: Policy,
+    files: Sequence[Path | str] | Path | str,
+    vpc_id: str | None,
+    role_map: object,
+    map_tag: object,
+) -> _Dumped:
+    """The dumps, as the client the live audit reads (`hasg.backends.aws.dump`),
+    the VPC to audit, and the mapping, each refused as the CLI refuses it."""
+    from hasg.backends.aws.audit import check_live_arguments
+    from hasg.backends.aws.dump import read_dumps
+
+    if vpc_id is not None:
+        check_live_arguments(where, policy, vpc_id)
+    mapping = _checked_mapping(where, policy, role_map, map_tag)
+    paths = [Path(files)] if isinstance(files, (str, Path)) else [Path(f) for f in files]
+    dumps = read_dumps(paths)
+    vpc = vpc_id or dumps.only_vpc()
+    source = f"{vpc} as dumped in {', '.join(dumps.files)}"
+    # The dumps answer the read calls the live audit makes of EC2: they stand for its client.
+    return _Dumped(cast("EC2Client", dumps), vpc, source, mapping)
 
 
 def _audit_mapped(

@@ -298,7 +298,18 @@ def _verify(args: argparse.Namespace) -> ExitCode:
 
     check_map_options(args)
     policy = load_policy(args)
-    if args.vpc is None:
+    if args.groups_json:
+        from hasg.workflows import verify_dumps
+
+        _no_aws_with_dumps(args)
+        report = verify_dumps(
+            policy,
+            args.groups_json,
+            vpc_id=args.vpc,
+            role_map=args.role_map,
+            map_tag=args.map_tag,
+        )
+    elif args.vpc is None:
         report = verify_policy(policy)
     else:
         from hasg.workflows import verify_vpc
@@ -316,9 +327,13 @@ def _verify(args: argparse.Namespace) -> ExitCode:
 
 
 def _audit(args: argparse.Namespace) -> ExitCode:
-    from hasg.workflows import audit_hcl, audit_vpc
+    from hasg.workflows import audit_dumps, audit_hcl, audit_vpc
 
     check_map_options(args)
+    if args.groups_json and (args.hcl or args.nft):
+        raise UsageError("--groups-json is what to audit: not with --hcl or --nft")
+    if not (args.vpc or args.hcl or args.nft or args.groups_json):
+        raise UsageError("one of the arguments --vpc --hcl --nft --groups-json is required")
     if (
         args.nft is not None
         or args.egress != "open"
@@ -329,6 +344,16 @@ def _audit(args: argparse.Namespace) -> ExitCode:
         report = audit_hcl(load_policy(args), args.hcl, var_file=args.var_file)
     elif args.var_file is not None:
         raise UsageError("--var-file gives values to Terraform variables: use it with --hcl")
+    elif args.groups_json:
+        _no_aws_with_dumps(args)
+        report = audit_dumps(
+            load_policy(args),
+            args.groups_json,
+            vpc_id=args.vpc,
+            known_clusters=args.known_clusters or (),
+            role_map=args.role_map,
+            map_tag=args.map_tag,
+        )
     else:
         report = audit_vpc(
             load_policy(args),
@@ -344,10 +369,23 @@ def _audit(args: argparse.Namespace) -> ExitCode:
 
 
 def report_source(args: argparse.Namespace) -> str:
-    """What a check read, for its SARIF run: the Terraform path, or the VPC."""
+    """What a check read, for its SARIF run: the Terraform path, or the VPC
+    (live or dumped: one VPC, one category of results)."""
     if getattr(args, "hcl", None) is not None:
         return str(args.hcl)
+    if args.vpc is None and args.groups_json:
+        return ",".join(str(f) for f in args.groups_json)
     return str(args.vpc or "")
+
+
+def _no_aws_with_dumps(args: argparse.Namespace) -> None:
+    given = [
+        f"--{name.replace('_', '-')}"
+        for name in ("region", "profile", "endpoint_url")
+        if getattr(args, name)
+    ]
+    if given:
+        raise UsageError(f"{', '.join(given)}: --groups-json reads files, not AWS")
 
 
 def _reported(report: Report, args: argparse.Namespace, source: str = "") -> ExitCode:
@@ -494,8 +532,10 @@ def _declare_verify(sub: SubParsers) -> None:
     verify.add_argument(
         "--vpc",
         metavar="ID",
-        help="check the groups live in this VPC instead of the compiled policy",
+        help="check the groups live in this VPC instead of the compiled policy; with "
+        "--groups-json, the VPC of the dumps to check",
     )
+    groups_json_option(verify)
     map_options(verify)
     aws_options(verify)
     report_format_options(verify)
@@ -516,8 +556,15 @@ def _declare_audit(sub: SubParsers) -> None:
         "any node to any node, allow-all egress), missing flows, undescribed rules. Reads "
         "only. Exit 0 when clean, 2 on drift.",
     )
-    audited = audit.add_mutually_exclusive_group(required=True)
-    audited.add_argument("--vpc", metavar="ID", help="the VPC id (vpc-...)")
+    # One of --vpc, --hcl, --nft and --groups-json (checked in _audit: --vpc
+    # also names the VPC of --groups-json).
+    audited = audit.add_mutually_exclusive_group()
+    audited.add_argument(
+        "--vpc",
+        metavar="ID",
+        help="the VPC id (vpc-...); with --groups-json, the VPC of the dumps to audit",
+    )
+    groups_json_option(audit)
     audited.add_argument(
         "--hcl",
         type=Path,
@@ -566,6 +613,19 @@ def _declare_graph(sub: SubParsers) -> None:
         "--format", choices=("mermaid", "dot"), default="mermaid", help="default: mermaid"
     )
     graph.set_defaults(run=_graph)
+
+
+def groups_json_option(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--groups-json",
+        action="append",
+        type=Path,
+        metavar="FILE",
+        help="read the VPC from `aws ec2 describe-security-groups --output json` output "
+        "instead of AWS (no credentials): with `describe-vpcs` output (the VPC's CIDRs) "
+        "and, for rule ids, `describe-security-group-rules`; repeatable, one or several "
+        "documents per file",
+    )
 
 
 def policy_option(parser: argparse.ArgumentParser) -> None:

@@ -312,11 +312,11 @@ def _described_rules(
         for raw in page.get("SecurityGroupRules", []):
             group_id = raw.get("GroupId", "")
             if group_id in wanted:
-                rule = _rule_of(raw, names(group_id))
+                rule = rule_of(raw, names(group_id))
                 yield group_id, raw.get("SecurityGroupRuleId", ""), rule
 
 
-def _rule_of(raw: SecurityGroupRuleTypeDef, roles_by_id: Mapping[str, str]) -> Rule:
+def rule_of(raw: SecurityGroupRuleTypeDef, roles_by_id: Mapping[str, str]) -> Rule:
     """A SecurityGroupRule as the one-peer IpPermission it is, read by the one
     reader of IpPermissions (`from_ip_permissions`)."""
     description = raw.get("Description", "")  # absent and empty are one to a Rule
