@@ -151,11 +151,15 @@ def _dumped(
     from hasg.backends.aws.audit import check_live_arguments
     from hasg.backends.aws.dump import read_dumps
 
+    if not isinstance(policy, Policy):
+        raise UsageError(f"{where}: expected a hasg.Policy, not {type(policy).__name__}")
     if vpc_id is not None:
         check_live_arguments(where, policy, vpc_id)
     mapping = _checked_mapping(where, policy, role_map, map_tag)
-    paths = [Path(files)] if isinstance(files, (str, Path)) else [Path(f) for f in files]
-    dumps = read_dumps(paths)
+    listed = [files] if isinstance(files, (str, Path)) else files
+    if not isinstance(listed, Sequence) or not all(isinstance(f, (str, Path)) for f in listed):
+        raise UsageError(f"{where}: files are paths of the AWS CLI's output, not {files!r}")
+    dumps = read_dumps([Path(f) for f in listed])
     vpc = vpc_id or dumps.only_vpc()
     source = f"{vpc} as dumped in {', '.join(dumps.files)}"
     # The dumps answer the read calls the live audit makes of EC2: they stand for its client.

@@ -25,7 +25,7 @@ from hasg.backends.aws import apply
 from hasg.backends.aws.dump import ALWAYS, _check_shape, _output_shape
 from hasg.cli import main
 from hasg.core.tags import ROLE_TAG
-from hasg.errors import DumpReadError, ExitCode
+from hasg.errors import DumpReadError, ExitCode, HasgError
 from hasg.workflows import audit_dumps, audit_vpc, verify_dumps, verify_vpc
 
 from .conftest import Cloud, tcp
@@ -466,3 +466,21 @@ def test_the_cli_refuses_what_does_not_fit_in_one_line(
         out, err = capsys.readouterr()
         assert (code, out) == (ExitCode.ERROR, ""), argv
         assert err.startswith("hasg: error: ") and message in err and err.count("\n") == 1, err
+
+
+@pytest.mark.parametrize(
+    ("call", "message"),
+    [
+        (lambda: audit_dumps("policy", ["x.json"]), "expected a hasg.Policy"),
+        (lambda: audit_dumps(POLICY, None), "files are paths"),  # type: ignore[arg-type]
+        (lambda: audit_dumps(POLICY, [1]), "files are paths"),  # type: ignore[list-item]
+        (lambda: audit_dumps(POLICY, []), "--groups-json: no file"),
+        (lambda: audit_dumps(POLICY, ["x.json"], vpc_id="vpc-x"), "is not a VPC id"),
+        (lambda: verify_dumps(POLICY, ["x.json"], role_map="nobody=sg-12345678"), "not a role"),
+        (lambda: audit_dumps(POLICY, ["/nonexistent/x.json"]), "cannot read"),
+    ],
+)
+def test_the_library_refuses_as_the_cli_does(call: Any, message: str) -> None:
+    with pytest.raises(HasgError) as raised:
+        call()
+    assert message in str(raised.value) and "\n" not in str(raised.value)

@@ -335,3 +335,22 @@ def test_inline_blocks_and_json_resources_are_located_too(
             (main_tf.as_uri(), *header(main_tf, "ingress {")),
         ]
     )
+
+
+def test_emit_hcl_starts_without_the_report_writers() -> None:
+    """Start-up is benchmarked (docs/benchmarks.md): SARIF and its JSON load
+    with the commands that write reports, never with `hasg emit-hcl`."""
+    import subprocess
+    import sys
+
+    code = (
+        "import sys, io, contextlib\n"
+        "from hasg.cli import main\n"
+        "with contextlib.redirect_stdout(io.StringIO()):\n"
+        "    main(['emit-hcl'])\n"
+        "heavy = ('json', 'jsonschema', 'hasg.core.sarif', 'hasg.core.findings',\n"
+        "         'hasg.backends.aws.dump', 'hasg.cli.precommit')\n"
+        "print(sorted(m for m in heavy if m in sys.modules), file=sys.stderr)\n"
+    )
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert result.stderr.strip().splitlines()[-1] == "[]", result.stderr
