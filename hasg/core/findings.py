@@ -37,6 +37,8 @@ FindingKind = Literal[
     "foreign_reference",
     "other_cluster",
     "stray_group",
+    # What a reader of a host's firewall could not evaluate: never clean.
+    "cannot_evaluate",
     # `hasg verify`: what the reachability check finds beside missing groups
     # and flows.
     "unexpected_flow",
@@ -192,6 +194,13 @@ KINDS: dict[FindingKind, KindText] = {
         "warning",
         "A group is tagged for this cluster but lacks hasg's other tags.",
         "hasg neither manages nor audits its rules: tag it fully, or remove its hasg:cluster tag.",
+    ),
+    "cannot_evaluate": KindText(
+        "cannot evaluate",
+        "error",
+        "Part of a firewall could not be evaluated.",
+        "hasg never calls clean what it cannot read: what the rule or table does is unknown. "
+        "Replace it with rules hasg can evaluate, or check it by hand.",
     ),
     "unexpected_flow": KindText(
         "unexpected flow",
