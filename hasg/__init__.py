@@ -54,7 +54,15 @@ if TYPE_CHECKING:  # the names below, for type checkers; at run time they load o
         VpcPeer,
     )
     from hasg.policy.schema import policy_json_schema
-    from hasg.workflows import audit_from, audit_hcl, audit_vpc, import_from_vpc, verify_vpc
+    from hasg.workflows import (
+        audit_dumps,
+        audit_from,
+        audit_hcl,
+        audit_vpc,
+        import_from_vpc,
+        verify_dumps,
+        verify_vpc,
+    )
 
 from hasg.core.version import __version__ as __version__
 
@@ -62,7 +70,15 @@ from hasg.core.version import __version__ as __version__
 # importing pydantic and `hasg emit-hcl` from importing boto3.
 _HOMES = {
     "hasg.checks.audit": ("AuditReport", "audit_blueprint"),
-    "hasg.workflows": ("audit_from", "audit_hcl", "audit_vpc", "import_from_vpc", "verify_vpc"),
+    "hasg.workflows": (
+        "audit_dumps",
+        "audit_from",
+        "audit_hcl",
+        "audit_vpc",
+        "import_from_vpc",
+        "verify_dumps",
+        "verify_vpc",
+    ),
     "hasg.backends.aws": ("ApplyResult", "apply", "destroy", "plan"),
     "hasg.backends.base": ("emit",),
     "hasg.core.blueprint": ("Blueprint", "Peer", "Rule", "SecurityGroup"),
@@ -146,6 +162,7 @@ __all__ = [
     "VpcPeer",
     "apply",
     "audit_blueprint",
+    "audit_dumps",
     "audit_from",
     "audit_hcl",
     "audit_vpc",
@@ -169,5 +186,6 @@ __all__ = [
     "to_hcl_module",
     "to_mermaid",
     "verify",
+    "verify_dumps",
     "verify_vpc",
 ]

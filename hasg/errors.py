@@ -111,3 +111,9 @@ class RuleConflictError(HasgError):
     """One group holds two rules that AWS sees as one (same `Rule.key`) but that
     say different things (their descriptions differ): AWS keeps one rule per
     key, so hasg will not pick one of the two silently."""
+
+
+class DumpReadError(HasgError):
+    """A file that is not what the AWS CLI writes for `aws ec2
+    describe-security-groups` (or describe-security-group-rules, describe-vpcs)
+    with `--output json`, or dumps that do not make one consistent VPC."""

@@ -10,12 +10,13 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, NamedTuple, cast
 
 from hasg.checks.audit import AuditReport, audit_blueprint, audit_mapped, ordered_findings
 from hasg.checks.reachability import VerifyReport, verify
 from hasg.core.blueprint import DEFAULT_GROUP, Blueprint
 from hasg.core.compile import compile_policy
+from hasg.core.findings import Located, Places
 from hasg.core.mapping import MappedGroup, RoleMap, check_role_map, mapped_blueprint
 from hasg.core.transforms import resolve_vpc_peers
 from hasg.errors import UsageError
@@ -57,6 +58,9 @@ def audit_from(policy: Policy, target: str, path: Path | str, **options: Any) ->
         raise UsageError(f"hasg audit --from {target}: the {target} target has no reader")
     given = backend.audit_options(options)
     read = source.read(Path(path), given)
+    if isinstance(read, Located):
+        expected = compile_policy(policy)
+        return audit_blueprint(expected, read.blueprint, source=str(path), places=read.places)
     if isinstance(read, Blueprint):
         return audit_blueprint(compile_policy(policy), read, source=str(path))
     return _audit_host_view(
@@ -84,7 +88,8 @@ def audit_vpc(
     map_tag: str | None = None,
 ) -> AuditReport:
     """Audit the policy's groups in a VPC. Reads only (DescribeVpcs,
-    DescribeSecurityGroups). `known_clusters` are other hasg clusters that
+    DescribeSecurityGroups; with findings, DescribeSecurityGroupRules for the
+    ids of the rules they are in). `known_clusters` are other hasg clusters that
     are expected in the VPC, whose groups are therefore not findings.
 
     With `role_map` (role -> group ids, or the CLI's `ROLE=sg-1+sg-2,...`) or
@@ -103,9 +108,122 @@ def audit_vpc(
         client = make_client(session, region=region, profile=profile, endpoint_url=endpoint_url)
         if mapping is None:
             return audit_live(client, policy, vpc_id, known_clusters=known_clusters)
-        vpc, groups = _read_mapped(client, policy, vpc_id, *mapping)
+        return _audit_mapped(client, policy, vpc_id, *mapping)
+
+
+def audit_dumps(
+    policy: Policy,
+    files: Sequence[Path | str] | Path | str,
+    *,
+    vpc_id: str | None = None,
+    known_clusters: Sequence[str] = (),
+    role_map: str | Mapping[str, str | Sequence[str]] | None = None,
+    map_tag: str | None = None,
+) -> AuditReport:
+    """`audit_vpc` without AWS: the VPC as the AWS CLI's JSON output shows it
+    (`hasg audit --groups-json`). `files` hold the output of `aws ec2
+    describe-security-groups --output json`, of `describe-vpcs` (the VPC's
+    CIDRs, which the policy's `vpc` peer stands for) and, for rule ids, of
+    `describe-security-group-rules`, in any order, one or several documents
+    each (`hasg.backends.aws.dump`). `vpc_id` says which VPC of the dumps to
+    audit; without it, the one describe-vpcs output holds.
+
+    The audit is the live one, finding for finding, run on what the files
+    hold: what they do not hold (groups of other VPCs that refer to the
+    policy's groups, where the dump is of one VPC) it cannot see. A file that
+    is not what the AWS CLI writes is a DumpReadError naming it and where."""
+    from hasg.backends.aws.audit import check_live_arguments
+
+    dumped = _dumped("hasg.audit_dumps", policy, files, vpc_id, role_map, map_tag)
+    check_live_arguments("hasg.audit_dumps", policy, dumped.vpc_id, known_clusters)
+    if dumped.mapping is not None and known_clusters:
+        raise UsageError("hasg.audit_dumps: known_clusters are hasg clusters: not with a map")
+    client, vpc, source = dumped.client, dumped.vpc_id, dumped.source
+    if dumped.mapping is None:
+        return audit_live(client, policy, vpc, known_clusters=known_clusters, source=source)
+    return _audit_mapped(client, policy, vpc, *dumped.mapping, source=source)
+
+
+def verify_dumps(
+    policy: Policy,
+    files: Sequence[Path | str] | Path | str,
+    *,
+    vpc_id: str | None = None,
+    role_map: str | Mapping[str, str | Sequence[str]] | None = None,
+    map_tag: str | None = None,
+) -> VerifyReport:
+    """`verify_vpc` without AWS, on the AWS CLI's JSON output (as `audit_dumps`)."""
+    from hasg.backends.aws.audit import check_live_arguments
+
+    dumped = _dumped("hasg.verify_dumps", policy, files, vpc_id, role_map, map_tag)
+    check_live_arguments("hasg.verify_dumps", policy, dumped.vpc_id)
+    return _verify_client(dumped.client, policy, dumped.vpc_id, dumped.mapping)
+
+
+class _Dumped(NamedTuple):
+    client: EC2Client  # the dumps, answering the live audit's read calls
+    vpc_id: str
+    source: str  # "vpc-1 as dumped in a.json, b.json"
+    mapping: tuple[RoleMap | None, str | None] | None
+
+
+def _dumped(
+    where: str,
+    policy: Policy,
+    files: Sequence[Path | str] | Path | str,
+    vpc_id: str | None,
+    role_map: object,
+    map_tag: object,
+) -> _Dumped:
+    """The dumps, as the client the live audit reads (`hasg.backends.aws.dump`),
+    the VPC to audit, and the mapping, each refused as the CLI refuses it."""
+    from hasg.backends.aws.audit import check_live_arguments
+    from hasg.backends.aws.dump import read_dumps
+
+    if not isinstance(policy, Policy):
+        raise UsageError(f"{where}: expected a hasg.Policy, not {type(policy).__name__}")
+    if vpc_id is not None:
+        check_live_arguments(where, policy, vpc_id)
+    mapping = _checked_mapping(where, policy, role_map, map_tag)
+    listed = [files] if isinstance(files, (str, Path)) else files
+    if not isinstance(listed, Sequence) or not all(isinstance(f, (str, Path)) for f in listed):
+        raise UsageError(f"{where}: files are paths of the AWS CLI's output, not {files!r}")
+    dumps = read_dumps([Path(f) for f in listed])
+    vpc = vpc_id or dumps.only_vpc()
+    source = f"{vpc} as dumped in {', '.join(dumps.files)}"
+    # The dumps answer the read calls the live audit makes of EC2: they stand for its client.
+    return _Dumped(cast("EC2Client", dumps), vpc, source, mapping)
+
+
+def _audit_mapped(
+    client: EC2Client,
+    policy: Policy,
+    vpc_id: str,
+    role_map: RoleMap | None,
+    map_tag: str | None,
+    *,
+    source: str = "",
+) -> AuditReport:
+    from hasg.backends.aws.audit import vpc_places, with_rule_ids
+
+    vpc, groups = _read_mapped(client, policy, vpc_id, role_map, map_tag)
     expected = resolve_vpc_peers(compile_policy(policy), vpc.cidr)
-    return audit_mapped(expected, groups, vpc_cidrs=[vpc.cidr, *vpc.ipv6_cidrs], source=vpc_id)
+    ids = {g.group_id: g.group_id for g in groups}
+
+    def audit(places: Places) -> AuditReport:
+        return audit_mapped(
+            expected,
+            groups,
+            vpc_cidrs=[vpc.cidr, *vpc.ipv6_cidrs],
+            source=source or vpc_id,
+            places=places,
+        )
+
+    report = audit(vpc_places(vpc.id, ids))
+    if report.ok:
+        return report
+    # Mapped rules are read with no role names: their group peers are group ids.
+    return audit(with_rule_ids(client, vpc_places(vpc.id, ids), ids, {}))
 
 
 def _checked_mapping(
@@ -135,16 +253,43 @@ def _read_mapped(
 
 
 def audit_live(
-    client: EC2Client, policy: Policy, vpc_id: str, *, known_clusters: Sequence[str] = ()
+    client: EC2Client,
+    policy: Policy,
+    vpc_id: str,
+    *,
+    known_clusters: Sequence[str] = (),
+    source: str = "",
 ) -> AuditReport:
-    from hasg.backends.aws.audit import live_findings, read_live
+    """The audit of hasg's own groups of the policy's cluster in the VPC, as
+    `client` reads them. Findings are located in the VPC, their group and,
+    for a rule that is there, the rule (one DescribeSecurityGroupRules, made
+    only when there is drift)."""
+    from hasg.backends.aws.audit import live_findings, read_live, vpc_places, with_rule_ids
 
     vpc, live = read_live(
         client, policy.cluster, vpc_id, default_group=policy.restrict_default_group
     )
     expected = resolve_vpc_peers(compile_policy(policy), vpc.cidr)
     ids = {**live.group_ids, DEFAULT_GROUP: live.default_group_id}
-    report = audit_blueprint(expected, live.blueprint, source=vpc_id, group_ids=ids)
+
+    def audit(places: Places) -> AuditReport:
+        return audit_blueprint(
+            expected, live.blueprint, source=source or vpc_id, group_ids=ids, places=places
+        )
+
+    report = audit(vpc_places(vpc.id, ids))
+    if not report.ok:
+        # The rules' group peers as `live_state` names them: hasg's groups by
+        # role, and in the default group's own rules, itself as DEFAULT_GROUP.
+        roles = {group_id: role for role, group_id in live.group_ids.items()}
+        default = {**roles, live.default_group_id: DEFAULT_GROUP}
+        places = with_rule_ids(
+            client,
+            vpc_places(vpc.id, ids),
+            ids,
+            lambda group_id: default if group_id == live.default_group_id else roles,
+        )
+        report = audit(places)
     strangers = live_findings(client, vpc, live, policy.cluster, known_clusters)
     return replace(report, findings=ordered_findings([*report.findings, *strangers]))
 
@@ -171,17 +316,41 @@ def verify_vpc(
 
     with aws_errors():
         client = make_client(session, region=region, profile=profile, endpoint_url=endpoint_url)
-        from hasg.backends.aws.audit import read_live
+        return _verify_client(client, policy, vpc_id, mapping)
 
-        if mapping is None:
-            vpc, live = read_live(
-                client, policy.cluster, vpc_id, default_group=policy.restrict_default_group
-            )
-            blueprint = live.blueprint
-        else:
-            vpc, groups = _read_mapped(client, policy, vpc_id, *mapping)
-            blueprint = mapped_blueprint(policy.cluster, groups)
-    return verify(policy, blueprint, vpc_cidrs=[vpc.cidr, *vpc.ipv6_cidrs])
+
+def _verify_client(
+    client: EC2Client,
+    policy: Policy,
+    vpc_id: str,
+    mapping: tuple[RoleMap | None, str | None] | None,
+) -> VerifyReport:
+    """`verify_vpc` on what `client` reads. Findings are located in the VPC and
+    the role's groups."""
+    from hasg.backends.aws.audit import read_live, vpc_places
+
+    groups_of: dict[str, list[str]]
+    if mapping is None:
+        vpc, live = read_live(
+            client, policy.cluster, vpc_id, default_group=policy.restrict_default_group
+        )
+        blueprint = live.blueprint
+        groups_of = {role: [gid] for role, gid in live.group_ids.items()}
+        if live.default_group_id:
+            groups_of[DEFAULT_GROUP] = [live.default_group_id]
+    else:
+        vpc, groups = _read_mapped(client, policy, vpc_id, *mapping)
+        blueprint = mapped_blueprint(policy.cluster, groups)
+        groups_of = {}
+        for group in groups:
+            for role in group.roles:
+                groups_of.setdefault(role, []).append(group.group_id)
+    places = vpc_places(vpc.id, {gid: gid for ids in groups_of.values() for gid in ids})
+    locations = {
+        role: tuple(places.group(gid) for gid in groups_of.get(role, ())) or (places.source,)
+        for role in (*(r.id for r in policy.roles), *groups_of)
+    }
+    return verify(policy, blueprint, vpc_cidrs=[vpc.cidr, *vpc.ipv6_cidrs], locations=locations)
 
 
 def audit_host(

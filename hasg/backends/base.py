@@ -27,6 +27,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal, Protocol, get_args
 
 from hasg.core.blueprint import Blueprint, PeerKind
+from hasg.core.findings import Located
 from hasg.core.protocols import ALL_PORTS, ICMP_PROTOCOLS
 from hasg.errors import UsageError
 from hasg.hosts.options import (
@@ -78,13 +79,13 @@ class Capabilities:
 class AuditSource:
     """How `hasg audit --from NAME PATH` reads PATH.
 
-    `read` gives a Blueprint (compared with the policy's) or, for a host
-    firewall, a view of the host (`hasg.hosts.probes.HostView`) that the
+    `read` gives a Blueprint (compared with the policy's; `Located` with where
+    its groups and rules are) or, for a host firewall, a view of the host (`hasg.hosts.probes.HostView`) that the
     host audit tries connections on; `add_arguments` declares the options
     that reading takes (their `dest`s are `read`'s option names)."""
 
     what: str  # what PATH is, for help and errors
-    read: Callable[[Path, Options], Blueprint | HostView]
+    read: Callable[[Path, Options], Blueprint | Located | HostView]
     add_arguments: Callable[[argparse.ArgumentParser], None] = field(default=_no_arguments)
     # Whether `read` gives one host's view (then the audit needs --inventory and --host).
     of_a_host: bool = False

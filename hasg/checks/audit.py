@@ -29,7 +29,15 @@ from hasg.core.blueprint import (
     Rule,
 )
 from hasg.core.diff import Changes, RuleChange, diff
-from hasg.core.findings import KIND_LABELS, KIND_ORDER, Finding, FindingKind
+from hasg.core.findings import (
+    KIND_LABELS,
+    KIND_ORDER,
+    Finding,
+    FindingKind,
+    Location,
+    Places,
+    located,
+)
 from hasg.core.mapping import JOIN, MappedGroup, mapped_blueprint, peers_meant
 from hasg.core.networks import Network, Openness, family_of, wide_open, within
 from hasg.core.ports import NOTHING, PortSet, union
@@ -82,19 +90,29 @@ def audit_blueprint(
     *,
     source: str = "",
     group_ids: Mapping[str, str] | None = None,
+    places: Places | None = None,
 ) -> AuditReport:
     """What differs between the policy's Blueprint and a deployed one.
 
     Both must speak of the VPC the same way: where `actual` holds the VPC's
     CIDR, resolve `expected`'s "vpc" peers first (`hasg.core.transforms.resolve_vpc_peers`).
-    `group_ids` (role -> group id) only label the findings.
+    `group_ids` (role -> group id) label the findings; `places` (where the
+    reader found `actual`'s groups and rules, by role) locate them: a finding
+    about a rule that is there is where the rule is, one about a rule that is
+    not, where its group is.
     """
     ids = group_ids or {}
+    where = places or Places()
     changes = diff(expected, actual)
     names = {g.role: g.name for g in (*actual, *expected)}
 
-    def finding(kind: FindingKind, role: str, detail: str) -> Finding:
-        return Finding(kind, role, names.get(role, role), detail, ids.get(role, ""))
+    def finding(
+        kind: FindingKind, role: str, detail: str, location: Location, subject: str = ""
+    ) -> Finding:
+        name = names.get(role, role)
+        return Finding(
+            kind, role, name, detail, ids.get(role, ""), located(location), subject or name
+        )
 
     findings = [
         finding(
@@ -104,25 +122,33 @@ def audit_blueprint(
             if c.action == "create"
             else f"a group of cluster {actual.cluster} for role {c.role}, which the policy "
             "does not have",
+            where.source if c.action == "create" else where.group(c.role),
         )
         for c in changes.groups
     ]
-    findings += [finding("changed_group", b.role, b.message) for b in changes.blockers]
+    findings += [
+        finding("changed_group", b.role, b.message, where.group(b.role), b.message)
+        for b in changes.blockers
+    ]
     findings += [
         finding(
             "changed_group",
             t.role,
             "tags differ from the policy's: "
             + ", ".join(f"{k}={v!r}" for k, v in sorted(t.tags.items())),
+            where.group(t.role),
+            "tags",
         )
         for t in changes.tags
     ]
     whole = {c.role for c in changes.groups}
     findings += [
-        finding(kind, role, detail)
-        for kind, role, detail in _rule_findings(r for r in changes.rules if r.role not in whole)
+        finding(kind, role, detail, where.rule(role, rule) if rule else where.group(role), subject)
+        for kind, role, detail, rule, subject in _rule_findings(
+            r for r in changes.rules if r.role not in whole
+        )
     ]
-    findings += _default_group_findings(changes, ids.get(DEFAULT_GROUP, ""))
+    findings += _default_group_findings(changes, ids.get(DEFAULT_GROUP, ""), where)
     return AuditReport(
         cluster=expected.cluster,
         source=source,
@@ -132,19 +158,23 @@ def audit_blueprint(
     )
 
 
-def _default_group_findings(changes: Changes, group_id: str) -> list[Finding]:
+def _default_group_findings(changes: Changes, group_id: str, where: Places) -> list[Finding]:
     """The VPC's default group against `restrict_default_group`: every rule it
     holds is one too many (CIS AWS Foundations 5.4), and a side that does not
     say the same of it as the policy differs."""
 
-    def finding(kind: FindingKind, detail: str) -> Finding:
-        return Finding(kind, "", DEFAULT_GROUP_NAME, detail, group_id)
+    def finding(kind: FindingKind, detail: str, location: Location, subject: str) -> Finding:
+        return Finding(kind, "", DEFAULT_GROUP_NAME, detail, group_id, located(location), subject)
 
     findings = [
         finding(
             "extra_rule" if c.action == "remove" else "missing_rule",
             f"{c.rule.described()}: the VPC's default group, which restrict_default_group "
             "wants without any rule",
+            where.rule(DEFAULT_GROUP, c.rule)
+            if c.action == "remove"
+            else where.group(DEFAULT_GROUP),
+            c.rule.text(),
         )
         for c in changes.default_group
     ]
@@ -155,6 +185,8 @@ def _default_group_findings(changes: Changes, group_id: str) -> list[Finding]:
                 "the policy has restrict_default_group: true, and this does not restrict "
                 "the VPC's default group (Terraform: an aws_default_security_group without "
                 "rules)",
+                where.source,
+                DEFAULT_GROUP_NAME,
             )
         )
     elif changes.default_group_difference == "unwanted":
@@ -163,14 +195,20 @@ def _default_group_findings(changes: Changes, group_id: str) -> list[Finding]:
                 "extra_group",
                 "this manages the VPC's default group, which the policy leaves alone: set "
                 "restrict_default_group: true in the policy, or remove it",
+                where.group(DEFAULT_GROUP),
+                DEFAULT_GROUP_NAME,
             )
         )
     return findings
 
 
-def _rule_findings(changes: Iterable[RuleChange]) -> Iterable[tuple[FindingKind, str, str]]:
+def _rule_findings(
+    changes: Iterable[RuleChange],
+) -> Iterable[tuple[FindingKind, str, str, Rule | None, str]]:
     """Missing and extra rules; a lone pair of them on the same direction,
-    protocol and peer is one rule whose ports changed."""
+    protocol and peer is one rule whose ports changed. Each with the rule that
+    is there (None for a missing one), and what it is about (the rule without
+    its description; a changed rule without its ports)."""
     buckets: dict[tuple[object, ...], list[RuleChange]] = {}
     for change in changes:
         if change.action == "update":
@@ -179,6 +217,8 @@ def _rule_findings(changes: Iterable[RuleChange]) -> Iterable[tuple[FindingKind,
                 change.role,
                 f"{change.rule}: description is {change.old_description!r}, the policy "
                 f"says {change.rule.description!r}",
+                change.rule,
+                f"description of {change.rule}",
             )
             continue
         rule = change.rule
@@ -189,15 +229,17 @@ def _rule_findings(changes: Iterable[RuleChange]) -> Iterable[tuple[FindingKind,
         added = [c.rule for c in same if c.action == "add"]
         removed = [c.rule for c in same if c.action == "remove"]
         if len(added) == len(removed) == 1:
+            live = removed[0]
             yield (
                 "changed_rule",
                 str(role),
-                f"{removed[0]}: ports are {removed[0].ports_text()}, the policy says "
-                f"{added[0].ports_text()}",
+                f"{live}: ports are {live.ports_text()}, the policy says {added[0].ports_text()}",
+                live,
+                f"ports of {live.direction} {live.protocol} {TOWARD[live.direction]} {live.peer}",
             )
             continue
-        yield from (("missing_rule", str(role), r.described()) for r in added)
-        yield from (("extra_rule", str(role), r.described()) for r in removed)
+        yield from (("missing_rule", str(role), r.described(), None, r.text()) for r in added)
+        yield from (("extra_rule", str(role), r.described(), r, r.text()) for r in removed)
 
 
 def ordered_findings(findings: Iterable[Finding]) -> tuple[Finding, ...]:
@@ -220,6 +262,7 @@ def audit_mapped(
     *,
     vpc_cidrs: Sequence[str] = (),
     source: str = "",
+    places: Places | None = None,
 ) -> AuditReport:
     """How far groups hasg did not build (`hasg.core.mapping`) are from the policy.
 
@@ -229,14 +272,23 @@ def audit_mapped(
     (`hasg.checks.reachability.peer_holds`); a missing flow is a port of the
     policy's rule that no rule of the role's groups opens to a peer holding
     the policy's. `expected` holds the VPC's CIDR for "vpc" (resolve it
-    first, as for `audit_blueprint`)."""
+    first, as for `audit_blueprint`). `places` (keyed by group id) locate
+    the findings: a grant where the rules that open it are, a missing flow
+    where the role's groups are."""
     actual = mapped_blueprint(expected.cluster, groups)
+    where = places or Places()
     findings = [
-        *_missing_flows(expected, actual, groups, vpc_cidrs),
-        *_grants_beyond(expected, actual, groups, vpc_cidrs),
+        *_missing_flows(expected, actual, groups, vpc_cidrs, where),
+        *_grants_beyond(expected, actual, groups, vpc_cidrs, where),
         *(
             Finding(
-                "undescribed_rule", JOIN.join(g.roles), g.name, _live_text(r, groups), g.group_id
+                "undescribed_rule",
+                JOIN.join(g.roles),
+                g.name,
+                _live_text(r, groups),
+                g.group_id,
+                located(where.rule(g.group_id, r)),
+                r.text(),
             )
             for g in groups
             for r in g.rules
@@ -261,6 +313,7 @@ def _missing_flows(
     actual: Blueprint,
     groups: Sequence[MappedGroup],
     vpc_cidrs: Sequence[str],
+    where: Places,
 ) -> Iterable[Finding]:
     """Each side of each flow: the destination's ingress and the source's egress."""
     roles = expected.roles
@@ -268,12 +321,17 @@ def _missing_flows(
         served = [g for g in groups if wanted.role in g.roles]
         name = JOIN.join(g.name for g in served) or "(no group)"
         group_id = JOIN.join(g.group_id for g in served)
+        locations = tuple(
+            dict.fromkeys(loc for g in served for loc in located(where.group(g.group_id)))
+        )
         if not served:
             yield Finding(
                 "missing_group",
                 wanted.role,
                 name,
                 f"no group is mapped to role {wanted.role}: every flow of it is missing",
+                locations=located(where.source),
+                subject=wanted.role,
             )
         have = actual[wanted.role].rules if served else ()
         lacking: dict[tuple[Direction, Peer], tuple[PortSet, frozenset[str]]] = {}
@@ -295,6 +353,8 @@ def _missing_flows(
                 f"{direction} lacks {ports} {TOWARD[direction]} {peer} "
                 f"(flows {', '.join(sorted(flows))})",
                 group_id,
+                locations,
+                f"{direction} {TOWARD[direction]} {peer}",
             )
 
 
@@ -303,12 +363,15 @@ def _grants_beyond(
     actual: Blueprint,
     groups: Sequence[MappedGroup],
     vpc_cidrs: Sequence[str],
+    where: Places,
 ) -> Iterable[Finding]:
     """Per role and live rule, the ports it opens that the policy does not
-    grant that role, named by how bad they are (`_grant_kind`)."""
+    grant that role, named by how bad they are (`_grant_kind`), where the
+    rules that open them are."""
     roles = expected.roles
     every_node = frozenset(actual.roles)
     found: dict[tuple[FindingKind, str, MappedGroup, Direction, Peer, str], PortSet] = {}
+    opened_by: dict[tuple[FindingKind, str, MappedGroup, Direction, Peer, str], list[Rule]] = {}
     for group in groups:
         for role in group.roles:
             granted = expected[role].rules if role in roles else ()
@@ -331,7 +394,9 @@ def _grants_beyond(
                 )
                 key = (kind, role, group, rule.direction, rule.peer, why)
                 found[key] = found.get(key, NOTHING) | extra
-    for (kind, role, group, direction, peer, why), ports in found.items():
+                opened_by.setdefault(key, []).append(rule)
+    for key, ports in found.items():
+        kind, role, group, direction, peer, why = key
         shown = peer.text(live_group_names(groups))
         yield Finding(
             kind,
@@ -339,6 +404,8 @@ def _grants_beyond(
             group.name,
             f"{direction} {ports} {TOWARD[direction]} {shown}: {why}",
             group.group_id,
+            where.of_rules(group.group_id, opened_by[key]),
+            f"{direction} {TOWARD[direction]} {peer}",
         )
 
 

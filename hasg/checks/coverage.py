@@ -16,6 +16,7 @@ from typing import Literal
 
 from hasg.catalog.documented_table import DOCUMENTED_TABLE, DocumentedCell
 from hasg.core.blueprint import TOWARD, Blueprint, Direction, Rule, SecurityGroup
+from hasg.core.findings import Finding, Location
 from hasg.core.ports import port_text
 from hasg.errors import ExitCode
 
@@ -39,6 +40,23 @@ class CellCoverage:
     @property
     def covered(self) -> bool:
         return self.how != "uncovered"
+
+    @property
+    def name(self) -> str:
+        """`incoming TCP 443`: the cell, as the documented table writes it."""
+        return f"{self.cell.direction} {self.cell.protocol.upper()} {self.cell.port}"
+
+    def finding(self) -> Finding:
+        """An uncovered cell in the one vocabulary of findings (`hasg.core.findings`)."""
+        checked = f" (checked on {self.port})" if self.port != self.cell.port else ""
+        return Finding(
+            "uncovered_cell",
+            self.cell.role,
+            "",
+            f"{self.cell.machine}: {self.name}{checked} is not open",
+            locations=(Location(logical=(("role", self.cell.role), ("cell", self.name))),),
+            subject=f"{self.cell.machine}: {self.name}",
+        )
 
     @property
     def detail(self) -> str:
@@ -68,8 +86,8 @@ class CoverageReport:
         return tuple(c for c in self.cells if not c.covered)
 
     @property
-    def findings(self) -> tuple[CellCoverage, ...]:
-        return self.uncovered
+    def findings(self) -> tuple[Finding, ...]:
+        return tuple(c.finding() for c in self.uncovered)
 
     @property
     def exit_code(self) -> ExitCode:

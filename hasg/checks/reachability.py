@@ -21,8 +21,17 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Literal
 
-from hasg.core.blueprint import TOWARD, Blueprint, Direction, Peer, Rule, SecurityGroup
+from hasg.core.blueprint import (
+    DEFAULT_GROUP,
+    TOWARD,
+    Blueprint,
+    Direction,
+    Peer,
+    Rule,
+    SecurityGroup,
+)
 from hasg.core.compile import compile_policy, flow_rules
+from hasg.core.findings import Finding, Location
 from hasg.core.networks import is_ipv6, within
 from hasg.core.ports import NOTHING, PortSet, union
 from hasg.errors import ExitCode
@@ -139,6 +148,15 @@ class Breach:
     message: str
     role: str
     ports: PortSet = field(default=NOTHING)
+    # What it is about without its ports (a flow, a pair of roles, a peer):
+    # the same from run to run while the ports it names change.
+    subject: str = ""
+
+    def finding(self, locations: tuple[Location, ...]) -> Finding:
+        """The breach in the one vocabulary of findings (`hasg.core.findings`)."""
+        return Finding(
+            self.kind, self.role, "", self.message, locations=locations, subject=self.subject
+        )
 
     def to_json(self) -> dict[str, object]:
         return {
@@ -157,14 +175,23 @@ class VerifyReport:
     cidr_rules_checked: int
     # Whether the VPC's default group was judged (restrict_default_group).
     default_group_checked: bool = False
+    # Where each role's groups are (a live VPC's); a role not here is located
+    # by its name in the policy. The VPC's default group is DEFAULT_GROUP.
+    locations: Mapping[str, tuple[Location, ...]] = field(default_factory=dict)
 
     @property
     def ok(self) -> bool:
         return not self.breaches
 
     @property
-    def findings(self) -> tuple[Breach, ...]:
-        return self.breaches
+    def findings(self) -> tuple[Finding, ...]:
+        return tuple(b.finding(self._located(b)) for b in self.breaches)
+
+    def _located(self, breach: Breach) -> tuple[Location, ...]:
+        role = DEFAULT_GROUP if breach.kind == "default_group" else breach.role
+        if role in self.locations:
+            return self.locations[role]
+        return (Location(logical=(("role", role),)),) if breach.role else ()
 
     @property
     def exit_code(self) -> ExitCode:
@@ -181,19 +208,26 @@ class VerifyReport:
         return tuple(b for b in self.breaches if b.kind == kind)
 
 
-def verify(policy: Policy, blueprint: Blueprint, *, vpc_cidrs: Sequence[str] = ()) -> VerifyReport:
+def verify(
+    policy: Policy,
+    blueprint: Blueprint,
+    *,
+    vpc_cidrs: Sequence[str] = (),
+    locations: Mapping[str, tuple[Location, ...]] | None = None,
+) -> VerifyReport:
     """Every flow of the policy is allowed, no other role-to-role flow is, and
     no rule opens a port to a CIDR, prefix list or group the policy does not
     name for that role, direction and port.
 
     `vpc_cidrs` (the VPC's CIDRs, primary first) lets a live Blueprint, whose
     rules hold the VPC's CIDR itself, match the policy's `vpc` peer.
+    `locations` (role -> where its groups are) locate the findings.
     """
     reach = reachability(blueprint, vpc_cidrs=vpc_cidrs)
     present = set(blueprint.roles)
     policy_roles = {r.id for r in policy.roles}
     breaches = [
-        Breach("missing_group", f"role {r.id} has no security group", r.id)
+        Breach("missing_group", f"role {r.id} has no security group", r.id, subject=r.id)
         for r in policy.roles
         if r.id not in present
     ]
@@ -220,6 +254,8 @@ def verify(policy: Policy, blueprint: Blueprint, *, vpc_cidrs: Sequence[str] = (
                             f"{TOWARD[rule.direction]} {rule.peer}",
                             role,
                             lacking,
+                            f"flow {flow.label}: {role} {rule.direction} "
+                            f"{TOWARD[rule.direction]} {rule.peer}",
                         )
                     )
     for (source, destination), ports in sorted(reach.direct.items()):
@@ -232,6 +268,7 @@ def verify(policy: Policy, blueprint: Blueprint, *, vpc_cidrs: Sequence[str] = (
                     "policy asks for",
                     source,
                     extra,
+                    f"{source} -> {destination}",
                 )
             )
     named = _named_peers(policy, vpc_cidrs)
@@ -248,6 +285,7 @@ def verify(policy: Policy, blueprint: Blueprint, *, vpc_cidrs: Sequence[str] = (
                             "a role of the policy",
                             group.role,
                             PortSet.of_rule(rule),
+                            _toward(group.role, rule),
                         )
                     )
                 continue
@@ -263,6 +301,7 @@ def verify(policy: Policy, blueprint: Blueprint, *, vpc_cidrs: Sequence[str] = (
                         f"policy does not name for {group.role}",
                         group.role,
                         extra,
+                        _toward(group.role, rule),
                     )
                 )
     checked = policy.restrict_default_group and blueprint.default_group is not None
@@ -273,11 +312,19 @@ def verify(policy: Policy, blueprint: Blueprint, *, vpc_cidrs: Sequence[str] = (
             f"{TOWARD[rule.direction]} {rule.peer}, and restrict_default_group wants no rule",
             "",
             PortSet.of_rule(rule),
+            _toward(DEFAULT_GROUP, rule),
         )
         for rule in (blueprint.default_group or ())
         if policy.restrict_default_group
     ]
-    return VerifyReport(reach, tuple(breaches), flows_checked, cidr_rules, checked)
+    return VerifyReport(
+        reach, tuple(breaches), flows_checked, cidr_rules, checked, dict(locations or {})
+    )
+
+
+def _toward(owner: str, rule: Rule) -> str:
+    """`web ingress from 0.0.0.0/0`: what a grant is about, without its ports."""
+    return f"{owner} {rule.direction} {TOWARD[rule.direction]} {rule.peer}"
 
 
 def verify_policy(policy: Policy) -> VerifyReport:
@@ -302,6 +349,7 @@ def _blocked(label: str, pair: Pair, ports: PortSet, reach: Reachability) -> lis
             + " and ".join(sides or ["the two sides' rules together"]),
             source,
             lacking,
+            f"flow {label}: {source} -> {destination}",
         )
     ]
 

@@ -297,7 +297,18 @@ def _verify(args: argparse.Namespace) -> ExitCode:
 
     check_map_options(args)
     policy = load_policy(args)
-    if args.vpc is None:
+    if args.groups_json:
+        from hasg.workflows import verify_dumps
+
+        _no_aws_with_dumps(args)
+        report = verify_dumps(
+            policy,
+            args.groups_json,
+            vpc_id=args.vpc,
+            role_map=args.role_map,
+            map_tag=args.map_tag,
+        )
+    elif args.vpc is None:
         report = verify_policy(policy)
     else:
         from hasg.workflows import verify_vpc
@@ -311,27 +322,42 @@ def _verify(args: argparse.Namespace) -> ExitCode:
             role_map=args.role_map,
             map_tag=args.map_tag,
         )
-    return _reported(report, args)
+    return _reported(report, args, report_source(args))
 
 
 def _audit(args: argparse.Namespace) -> ExitCode:
-    from hasg.workflows import audit_vpc
+    from hasg.workflows import audit_dumps, audit_vpc
 
     check_map_options(args)
     source = _audit_source(args)
+    if source is not None and args.groups_json:
+        raise UsageError("--groups-json is what to audit: not with --from, --hcl or --nft")
+    if source is None and not (args.vpc or args.groups_json):
+        raise UsageError("one of the arguments --vpc --from --hcl --nft --groups-json is required")
     if source is None:
-        _no_extra(args, "--vpc")
-        report = audit_vpc(
-            load_policy(args),
-            args.vpc,
-            known_clusters=args.known_clusters or (),
-            region=args.region,
-            profile=args.profile,
-            endpoint_url=args.endpoint_url,
-            role_map=args.role_map,
-            map_tag=args.map_tag,
-        )
-        return _reported(report, args)
+        _no_extra(args, "--vpc" if args.vpc else "--groups-json")
+        if args.groups_json:
+            _no_aws_with_dumps(args)
+            report = audit_dumps(
+                load_policy(args),
+                args.groups_json,
+                vpc_id=args.vpc,
+                known_clusters=args.known_clusters or (),
+                role_map=args.role_map,
+                map_tag=args.map_tag,
+            )
+        else:
+            report = audit_vpc(
+                load_policy(args),
+                args.vpc,
+                known_clusters=args.known_clusters or (),
+                region=args.region,
+                profile=args.profile,
+                endpoint_url=args.endpoint_url,
+                role_map=args.role_map,
+                map_tag=args.map_tag,
+            )
+        return _reported(report, args, report_source(args))
     from hasg.workflows import audit_from
 
     target, path = source
@@ -348,13 +374,66 @@ def _audit(args: argparse.Namespace) -> ExitCode:
     if unused:
         raise UsageError(f"{', '.join(unused)} read AWS: not with --from {target}")
     options = vars(audit_source_parser(target).parse_args(args.extra))
-    return _reported(audit_from(load_policy(args), target, path, **options), args)
+    report = audit_from(load_policy(args), target, path, **options)
+    return _reported(report, args, str(path))
 
 
-def _reported(report: Report, args: argparse.Namespace) -> ExitCode:
-    """A checker's report as `--json` asks, and the exit code it calls for."""
-    sys.stdout.write(report.to_json() if args.json else report.to_text())
+def report_source(args: argparse.Namespace) -> str:
+    """What a check read, for its SARIF run: the Terraform path, or the VPC
+    (live or dumped: one VPC, one category of results)."""
+    if getattr(args, "hcl", None) is not None:
+        return str(args.hcl)
+    if getattr(args, "audit_from", None) is not None:
+        return str(args.audit_from[1])
+    if args.vpc is None and args.groups_json:
+        return ",".join(str(f) for f in args.groups_json)
+    return str(args.vpc or "")
+
+
+def _no_aws_with_dumps(args: argparse.Namespace) -> None:
+    given = [
+        f"--{name.replace('_', '-')}"
+        for name in ("region", "profile", "endpoint_url")
+        if getattr(args, name)
+    ]
+    if given:
+        raise UsageError(f"{', '.join(given)}: --groups-json reads files, not AWS")
+
+
+def _reported(report: Report, args: argparse.Namespace, source: str = "") -> ExitCode:
+    """A checker's report in the format asked for (--format, or --json), and
+    the exit code it calls for. SARIF names the check and `source`, what it read."""
+    chosen = getattr(args, "report_format", "json" if getattr(args, "json", False) else "text")
+    if chosen == "sarif":
+        from hasg.core.sarif import to_sarif
+
+        sys.stdout.write(to_sarif(report, check=args.command, source=source, root=Path.cwd()))
+    else:
+        sys.stdout.write(report.to_json() if chosen == "json" else report.to_text())
     return report.exit_code
+
+
+REPORT_FORMATS = ("text", "json", "sarif")
+
+
+def report_format_options(parser: argparse.ArgumentParser) -> None:
+    """--format text|json|sarif, and --json, its old spelling of --format json."""
+    chosen = parser.add_mutually_exclusive_group()
+    chosen.add_argument(
+        "--format",
+        dest="report_format",
+        choices=REPORT_FORMATS,
+        default="text",
+        help="text (default); json; sarif: SARIF 2.1.0, for CI code scanning",
+    )
+    chosen.add_argument(
+        "--json",
+        dest="report_format",
+        action="store_const",
+        const="json",
+        default="text",
+        help="the same as --format json",
+    )
 
 
 def _audit_source(args: argparse.Namespace) -> tuple[str, Path] | None:
@@ -436,7 +515,7 @@ def _probe(args: argparse.Namespace) -> ExitCode:
         timeout=args.timeout,
         unnamed_ports=args.unnamed_ports,
     )
-    return _reported(report, args)
+    return _reported(report, args, str(args.nft))
 
 
 def _graph(args: argparse.Namespace) -> ExitCode:
@@ -510,11 +589,13 @@ def _declare_verify(sub: SubParsers) -> None:
     verify.add_argument(
         "--vpc",
         metavar="ID",
-        help="check the groups live in this VPC instead of the compiled policy",
+        help="check the groups live in this VPC instead of the compiled policy; with "
+        "--groups-json, the VPC of the dumps to check",
     )
+    groups_json_option(verify)
     map_options(verify)
     aws_options(verify)
-    verify.add_argument("--json", action="store_true", help="machine-readable output")
+    report_format_options(verify)
     verify.set_defaults(run=_verify)
 
 
@@ -536,8 +617,15 @@ def _declare_audit(sub: SubParsers) -> None:
         add_help=False,
     )
     audit.add_argument("-h", "--help", action=_AuditHelp, nargs=0, help="show this help")
-    audited = audit.add_mutually_exclusive_group(required=True)
-    audited.add_argument("--vpc", metavar="ID", help="the VPC id (vpc-...)")
+    # One of --vpc, --hcl, --nft and --groups-json (checked in _audit: --vpc
+    # also names the VPC of --groups-json).
+    audited = audit.add_mutually_exclusive_group()
+    audited.add_argument(
+        "--vpc",
+        metavar="ID",
+        help="the VPC id (vpc-...); with --groups-json, the VPC of the dumps to audit",
+    )
+    groups_json_option(audit)
     audited.add_argument(
         "--from",
         dest="audit_from",
@@ -561,7 +649,7 @@ def _declare_audit(sub: SubParsers) -> None:
     )
     map_options(audit)
     aws_options(audit)
-    audit.add_argument("--json", action="store_true", help="machine-readable output")
+    report_format_options(audit)
     # The target's own options (`--from TARGET --help`) are parsed once it is known.
     audit.set_defaults(run=_audit, takes_extra=True)
 
@@ -635,6 +723,19 @@ def _declare_graph(sub: SubParsers) -> None:
     graph.set_defaults(run=_graph)
 
 
+def groups_json_option(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--groups-json",
+        action="append",
+        type=Path,
+        metavar="FILE",
+        help="read the VPC from `aws ec2 describe-security-groups --output json` output "
+        "instead of AWS (no credentials): with `describe-vpcs` output (the VPC's CIDRs) "
+        "and, for rule ids, `describe-security-group-rules`; repeatable, one or several "
+        "documents per file",
+    )
+
+
 def policy_option(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--policy",
@@ -698,7 +799,7 @@ def _declare_coverage(sub: SubParsers) -> None:
         "coverage", help="show how the policy covers Chef's documented port table"
     )
     policy_option(cover)
-    cover.add_argument("--json", action="store_true", help="machine-readable output")
+    report_format_options(cover)
     cover.set_defaults(run=_coverage)
 
 

@@ -104,22 +104,28 @@ def map_options(parser: argparse.ArgumentParser) -> None:
         "--map",
         dest="role_map",
         metavar="ROLE=SG[+SG...],...",
-        help="with --vpc: judge these groups instead of hasg's own: each role of the "
+        help="with --vpc or --groups-json: judge these groups instead of hasg's own: each "
+        "role of the "
         "policy and its group ids (one group may serve several roles; a role left out "
         "has every flow missing). Reads only",
     )
     mapped.add_argument(
         "--map-tag",
         metavar="KEY",
-        help="with --vpc: judge the VPC's groups that carry the tag KEY, whose value names "
+        help="with --vpc or --groups-json: judge the VPC's groups that carry the tag KEY, "
+        "whose value names "
         "the group's role (or roles, joined with +). Reads only",
     )
 
 
 def check_map_options(args: argparse.Namespace) -> None:
-    """--map and --map-tag are refused without --vpc: there is nothing to map."""
-    if (args.role_map is not None or args.map_tag is not None) and args.vpc is None:
-        raise UsageError("--map and --map-tag name groups of a VPC: use them with --vpc")
+    """--map and --map-tag are refused without --vpc or --groups-json: there is
+    nothing to map."""
+    mapped = args.role_map is not None or args.map_tag is not None
+    if mapped and args.vpc is None and not getattr(args, "groups_json", None):
+        raise UsageError(
+            "--map and --map-tag name groups of a VPC: use them with --vpc or --groups-json"
+        )
 
 
 def _client(args: argparse.Namespace) -> EC2Client:

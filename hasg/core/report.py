@@ -1,7 +1,8 @@
 """The one contract of every checker's report (coverage, verify, audit, the host
 audit): a verdict, the findings behind it, text for people, JSON for
 programs, and the exit code a command returns for it. A command handler is
-then load, run, print `to_text()` or `to_json()`, return `exit_code`.
+then load, run, print `to_text()`, `to_json()` or SARIF (`hasg.core.sarif`,
+from the findings), return `exit_code`.
 
 In the core because checks and backends (the host firewall audit) both make
 reports.
@@ -12,6 +13,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Protocol
 
+from hasg.core.findings import Finding
 from hasg.errors import ExitCode
 
 
@@ -23,8 +25,9 @@ class Report(Protocol):
         ...
 
     @property
-    def findings(self) -> Sequence[object]:
-        """What stands between the verdict and ok; empty when ok."""
+    def findings(self) -> Sequence[Finding]:
+        """What stands between the verdict and ok; empty when ok. In the one
+        vocabulary of findings, so that one writer makes SARIF of any report."""
         ...
 
     @property

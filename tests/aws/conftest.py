@@ -153,6 +153,25 @@ def _moto_answers_protocols_like_ec2(monkeypatch: pytest.MonkeyPatch) -> None:
 
 
 @pytest.fixture(autouse=True)
+def _moto_describes_rules_like_ec2(monkeypatch: pytest.MonkeyPatch) -> None:
+    """moto's DescribeSecurityGroupRules leaves out GroupOwnerId, and the
+    Description of a rule whose peer is a group or a prefix list; EC2 answers
+    both (EC2 API reference, SecurityGroupRule). Make moto answer them."""
+    from moto.ec2.models.security_groups import SecurityGroupRule
+
+    def description(self: Any) -> str | None:
+        return (
+            self.ip_range.get("Description")
+            or self.source_group.get("Description")
+            or getattr(self, "prefix_list_description", None)
+        )
+
+    monkeypatch.setattr(SecurityGroupRule, "description", property(description))
+    owner = property(lambda self: self.owner_id)
+    monkeypatch.setattr(SecurityGroupRule, "group_owner_id", owner, raising=False)
+
+
+@pytest.fixture(autouse=True)
 def _moto_creates_group_names_atomically_like_ec2(monkeypatch: pytest.MonkeyPatch) -> None:
     """EC2 makes a group name unique in its VPC atomically; moto checks, then
     creates, so two CreateSecurityGroup at once in two threads may both succeed

@@ -240,6 +240,6 @@ def test_audit_of_a_stack_deployed_vpc_is_clean_until_a_rule_is_added(
     assert "icmp/252" in drift.findings[0].detail
     opened = verify_vpc(policy, vpc_id, session=session)
     assert (opened.ok, opened.exit_code) == (False, ExitCode.ERROR)  # verify fails a breach
-    assert [("255.255.255.255/32" in b.message, b.role) for b in opened.findings] == [
+    assert [("255.255.255.255/32" in b.message, b.role) for b in opened.breaches] == [
         (True, "bastion")
     ]

@@ -65,6 +65,7 @@ _moto_creates_group_names_atomically_like_ec2 = (
     aws_moto._moto_creates_group_names_atomically_like_ec2
 )
 _moto_matches_group_references_like_aws = aws_moto._moto_matches_group_references_like_aws
+_moto_describes_rules_like_ec2 = aws_moto._moto_describes_rules_like_ec2
 _moto_keeps_prefix_list_descriptions_like_ec2 = (
     test_equivalence._moto_keeps_prefix_list_descriptions_like_ec2
 )
@@ -73,25 +74,6 @@ server = test_cli_e2e.server
 
 GROUP_TYPE = "aws_security_group"
 USERS = ["198.51.100.0/24", "2001:db8:1::/48"]
-
-
-@pytest.fixture(autouse=True)
-def _moto_describes_rules_like_ec2(monkeypatch: pytest.MonkeyPatch) -> None:
-    """moto's DescribeSecurityGroupRules leaves out GroupOwnerId, and the
-    Description of a rule whose peer is a group or a prefix list; EC2 answers
-    both (EC2 API reference, SecurityGroupRule). Make moto answer them."""
-    from moto.ec2.models.security_groups import SecurityGroupRule
-
-    def description(self: Any) -> str | None:
-        return (
-            self.ip_range.get("Description")
-            or self.source_group.get("Description")
-            or getattr(self, "prefix_list_description", None)
-        )
-
-    monkeypatch.setattr(SecurityGroupRule, "description", property(description))
-    owner = property(lambda self: self.owner_id)
-    monkeypatch.setattr(SecurityGroupRule, "group_owner_id", owner, raising=False)
 
 
 def every_peer(prefix_list_id: str) -> Policy:

@@ -4,15 +4,18 @@ The check itself (`hasg.checks.audit`) compares Blueprints; this module reads
 the cluster's groups as a Blueprint and adds the findings no Blueprint holds:
 groups hasg will not own (tagged but misnamed, or tagged twice), rules of
 groups hasg does not manage that name hasg's groups, and groups tagged for
-other hasg clusters. Reads only: DescribeVpcs and DescribeSecurityGroups.
+other hasg clusters; and where each finding is (`vpc_places`, `with_rule_ids`).
+Reads only: DescribeVpcs, DescribeSecurityGroups, and DescribeSecurityGroupRules
+for the ids of the rules findings are about.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import TYPE_CHECKING
 
-from hasg.core.findings import Finding
+from hasg.core.blueprint import Rule
+from hasg.core.findings import Finding, Location, Places
 from hasg.core.mapping import MappedGroup
 from hasg.core.tags import CLUSTER_TAG, MANAGED_BY_TAG, MANAGED_BY_VALUE, ROLE_TAG
 from hasg.policy.model import Policy
@@ -50,6 +53,39 @@ def read_live(
     return read_cluster(client, vpc_id, cluster, default_group=default_group)
 
 
+def vpc_places(vpc_id: str, groups: Mapping[str, str]) -> Places:
+    """Where the groups `groups` (key -> group id) are: the VPC, and each group in it."""
+    vpc = _in_vpc(vpc_id)
+    return Places(vpc, {key: vpc.inside("group", gid) for key, gid in groups.items() if gid})
+
+
+def with_rule_ids(
+    client: EC2Client,
+    places: Places,
+    groups: Mapping[str, str],
+    roles_by_id: Mapping[str, str] | Callable[[str], Mapping[str, str]],
+) -> Places:
+    """`places`, with each rule of the groups `groups` (key -> group id) in its
+    group: ("rule", its id). Group peers are named through `roles_by_id` (or,
+    group by group, `roles_by_id(group id)`), as the rules located name them.
+    One paginated DescribeSecurityGroupRules, which an audit makes only when it
+    has findings to locate."""
+    from hasg.backends.aws.read import rule_ids
+
+    names = roles_by_id if callable(roles_by_id) else lambda _: roles_by_id
+    found = rule_ids(client, {key: gid for key, gid in groups.items() if gid}, names)
+    return places.with_rules(
+        {
+            (key, rule): places.group(key).inside("rule", rule_id)
+            for (key, rule), rule_id in found.items()
+        }
+    )
+
+
+def _in_vpc(vpc_id: str) -> Location:
+    return Location(logical=(("vpc", vpc_id),))
+
+
 def live_findings(
     client: EC2Client, vpc: Vpc, live: LiveState, cluster: str, known_clusters: Sequence[str]
 ) -> list[Finding]:
@@ -62,6 +98,8 @@ def live_findings(
             b.group or names.get(b.role, b.role),
             b.message,
             b.group_id,
+            (_in_vpc(vpc.id).inside("group", b.group_id) if b.group_id else _in_vpc(vpc.id),),
+            b.group or b.role,
         )
         for b in live.blockers
     ]
@@ -73,7 +111,7 @@ def live_findings(
 def _foreign_references(client: EC2Client, live: LiveState) -> list[Finding]:
     """Rules of groups hasg does not manage (in any VPC) that name hasg's groups:
     they open hasg's machines to more than the policy says, or keep a group
-    from being deleted."""
+    from being deleted. Each where it is: the rule, in its group, in its VPC."""
     from hasg.backends.aws.permissions import from_ip_permissions
     from hasg.backends.aws.read import describe_groups
 
@@ -85,25 +123,39 @@ def _foreign_references(client: EC2Client, live: LiveState) -> list[Finding]:
         for raw in describe_groups(client, [{"Name": name, "Values": sorted(roles_by_id)}]):
             if raw.get("GroupId", "") not in roles_by_id:
                 strangers[raw.get("GroupId", "")] = raw
-    findings = []
+    referring: list[tuple[str, SecurityGroupTypeDef, Rule]] = []
     for group_id, raw in sorted(strangers.items()):
         owner = raw.get("OwnerId", "")
         rules = [
             *from_ip_permissions("ingress", raw.get("IpPermissions", []), roles_by_id, owner),
             *from_ip_permissions("egress", raw.get("IpPermissionsEgress", []), roles_by_id, owner),
         ]
-        findings += [
-            Finding(
-                "foreign_reference",
-                rule.peer.value,
-                raw.get("GroupName", ""),
-                f"{rule}: a group hasg does not manage refers to {rule.peer.value}'s group",
-                group_id,
-            )
+        referring += [
+            (group_id, raw, rule)
             for rule in rules
             if rule.peer.kind == "group" and rule.peer.value in live.group_ids
         ]
-    return findings
+    if not referring:
+        return []
+    places = Places(
+        groups={
+            group_id: _in_vpc(raw.get("VpcId", "")).inside("group", group_id)
+            for group_id, raw, _ in referring
+        }
+    )
+    places = with_rule_ids(client, places, {g: g for g, _, _ in referring}, roles_by_id)
+    return [
+        Finding(
+            "foreign_reference",
+            rule.peer.value,
+            raw.get("GroupName", ""),
+            f"{rule}: a group hasg does not manage refers to {rule.peer.value}'s group",
+            group_id,
+            (places.rule(group_id, rule),),
+            rule.text(),
+        )
+        for group_id, raw, rule in referring
+    ]
 
 
 def _other_clusters(
@@ -119,6 +171,7 @@ def _other_clusters(
         tags = tags_of(raw)
         name, group_id = raw.get("GroupName", ""), raw.get("GroupId", "")
         tagged = tags.get(CLUSTER_TAG, "")
+        where = (_in_vpc(vpc.id).inside("group", group_id),)
         if tagged != cluster:
             if tagged not in known_clusters:
                 findings.append(
@@ -129,6 +182,8 @@ def _other_clusters(
                         f"tagged for hasg cluster {tagged!r}, which this policy "
                         f"({cluster!r}) does not name",
                         group_id,
+                        where,
+                        f"{tagged} {name}",
                     )
                 )
         elif tags.get(MANAGED_BY_TAG) != MANAGED_BY_VALUE or ROLE_TAG not in tags:
@@ -141,6 +196,8 @@ def _other_clusters(
                     f"{MANAGED_BY_VALUE} and {ROLE_TAG}, so hasg neither manages nor "
                     "audits its rules",
                     group_id,
+                    where,
+                    name,
                 )
             )
     return findings

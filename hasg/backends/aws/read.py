@@ -31,6 +31,7 @@ from hasg.core.blueprint import (
     Blueprint,
     Direction,
     Rule,
+    RuleKey,
     SecurityGroup,
     group_name,
 )
@@ -272,22 +273,50 @@ def read_rules(client: EC2Client, group_ids: Mapping[str, str]) -> list[tuple[st
     """(role, rule id `sgr-...`, Rule) for every rule of the groups `group_ids`
     (role -> group id) names: one paginated DescribeSecurityGroupRules, read-only.
     A referenced group of the cluster is named by its role, as `live_state` does."""
-    if not group_ids:
-        return []
     roles_by_id = {group_id: role for role, group_id in group_ids.items()}
-    pages = client.get_paginator("describe_security_group_rules").paginate(
-        Filters=[{"Name": "group-id", "Values": sorted(roles_by_id)}]
-    )
-    found = []
-    for page in pages:
-        for raw in page.get("SecurityGroupRules", []):
-            role = roles_by_id.get(raw.get("GroupId", ""))
-            if role is not None:
-                found.append((role, raw.get("SecurityGroupRuleId", ""), _rule_of(raw, roles_by_id)))
+    found = [
+        (roles_by_id[group_id], rule_id, rule)
+        for group_id, rule_id, rule in _described_rules(client, roles_by_id, lambda _: roles_by_id)
+    ]
     return sorted(found, key=lambda item: (item[0], item[1]))
 
 
-def _rule_of(raw: SecurityGroupRuleTypeDef, roles_by_id: Mapping[str, str]) -> Rule:
+def rule_ids(
+    client: EC2Client,
+    groups: Mapping[str, str],
+    roles_by_id: Callable[[str], Mapping[str, str]],
+) -> dict[tuple[str, RuleKey], str]:
+    """The id (`sgr-...`) of every rule of the groups `groups` (key -> group
+    id) names, by the group's key and the rule's `Rule.key`. The group peers
+    of a group's rules are named through `roles_by_id(its id)`, as the rules
+    being labelled name them. One paginated DescribeSecurityGroupRules, read-only."""
+    keys = {group_id: key for key, group_id in groups.items()}
+    return {
+        (keys[group_id], rule.key): rule_id
+        for group_id, rule_id, rule in _described_rules(client, keys, roles_by_id)
+    }
+
+
+def _described_rules(
+    client: EC2Client, group_ids: Iterable[str], names: Callable[[str], Mapping[str, str]]
+) -> Iterable[tuple[str, str, Rule]]:
+    """(group id, rule id, Rule) for every rule of the groups `group_ids`,
+    the group peers of a group's rules named through `names(its id)`."""
+    wanted = set(group_ids)
+    if not wanted:
+        return
+    pages = client.get_paginator("describe_security_group_rules").paginate(
+        Filters=[{"Name": "group-id", "Values": sorted(wanted)}]
+    )
+    for page in pages:
+        for raw in page.get("SecurityGroupRules", []):
+            group_id = raw.get("GroupId", "")
+            if group_id in wanted:
+                rule = rule_of(raw, names(group_id))
+                yield group_id, raw.get("SecurityGroupRuleId", ""), rule
+
+
+def rule_of(raw: SecurityGroupRuleTypeDef, roles_by_id: Mapping[str, str]) -> Rule:
     """A SecurityGroupRule as the one-peer IpPermission it is, read by the one
     reader of IpPermissions (`from_ip_permissions`)."""
     description = raw.get("Description", "")  # absent and empty are one to a Rule

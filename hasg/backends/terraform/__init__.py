@@ -13,6 +13,7 @@ from pathlib import Path
 
 from hasg.backends.base import ALL_PEER_KINDS, AuditSource, Backend, Capabilities, Files, Options
 from hasg.core.blueprint import Blueprint
+from hasg.core.findings import Located
 
 
 def _write(blueprint: Blueprint, options: Options) -> Files:
@@ -34,10 +35,11 @@ def _one_configuration(files: Files) -> str:
     return "\n".join(files[name] for name in MODULE_FILES)
 
 
-def _read_path(path: Path, options: Options) -> Blueprint:
-    from hasg.backends.terraform.read import read_hcl_dir
+def _read_path(path: Path, options: Options) -> Located:
+    """The module and where each group and rule is in it (for SARIF's locations)."""
+    from hasg.backends.terraform.read import read_hcl_places
 
-    return read_hcl_dir(path, var_file=options.get("var_file"))
+    return Located(*read_hcl_places(path, var_file=options.get("var_file")))
 
 
 def _audit_arguments(parser: argparse.ArgumentParser) -> None:

@@ -40,8 +40,10 @@ from hasg.core.blueprint import (
     Direction,
     Peer,
     Rule,
+    RuleKey,
     SecurityGroup,
 )
+from hasg.core.findings import Location, Places
 from hasg.core.networks import FAMILIES, family_of, parse_network
 from hasg.core.peers import expand_cidr_list
 from hasg.core.protocols import ALL_PORTS, ALL_TRAFFIC, Protocol, canonical_protocol, has_ports
@@ -98,14 +100,22 @@ class Declared:
 
 @dataclass(frozen=True)
 class Where:
-    """Where a finding of the reader is: the file as the caller named it, the line."""
+    """Where a finding of the reader is: the file as the caller named it, the
+    line, and the column of the block's first word (0 where not known)."""
 
     file: str
     line: int
     address: str
+    column: int = 0
 
     def error(self, problem: str) -> HclReadError:
         return HclReadError(f"{self.file}: {self.address}: {problem} (line {self.line})")
+
+    def location(self, module: Location) -> Location:
+        """Where it is: in its file, and in `module` by its address."""
+        return Location(
+            self.file, self.line, self.column, module.inside("resource", self.address).logical
+        )
 
 
 def read_hcl(
@@ -127,7 +137,7 @@ def read_hcl(
             staged = f"file{index}{suffix}"
             (root / staged).write_text(text, encoding="utf-8")
             shown[staged] = name
-        return _read_module(root, lambda f: shown.get(f, f), variables=variables)
+        return _read_module(root, lambda f: shown.get(f, f), variables=variables)[0]
 
 
 def read_hcl_dir(
@@ -139,10 +149,28 @@ def read_hcl_dir(
     """Read a module directory (its .tf and .tf.json files, and the local
     modules it calls), or one file. `var_file` is a .tfvars or .tfvars.json
     file, as `terraform plan -var-file`; `variables` override both."""
+    return read_hcl_places(path, variables=variables, var_file=var_file)[0]
+
+
+def read_hcl_places(
+    path: Path,
+    *,
+    variables: Mapping[str, Any] | None = None,
+    var_file: Path | None = None,
+) -> tuple[Blueprint, Places]:
+    """`read_hcl_dir`, and where each group and rule is: the file, line and
+    column of the resource (or inline block) that declares it, and its
+    address (`hasg.core.findings.Places`, groups keyed by role)."""
     if path.is_dir():
         if not any(_is_config(f) for f in path.iterdir()):
             raise HclReadError(f"{path}: no .tf or .tf.json files")
-        return _read_module(path, lambda f: str(path / f), variables=variables, var_file=var_file)
+        return _read_module(
+            path,
+            lambda f: str(path / f),
+            variables=variables,
+            var_file=var_file,
+            module=str(path),
+        )
     if not path.is_file():
         raise HclReadError(f"{path}: no such file or directory")
     try:
@@ -155,7 +183,11 @@ def read_hcl_dir(
         suffix = ".tf.json" if path.name.endswith(".tf.json") else ".tf"
         (Path(staging) / f"main{suffix}").write_bytes(text)
         return _read_module(
-            Path(staging), lambda _: str(path), variables=variables, var_file=var_file
+            Path(staging),
+            lambda _: str(path),
+            variables=variables,
+            var_file=var_file,
+            module=str(path),
         )
 
 
@@ -186,7 +218,8 @@ def _read_module(
     *,
     variables: Mapping[str, Any] | None,
     var_file: Path | None = None,
-) -> Blueprint:
+    module: str = "",
+) -> tuple[Blueprint, Places]:
     import shutil
     import tempfile
 
@@ -206,7 +239,8 @@ def _read_module(
             var_paths.append(os.path.relpath(staged, root))
         evaluated = _evaluate(root, var_paths, show)
     declared = _declarations(root, evaluated, show)
-    return _Reader(evaluated, declared, show, values).blueprint()
+    reader = _Reader(evaluated, declared, show, values, root)
+    return reader.blueprint(), reader.places(module)
 
 
 def _evaluate(root: Path, var_paths: list[str], show: Callable[[str], str]) -> dict[str, Any]:
@@ -432,6 +466,7 @@ class _Group:
     rules: list[Rule] = dataclasses.field(default_factory=list)
     list_rules: list[Rule] = dataclasses.field(default_factory=list)
     where: Where | None = None  # an aws_default_security_group: where it is
+    declared: Where | None = None  # where the resource is, whatever group it is
 
 
 class _Reader:
@@ -443,9 +478,14 @@ class _Reader:
         declared: Iterable[Declared],
         show: Callable[[str], str],
         values: Mapping[str, Any],
+        root: Path,
     ) -> None:
         self.evaluated = evaluated
         self.show = show
+        self.root = root
+        self._lines: dict[str, list[str]] = {}
+        # Where each rule was declared: (its group's instance id, Rule.key) -> Where.
+        self.rule_places: dict[tuple[str, RuleKey], Where] = {}
         self.declared = list(declared)
         self.resources = {(d.file, d.labels): d for d in self.declared if d.kind == "resource"}
         self.locals = {
@@ -503,6 +543,26 @@ class _Reader:
             default_group=self._default_group_rules(defaults),
         )
 
+    def places(self, module: str) -> Places:
+        """Where the groups (by role) and their rules were declared."""
+        roles = {owner: group.role for owner, group in self.groups.items()}
+        source = Location(logical=(("module", module),))
+        return Places(
+            source,
+            {g.role: g.declared.location(source) for g in self.groups.values() if g.declared},
+            {
+                (roles[owner], key): where.location(source)
+                for (owner, key), where in self.rule_places.items()
+            },
+        )
+
+    def _placed(self, owner: str, rules: Iterable[Rule], where: Where) -> list[Rule]:
+        """`rules` of the group `owner`, each remembered as declared at `where`."""
+        placed = list(rules)
+        for rule in placed:
+            self.rule_places.setdefault((owner, rule.key), where)
+        return placed
+
     def _default_group_rules(self, defaults: list[_Group]) -> tuple[Rule, ...] | None:
         """The rules of the VPC's default group; None where no resource manages it."""
         if not defaults:
@@ -516,7 +576,21 @@ class _Reader:
 
     def _where(self, instance: Mapping[str, Any]) -> Where:
         meta = instance["__tfmeta"]
-        return Where(self.show(meta["filename"]), int(meta["line_start"]), meta["path"])
+        return self._at(meta["filename"], int(meta["line_start"]), meta["path"])
+
+    def _at(self, file: str, line: int, address: str) -> Where:
+        """Where a block starts: in HCL, every block's header opens its own
+        line, so the column of its first word (`resource`, `ingress`) is that
+        of the line's first character that is not blank; in JSON, of the key
+        that names it."""
+        if file not in self._lines:
+            text = (self.root / file).read_text(encoding="utf-8")  # read once already
+            self._lines[file] = text.splitlines()
+        lines = self._lines[file]
+        column = 0
+        if 0 < line <= len(lines) and lines[line - 1].strip():
+            column = len(lines[line - 1]) - len(lines[line - 1].lstrip()) + 1
+        return Where(self.show(file), line, address, column)
 
     def _declared_resource(self, instance: Mapping[str, Any]) -> Declared | None:
         meta = instance["__tfmeta"]
@@ -564,23 +638,31 @@ class _Reader:
         if rtype == "aws_default_security_group":
             # The VPC's default group, whatever its tags say: its rules are the
             # Blueprint's `default_group`, and a rule naming it names DEFAULT_GROUP.
-            group = _Group(DEFAULT_GROUP, DEFAULT_GROUP_NAME, "", tags, where=where)
+            group = _Group(DEFAULT_GROUP, DEFAULT_GROUP_NAME, "", tags, where=where, declared=where)
         else:
             role = tags.get(ROLE_TAG) or where.address.removeprefix(f"{rtype}.")
             name = self._string(instance.get("name", ""), where, "name")
             description = instance.get("description", PROVIDER_DEFAULT_DESCRIPTION)
-            group = _Group(role, name, self._string(description, where, "description"), tags)
+            description = self._string(description, where, "description")
+            group = _Group(role, name, description, tags, declared=where)
         self.groups[str(instance["id"])] = group
         for direction in DIRECTIONS:
             inline = instance.get(direction) or []
             for block in inline if isinstance(inline, list) else [inline]:
                 block_where = (
-                    dataclasses.replace(where, line=int(block["__tfmeta"]["line_start"]))
+                    self._at(
+                        instance["__tfmeta"]["filename"],
+                        int(block["__tfmeta"]["line_start"]),
+                        where.address,
+                    )
                     if "__tfmeta" in block
                     else where
                 )
-                group.rules += self._classic_rules(
-                    block, direction, str(instance["id"]), block_where, None
+                owner = str(instance["id"])
+                group.rules += self._placed(
+                    owner,
+                    self._classic_rules(block, direction, owner, block_where, None),
+                    block_where,
                 )
 
     def _owner(self, value: Any, where: Where, field: str) -> str:
@@ -640,12 +722,8 @@ class _Reader:
             direction = self._string(instance.get("type"), where, "type")
             if direction not in DIRECTIONS:
                 raise where.error(f"type: {json.dumps(direction)} is not ingress or egress")
-            self.groups[owner].rules += self._classic_rules(
-                instance,
-                direction,
-                owner,
-                where,
-                declared,
+            self.groups[owner].rules += self._placed(
+                owner, self._classic_rules(instance, direction, owner, where, declared), where
             )
             return
         direction = _DIRECTIONS[rtype]
@@ -670,8 +748,8 @@ class _Reader:
             peer = Peer("vpc")
         else:
             peer = self._cidr(value, fields[0].removeprefix("cidr_"), where, fields[0])
-        self.groups[owner].rules.append(
-            Rule(direction, protocol, low, high, peer, description=description)
+        self.groups[owner].rules += self._placed(
+            owner, [Rule(direction, protocol, low, high, peer, description=description)], where
         )
         if declared is not None:
             self._list_template(declared, owner, direction)
@@ -815,8 +893,11 @@ class _Reader:
         )
         if local is not None or written != fallback or self.cidr_lists[name]:
             return False
-        for peer in expand_cidr_list(name, ()):
-            self.groups[owner].rules.append(dataclasses.replace(template, peer=peer))
+        self.groups[owner].rules += self._placed(
+            owner,
+            [dataclasses.replace(template, peer=peer) for peer in expand_cidr_list(name, ())],
+            self._at(declared.file, declared.line, declared.address),
+        )
         return True
 
     def _reference_id(self, written: Any) -> str | None:
