@@ -80,9 +80,10 @@ class AuditSource:
     """How `hasg audit --from NAME PATH` reads PATH.
 
     `read` gives a Blueprint (compared with the policy's; `Located` with where
-    its groups and rules are) or, for a host firewall, a view of the host (`hasg.hosts.probes.HostView`) that the
-    host audit tries connections on; `add_arguments` declares the options
-    that reading takes (their `dest`s are `read`'s option names)."""
+    its groups and rules are) or, for a host firewall, a view of the host
+    (`hasg.hosts.probes.HostView`) that the host audit tries connections on;
+    `add_arguments` declares the options that reading takes (their `dest`s
+    are `read`'s option names)."""
 
     what: str  # what PATH is, for help and errors
     read: Callable[[Path, Options], Blueprint | Located | HostView]
