@@ -27,7 +27,6 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal, Protocol, get_args
 
 from hasg.core.blueprint import Blueprint, PeerKind
-from hasg.core.findings import Located
 from hasg.core.protocols import ALL_PORTS, ICMP_PROTOCOLS
 from hasg.errors import UsageError
 from hasg.hosts.options import (
@@ -38,6 +37,7 @@ from hasg.hosts.options import (
 )
 
 if TYPE_CHECKING:
+    from hasg.core.findings import Located
     from hasg.hosts.probes import HostView
     from hasg.hosts.resolve import HostRuleset
 

@@ -611,16 +611,23 @@ def audit_host(
     requires must not be blocked and, with egress enforced, nothing else may
     open. What the reader could not evaluate, anywhere, is a finding too."""
     host = expected.host
+
+    def finding(kind: FindingKind, detail: str, where: Place, subject: str) -> Finding:
+        # Located on the host, then where in its firewall (table, chain, rule;
+        # zone, rule), for SARIF; the subject is what stays the same run to run.
+        location = Location(logical=(("host", host.name), *where))
+        return Finding(kind, host.role, host.name, detail, locations=(location,), subject=subject)
+
     findings = [
-        Finding("cannot_evaluate", host.role, host.name, _placed(u.what, u.where))
+        finding("cannot_evaluate", _placed(u.what, u.where), u.where, u.what)
         for u in view.unreadable
     ]
     hints = view.hints()
     services = sorted({*services, *hints.services})
     peers = remotes_of(inventory, expected, named=hints.addresses)
     # Wrong answers, grouped: the same services, the same cause, several peers.
-    by_peer: dict[tuple[FindingKind, bool, str, str], list[str]] = {}
-    undecided: dict[str, int] = {}
+    by_peer: dict[tuple[FindingKind, bool, str, str, Place], list[str]] = {}
+    undecided: dict[tuple[str, Place], int] = {}
     checked = 0
     for peer in peers:
         address = (
@@ -640,22 +647,27 @@ def audit_host(
                 checked += 1
                 got = view.answer(address, peer.address, service, inbound=inbound)
                 if got.outcome == "undecided":
-                    why = _placed(got.why, got.where)
-                    undecided[why] = undecided.get(why, 0) + 1
+                    key = (got.why, got.where)
+                    undecided[key] = undecided.get(key, 0) + 1
                 elif (got.outcome == "open") != (wanted == "open") and wanted != "either":
                     kind: FindingKind = "missing_flow" if wanted == "open" else "beyond_policy"
-                    key = (kind, inbound, peer.label, _placed(got.why, got.where))
-                    by_peer.setdefault(key, []).append(service.text())
-    grouped: dict[tuple[FindingKind, bool, tuple[str, ...], str], list[str]] = {}
-    for (kind, inbound, label, why), texts in by_peer.items():
-        grouped.setdefault((kind, inbound, tuple(texts), why), []).append(label)
+                    wrong = (kind, inbound, peer.label, got.why, got.where)
+                    by_peer.setdefault(wrong, []).append(service.text())
+    grouped: dict[tuple[FindingKind, bool, tuple[str, ...], str, Place], list[str]] = {}
+    for (kind, inbound, label, why, where), texts in by_peer.items():
+        grouped.setdefault((kind, inbound, tuple(texts), why, where), []).append(label)
     findings += [
-        Finding(kind, host.role, host.name, _wrong_text(kind, inbound, texts, labels, why))
-        for (kind, inbound, texts, why), labels in grouped.items()
+        finding(
+            kind,
+            _wrong_text(kind, inbound, texts, labels, _placed(why, where)),
+            where,
+            f"{'in' if inbound else 'out'} {' '.join(texts)} {' '.join(labels)}",
+        )
+        for (kind, inbound, texts, why, where), labels in grouped.items()
     ]
     findings += [
-        Finding("cannot_evaluate", host.role, host.name, f"{count} connection(s) {why}")
-        for why, count in undecided.items()
+        finding("cannot_evaluate", f"{count} connection(s) {_placed(why, where)}", where, why)
+        for (why, where), count in undecided.items()
     ]
     return AuditReport(
         cluster=expected.cluster,

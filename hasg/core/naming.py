@@ -10,8 +10,6 @@ names clash depends on the set of things named, never on their order.
 
 from __future__ import annotations
 
-import hashlib
-import json
 from collections import Counter
 from collections.abc import Callable, Hashable, Mapping, Sequence
 from typing import TypeVar
@@ -42,6 +40,10 @@ def unique_names(
         ]
         if not clashing:
             return names
+        # Only where names clash: `hasg emit-hcl` starts without these.
+        import hashlib
+        import json
+
         for key in clashing:
             digest = hashlib.sha256(json.dumps(list(identity(key))).encode()).hexdigest()[:width]
             names[key] = suffixed(readable[key], digest)

@@ -10,10 +10,13 @@ from __future__ import annotations
 import argparse
 from collections.abc import Mapping
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from hasg.backends.base import ALL_PEER_KINDS, AuditSource, Backend, Capabilities, Files, Options
 from hasg.core.blueprint import Blueprint
-from hasg.core.findings import Located
+
+if TYPE_CHECKING:
+    from hasg.core.findings import Located
 
 
 def _write(blueprint: Blueprint, options: Options) -> Files:
@@ -38,6 +41,7 @@ def _one_configuration(files: Files) -> str:
 def _read_path(path: Path, options: Options) -> Located:
     """The module and where each group and rule is in it (for SARIF's locations)."""
     from hasg.backends.terraform.read import read_hcl_places
+    from hasg.core.findings import Located
 
     return Located(*read_hcl_places(path, var_file=options.get("var_file")))
 
