@@ -212,8 +212,9 @@ def _peer_properties(rule: Rule, blueprint: Blueprint, ids: Mapping[Named, str])
 def _rule_properties(rule: Rule) -> dict[str, Any]:
     """Protocol and ports as EC2 takes them: none for protocols without ports."""
     properties: dict[str, Any] = {"IpProtocol": rule.protocol}
-    if has_ports(rule.protocol):
-        properties.update(FromPort=rule.from_port, ToPort=rule.to_port)
+    ports = rule.aws_ports
+    if ports is not None:
+        properties.update(FromPort=ports[0], ToPort=ports[1])
     return properties
 
 

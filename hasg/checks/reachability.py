@@ -104,7 +104,7 @@ def _roles_reached(
     peer: Peer, roles: Sequence[str], vpc_cidrs: Sequence[str]
 ) -> Iterable[tuple[str, bool]]:
     """The roles a rule's peer certainly holds, and whether it names them by group."""
-    if peer.kind == "group":
+    if peer.is_group:
         if peer.value in roles:
             yield peer.value, True
     elif holds_whole_vpc(peer, vpc_cidrs):
@@ -117,9 +117,9 @@ def holds_whole_vpc(peer: Peer, vpc_cidrs: Sequence[str] = ()) -> bool:
 
     Every instance has a private IPv4 address in one of the VPC's IPv4 CIDRs.
     """
-    if peer.kind == "vpc":
+    if peer.is_vpc:
         return True
-    if peer.kind not in ("cidr_ipv4", "cidr_ipv6"):
+    if not peer.is_network:
         return False
     network = ipaddress.ip_network(peer.value)
     if network.prefixlen == 0:
@@ -275,7 +275,7 @@ def verify(
     cidr_rules = 0
     for group in blueprint:
         for rule in group.rules:
-            if rule.peer.kind == "group":
+            if rule.peer.is_group:
                 if rule.peer.value not in present | policy_roles:
                     breaches.append(
                         Breach(
@@ -391,9 +391,9 @@ def peer_holds(
 
 def peer_key(peer: Peer, vpc_cidrs: Sequence[str] = ()) -> tuple[str, str]:
     """What a non-group peer is, with `vpc` read as the VPC's primary CIDR where known."""
-    if peer.kind == "vpc" and vpc_cidrs:
+    if peer.is_vpc and vpc_cidrs:
         return ("cidr", vpc_cidrs[0])
-    if peer.kind in ("cidr_ipv4", "cidr_ipv6"):
+    if peer.is_network:
         return ("cidr", peer.value)
     return (peer.kind, peer.value)
 
@@ -404,7 +404,7 @@ def _named_peers(
     named: dict[tuple[str, Direction, tuple[str, str]], PortSet] = {}
     for group in compile_policy(policy, check_quotas=False):
         for rule in group.rules:
-            if rule.peer.kind != "group":
+            if not rule.peer.is_group:
                 key = (group.role, rule.direction, peer_key(rule.peer, vpc_cidrs))
                 named[key] = named.get(key, NOTHING) | PortSet.of_rule(rule)
     return named

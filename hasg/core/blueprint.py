@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 from typing import Literal
 
 from hasg.core.networks import is_ipv6
-from hasg.core.ports import port_text
+from hasg.core.ports import aws_ports, port_text
 from hasg.core.protocols import ALL_PORTS, Protocol, canonical_protocol, has_ports
 from hasg.errors import RuleConflictError
 
@@ -64,6 +64,32 @@ class Peer:
         if self.kind == "prefix_list":
             return self.prefix_list_family
         return "ipv4"
+
+    # What kind of peer it is, asked of the value: the one place the kinds are
+    # compared (targets spell each kind in a table of their own).
+    @property
+    def is_group(self) -> bool:
+        """A role's group (or, read from AWS, another group by id)."""
+        return self.kind == "group"
+
+    @property
+    def is_vpc(self) -> bool:
+        """The VPC's CIDR, known where the VPC is."""
+        return self.kind == "vpc"
+
+    @property
+    def is_network(self) -> bool:
+        """A literal network: an IPv4 or IPv6 CIDR."""
+        return self.kind in ("cidr_ipv4", "cidr_ipv6")
+
+    @property
+    def is_list(self) -> bool:
+        """A policy CIDR list by name (only in `SecurityGroup.list_rules`)."""
+        return self.kind == "cidr_list"
+
+    @property
+    def is_prefix_list(self) -> bool:
+        return self.kind == "prefix_list"
 
     @property
     def quota_cost(self) -> int:
@@ -126,6 +152,11 @@ class Rule:
         if self.protocol in ("icmp", "icmpv6"):
             return self.from_port in (ALL_PORTS, port)
         return self.from_port <= port <= self.to_port
+
+    @property
+    def aws_ports(self) -> tuple[int, int] | None:
+        """FromPort and ToPort as AWS's forms hold them (`hasg.core.ports.aws_ports`)."""
+        return aws_ports(self.protocol, self.from_port, self.to_port)
 
     def ports_text(self) -> str:
         """`tcp/22`, `icmp/8`, `all`, `proto/50`: `hasg.core.ports.port_text`."""

@@ -37,7 +37,7 @@ def compile_policy(policy: Policy, *, check_quotas: bool = True) -> Blueprint:
         if not any(isinstance(p, CidrListPeer) for p in (flow.source, flow.destination)):
             continue
         for role_id, rule in flow_rules(policy, flow, expand_lists=False):
-            if rule.peer.kind == "cidr_list":
+            if rule.peer.is_list:
                 templates[role_id].setdefault(rule.key, []).append(rule)
 
     groups = []
@@ -139,7 +139,7 @@ def _aws_ports(port: Port, peer: Peer) -> tuple[Protocol, int, int]:
     if port.protocol == "all":
         return "-1", -1, -1
     if port.protocol == "icmp":
-        return icmp_for(peer.kind == "cidr_ipv6"), port.from_port, port.to_port
+        return icmp_for(peer.is_network and peer.family == "ipv6"), port.from_port, port.to_port
     return port.protocol, port.from_port, port.to_port
 
 

@@ -160,7 +160,7 @@ def diff(desired: Blueprint, live: Blueprint, *, new_group_rules: Iterable[Rule]
             rules.extend(
                 RuleChange(have.role, "remove", r)
                 for r in have.rules
-                if r.peer.kind == "group" and r.peer.value in deleted
+                if r.peer.is_group and r.peer.value in deleted
             )
     return Changes(
         groups=tuple(groups),

@@ -100,7 +100,7 @@ def roles_by_group(mapping: Mapping[str, Iterable[str]]) -> dict[str, tuple[str,
 def peers_meant(peer: Peer, groups: Sequence[MappedGroup]) -> tuple[Peer, ...]:
     """What a live rule's peer is in the policy's words: a mapped group is the
     roles it serves; anything else is itself."""
-    if peer.kind == "group":
+    if peer.is_group:
         for group in groups:
             if group.group_id == peer.value:
                 return tuple(Peer("group", role) for role in group.roles)

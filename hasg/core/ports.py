@@ -59,6 +59,25 @@ def port_text(protocol: str, from_port: int, to_port: int) -> str:
     return f"{protocol}/{from_port}-{to_port}"
 
 
+def aws_ports(protocol: str, from_port: int, to_port: int) -> tuple[int, int] | None:
+    """The FromPort and ToPort AWS's forms are written with (an IpPermission,
+    Terraform's from_port and to_port, a template's FromPort and ToPort), the
+    one rule every target writes by: none for all traffic (AWS takes no ports
+    there), -1 and -1 for a protocol without ports (EC2 ignores them and
+    answers -1; look-alikes such as moto need them), else the rule's own."""
+    if protocol == ALL_TRAFFIC:
+        return None
+    if not has_ports(protocol):
+        return (ALL_PORTS, ALL_PORTS)
+    return (from_port, to_port)
+
+
+def held_ports(protocol: str, from_port: int, to_port: int) -> tuple[int, int]:
+    """The ports a Rule holds for what a reader found: -1 and -1 for a
+    protocol without ports, whatever a target wrote there."""
+    return (from_port, to_port) if has_ports(protocol) else (ALL_PORTS, ALL_PORTS)
+
+
 class PortRange(TypingProtocol):
     """A policy `Port` or anything else with its three fields."""
 

@@ -24,7 +24,7 @@ def resolve_vpc_peers(blueprint: Blueprint, vpc_cidr: str) -> Blueprint:
     become one rule with both reasons."""
 
     def resolve(peer: Peer) -> tuple[Peer, ...]:
-        if peer.kind != "vpc":
+        if not peer.is_vpc:
             return (peer,)
         return (Peer("cidr_ipv4", vpc_cidr, variable=peer.variable),)
 
@@ -37,7 +37,7 @@ def resolve_role_peers(blueprint: Blueprint, addresses: Mapping[str, Sequence[st
     opens nothing: no host of it exists to be reached."""
 
     def resolve(peer: Peer) -> tuple[Peer, ...]:
-        if peer.kind != "group":
+        if not peer.is_group:
             return (peer,)
         return tuple(cidr_peer(cidr) for cidr in addresses.get(peer.value, ()))
 

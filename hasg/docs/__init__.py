@@ -35,9 +35,9 @@ def flow_matrix(blueprint: Blueprint) -> dict[tuple[str, str], PortSet]:
         for rule in group.list_rules:
             add((rule.peer.value, group.role), rule)
         for rule in group.rules:
-            if rule.peer.variable is not None or rule.peer.kind == "group":
+            if rule.peer.variable is not None or rule.peer.is_group:
                 continue
-            network = "vpc CIDR" if rule.peer.kind == "vpc" else rule.peer.value
+            network = "vpc CIDR" if rule.peer.is_vpc else rule.peer.value
             add(
                 (network, group.role) if rule.direction == "ingress" else (group.role, network),
                 rule,

@@ -190,11 +190,11 @@ class _Resolver:
 
     def _peers(self, role: str, rule: Rule) -> Iterable[tuple[Family, str]]:
         peer = rule.peer
-        if peer.kind in ("cidr_ipv4", "cidr_ipv6"):
+        if peer.is_network:
             yield family_of(peer.value), peer.value
-        elif peer.kind == "group":
+        elif peer.is_group:
             yield from self._role(role, rule, peer.value)
-        elif peer.kind == "vpc":
+        elif peer.is_vpc:
             yield from self._vpc(role, rule)
         else:
             raise UsageError(

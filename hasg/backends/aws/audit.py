@@ -133,7 +133,7 @@ def _foreign_references(client: EC2Client, live: LiveState) -> list[Finding]:
         referring += [
             (group_id, raw, rule)
             for rule in rules
-            if rule.peer.kind == "group" and rule.peer.value in live.group_ids
+            if rule.peer.is_group and rule.peer.value in live.group_ids
         ]
     if not referring:
         return []

@@ -13,19 +13,17 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, TypeVar
+from typing import TYPE_CHECKING, Any, cast
 
-from hasg.core.blueprint import Direction, Peer, Rule
-from hasg.core.protocols import Protocol, canonical_protocol, has_ports
+from hasg.core.blueprint import Direction, Peer, PeerKind, Rule
+from hasg.core.ports import aws_ports, held_ports
+from hasg.core.protocols import Protocol, canonical_protocol
 from hasg.errors import HasgError
 
 if TYPE_CHECKING:
     from mypy_boto3_ec2.type_defs import (
         IpPermissionOutputTypeDef,
         IpPermissionTypeDef,
-        IpRangeTypeDef,
-        Ipv6RangeTypeDef,
-        PrefixListIdTypeDef,
         UserIdGroupPairTypeDef,
     )
 
@@ -54,11 +52,11 @@ def from_ip_permissions(
     """The Rules in EC2's IpPermissions (IpPermissions or IpPermissionsEgress)."""
     for permission in permissions:
         protocol = normalize_protocol(permission.get("IpProtocol", "-1"))
-        low, high = (-1, -1)
         # EC2 ignores the ports of every protocol but tcp, udp, icmp and icmpv6
         # (IpPermission.FromPort), and look-alikes answer what was sent: -1 it is.
-        if has_ports(protocol):
-            low, high = permission.get("FromPort", -1), permission.get("ToPort", -1)
+        low, high = held_ports(
+            protocol, permission.get("FromPort", -1), permission.get("ToPort", -1)
+        )
 
         def rule(
             peer: Peer,
@@ -69,20 +67,26 @@ def from_ip_permissions(
         ) -> Rule:
             return Rule(direction, protocol, low, high, peer, description=description or "")
 
-        for v4 in permission.get("IpRanges", []):
-            yield rule(Peer("cidr_ipv4", v4.get("CidrIp", "")), v4.get("Description"))
-        for v6 in permission.get("Ipv6Ranges", []):
-            yield rule(Peer("cidr_ipv6", v6.get("CidrIpv6", "")), v6.get("Description"))
-        for prefix_list in permission.get("PrefixListIds", []):
-            peer = Peer("prefix_list", prefix_list.get("PrefixListId", ""))
-            yield rule(peer, prefix_list.get("Description"))
-        for pair in permission.get("UserIdGroupPairs", []):
-            group_id = pair.get("GroupId", "")
-            user_id = pair.get("UserId", owner_id)
-            value = roles_by_group_id.get(group_id) if user_id == owner_id else None
-            if value is None:
-                value = group_id if user_id == owner_id else f"{user_id}/{group_id}"
-            yield rule(Peer("group", value), pair.get("Description"))
+        for kind, (listed, key) in PEER_ELEMENTS.items():
+            elements: list[Mapping[str, str]] = permission.get(listed, [])  # type: ignore[assignment]
+            for element in elements:
+                value = element.get(key, "")
+                if kind == "group":
+                    value = _group_value(element, roles_by_group_id, owner_id)
+                yield rule(Peer(kind, value), element.get("Description"))
+
+
+def _group_value(
+    pair: Mapping[str, str], roles_by_group_id: Mapping[str, str], owner_id: str
+) -> str:
+    """A referenced group as hasg names it: a role of the cluster, else its
+    id (`sg-...`), or `account/sg-...` across accounts."""
+    group_id = pair.get("GroupId", "")
+    user_id = pair.get("UserId", owner_id)
+    value = roles_by_group_id.get(group_id) if user_id == owner_id else None
+    if value is None:
+        value = group_id if user_id == owner_id else f"{user_id}/{group_id}"
+    return value
 
 
 def normalize_protocol(protocol: str) -> Protocol:
@@ -93,47 +97,45 @@ def normalize_protocol(protocol: str) -> Protocol:
         raise HasgError(f"EC2 answered with IpProtocol {protocol!r}: {error}") from None
 
 
+# How EC2 holds each kind of peer in an IpPermission: the list and the key of
+# its elements (EC2 API reference, IpPermission). The writer and the reader
+# both go by this one table; a `vpc` peer is resolved to a CIDR before.
+PEER_ELEMENTS: dict[PeerKind, tuple[str, str]] = {
+    "cidr_ipv4": ("IpRanges", "CidrIp"),
+    "cidr_ipv6": ("Ipv6Ranges", "CidrIpv6"),
+    "prefix_list": ("PrefixListIds", "PrefixListId"),
+    "group": ("UserIdGroupPairs", "GroupId"),
+}
+
+
 @dataclass
 class _Permission:
     protocol: str
     from_port: int
     to_port: int
-    ipv4: list[IpRangeTypeDef] = field(default_factory=list)
-    ipv6: list[Ipv6RangeTypeDef] = field(default_factory=list)
-    prefix_lists: list[PrefixListIdTypeDef] = field(default_factory=list)
-    groups: list[UserIdGroupPairTypeDef] = field(default_factory=list)
+    elements: dict[str, list[dict[str, str]]] = field(default_factory=dict)
 
     def add(self, rule: Rule, group_ids: Mapping[str, str]) -> None:
-        peer, description = rule.peer, rule.description
-        if peer.kind == "cidr_ipv4":
-            v4: IpRangeTypeDef = {"CidrIp": peer.value}
-            self.ipv4.append(_described(v4, description))
-        elif peer.kind == "cidr_ipv6":
-            v6: Ipv6RangeTypeDef = {"CidrIpv6": peer.value}
-            self.ipv6.append(_described(v6, description))
-        elif peer.kind == "prefix_list":
-            prefix_list: PrefixListIdTypeDef = {"PrefixListId": peer.value}
-            self.prefix_lists.append(_described(prefix_list, description))
-        elif peer.kind == "group":
-            self.groups.append(_described(group_reference(peer.value, group_ids), description))
-        else:
+        peer = rule.peer
+        if peer.kind not in PEER_ELEMENTS:
             raise ValueError(f"{rule}: resolve 'vpc' peers to the VPC's CIDR before writing")
+        listed, key = PEER_ELEMENTS[peer.kind]
+        element: dict[str, str] = {key: peer.value}
+        if peer.is_group:
+            element = {k: str(v) for k, v in group_reference(peer.value, group_ids).items()}
+        if rule.description:
+            element["Description"] = rule.description
+        self.elements.setdefault(listed, []).append(element)
 
     def as_dict(self) -> IpPermissionTypeDef:
-        permission: IpPermissionTypeDef = {"IpProtocol": self.protocol}
-        # -1 for the protocols without ports: AWS ignores them, moto needs them.
-        if self.protocol != "-1":
-            permission["FromPort"] = self.from_port
-            permission["ToPort"] = self.to_port
-        if self.ipv4:
-            permission["IpRanges"] = self.ipv4
-        if self.ipv6:
-            permission["Ipv6Ranges"] = self.ipv6
-        if self.prefix_lists:
-            permission["PrefixListIds"] = self.prefix_lists
-        if self.groups:
-            permission["UserIdGroupPairs"] = self.groups
-        return permission
+        permission: dict[str, Any] = {"IpProtocol": self.protocol}
+        ports = aws_ports(self.protocol, self.from_port, self.to_port)
+        if ports is not None:
+            permission["FromPort"], permission["ToPort"] = ports
+        for listed, _ in PEER_ELEMENTS.values():
+            if self.elements.get(listed):
+                permission[listed] = self.elements[listed]
+        return cast("IpPermissionTypeDef", permission)
 
 
 def group_reference(value: str, group_ids: Mapping[str, str]) -> UserIdGroupPairTypeDef:
@@ -146,18 +148,3 @@ def group_reference(value: str, group_ids: Mapping[str, str]) -> UserIdGroupPair
     if slash and group_id.startswith("sg-"):
         return {"UserId": user_id, "GroupId": group_id}
     raise HasgError(f"a rule refers to role {value!r}, which has no security group here")
-
-
-_Described = TypeVar(
-    "_Described",
-    "IpRangeTypeDef",
-    "Ipv6RangeTypeDef",
-    "PrefixListIdTypeDef",
-    "UserIdGroupPairTypeDef",
-)
-
-
-def _described(element: _Described, description: str) -> _Described:
-    if description:
-        element["Description"] = description
-    return element

@@ -419,9 +419,10 @@ def _rule_body(block: Block, group: SecurityGroup, rule: Rule) -> None:
     block.attr("security_group_id", Expr(group_id_reference(group.role)))
     block.attr("description", rule.description)
     block.attr("ip_protocol", rule.protocol)
-    if rule.protocol != "-1":
-        block.attr("from_port", rule.from_port)
-        block.attr("to_port", rule.to_port)
+    ports = rule.aws_ports
+    if ports is not None:
+        block.attr("from_port", ports[0])
+        block.attr("to_port", ports[1])
 
 
 def _rule_block(group: SecurityGroup, rule: Rule, name: str, tags: Mapping[str, str]) -> Block:

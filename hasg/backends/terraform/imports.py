@@ -94,7 +94,7 @@ _Identity = tuple[str, Direction, Protocol, int, int, PeerKind, str]
 def _identity(role: str, rule: Rule) -> _Identity:
     peer = rule.peer
     value = peer.value
-    if peer.kind in ("cidr_ipv4", "cidr_ipv6"):
+    if peer.is_network:
         # Not a network: it matches nothing declared, and is reported.
         with contextlib.suppress(ValueError):
             value = canonical_cidr(value)
@@ -185,7 +185,7 @@ class _Adopter:
     def rule(self, instance: ResourceInstance, rule: Rule) -> None:
         role = instance.role
         wanted = rule
-        if rule.peer.kind == "vpc":
+        if rule.peer.is_vpc:
             # The module's data.aws_vpc.this.cidr_block: the VPC's primary CIDR.
             wanted = dataclasses.replace(rule, peer=Peer("cidr_ipv4", self.live.vpc_cidr))
         if role not in self.adopted:
