@@ -29,6 +29,7 @@ import hasg
 from hasg.backends.base import (
     ALL_PEER_KINDS,
     Backend,
+    Capabilities,
     check_file_name,
     load_backend,
     target_names,
@@ -312,7 +313,7 @@ def test_any_other_name_is_refused_in_one_line(name: str) -> None:
 
 
 NEW_TARGET = """
-from hasg.backends.base import ALL_PEER_KINDS, Backend
+from hasg.backends.base import ALL_PEER_KINDS, Backend, Capabilities
 
 def _write(blueprint, options):
     return {"rules.txt": "".join(f"{g.role} {r}\\n" for g in blueprint for r in g.rules)}
@@ -320,7 +321,9 @@ def _write(blueprint, options):
 def _arguments(parser):
     parser.add_argument("--shout", action="store_true", help="in capitals")
 
-BACKEND = Backend("plaintext", "rules as text", ALL_PEER_KINDS, _write, add_arguments=_arguments)
+BACKEND = Backend(
+    "plaintext", "rules as text", Capabilities(ALL_PEER_KINDS), _write, add_arguments=_arguments
+)
 """
 
 
@@ -540,7 +543,9 @@ def test_the_file_name_guard_takes_exactly_the_relative_names(parts: list[str]) 
 
 
 def test_a_backend_that_names_a_file_outside_is_refused() -> None:
-    escaping = Backend("evil", "", ALL_PEER_KINDS, write=lambda b, o: {"../../etc/cron.d/x": ""})
+    escaping = Backend(
+        "evil", "", Capabilities(ALL_PEER_KINDS), write=lambda b, o: {"../../etc/cron.d/x": ""}
+    )
     with pytest.raises(UsageError, match="outside its directory"):
         escaping.emit(chef())
 
@@ -621,3 +626,60 @@ def test_an_unknown_target_is_one_line() -> None:
     done = run("emit")
     assert done.returncode == 1 and done.stderr.count("\n") == 1
     assert "the following arguments are required: TARGET" in done.stderr
+
+
+def needs(capability: str) -> tuple[Blueprint, dict[str, Any]]:
+    """A Blueprint (and options) that only a target able to do `capability` expresses."""
+    rule = {
+        "icmp_codes": Rule("ingress", "icmp", 3, 4, Peer("cidr_ipv4", "198.18.1.0/24")),
+        "icmp_types": Rule("ingress", "icmp", 6, -1, Peer("cidr_ipv4", "198.18.1.0/24")),
+    }.get(capability)
+    app = SecurityGroup("app", "c-app", "", ownership_tags("c", "app"), (rule,) if rule else ())
+    peer = SecurityGroup("peer", "c-peer", "", ownership_tags("c", "peer"))
+    default = () if capability == "default_group" else None
+    if capability == "default_group_rules":
+        default = (Rule("ingress", "tcp", 22, 22, Peer("cidr_ipv4", "198.18.1.0/24")),)
+    blueprint = Blueprint("c", (app, peer), default_group=default)
+    options: dict[str, Any] = {"inventory": TWO_ROLES}  # for host targets: the site
+    if capability == "enforce_egress":
+        options["egress"] = "enforce"
+    return blueprint, options
+
+
+def able(backend: Backend, capability: str) -> bool:
+    declared = backend.capabilities
+    if capability == "default_group":
+        return declared.default_group != "none"
+    if capability == "default_group_rules":
+        return declared.default_group == "any"
+    if capability == "icmp_types":
+        return declared.icmp_types is None or 6 in declared.icmp_types.get("icmp", {6})
+    return bool(getattr(declared, capability))
+
+
+CAPABILITIES = (
+    "default_group",
+    "default_group_rules",
+    "enforce_egress",
+    "icmp_codes",
+    "icmp_types",
+)
+
+
+@pytest.mark.parametrize("name", TARGETS)
+@pytest.mark.parametrize("capability", CAPABILITIES)
+def test_what_a_target_cannot_express_is_refused_in_one_form(name: str, capability: str) -> None:
+    """One mechanism, the declared Capabilities: before anything is written,
+    `NAME cannot express WHAT (WHY...)`; what it declares it can, it writes."""
+    backend = load_backend(name)
+    blueprint, options = needs(capability)
+    if "inventory" not in backend.option_defaults():  # not a host target
+        options = {}
+        if capability == "enforce_egress":
+            return  # only host targets take --egress
+    if able(backend, capability):
+        backend.emit(blueprint, options)
+        return
+    with pytest.raises(UsageError) as refused:
+        backend.emit(blueprint, options)
+    assert str(refused.value).startswith(f"{name} cannot express ")

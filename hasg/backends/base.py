@@ -310,6 +310,8 @@ def host_backend(
     return Backend(
         name=name,
         summary=summary,
+        # A site has no VPC, and so no VPC default group for restrict_default_group
+        # to act on: the option asks nothing of a host firewall.
         capabilities=capabilities or Capabilities(HOST_PEER_KINDS),
         write=write,
         parse=parse,
