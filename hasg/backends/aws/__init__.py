@@ -9,10 +9,12 @@
 
 The modules, one job each: `session` (the EC2 client, errors), `boundary`
 (what every entry point refuses before any call), `read` (live groups ->
-Blueprint, and which of them hasg owns), `permissions` (Rule <-> IpPermission), `diff` (pure:
-Blueprint x Blueprint -> Changes), `parallel` (independent calls at once),
-`planner` (plan), `applier` (apply, destroy: executes Changes), `render`
-(plan text and JSON), `commands` (the CLI).
+Blueprint, and which of them hasg owns), `dump` (the AWS CLI's JSON dumps
+answered as EC2 would), `audit` (what only a live VPC tells an audit),
+`permissions` (Rule <-> IpPermission), `parallel` (independent calls at
+once), `planner` (plan: read, then the core's pure diff), `applier` (apply,
+destroy: executes Changes), `render` (plan text and JSON). The commands are
+hasg/cli/aws.py's.
 
 Names are loaded on first use, so importing hasg.backends.aws (or the CLI) does not
 import boto3.
