@@ -56,7 +56,7 @@ class AuditReport:
     rules_checked: int
     findings: tuple[Finding, ...]
     # What "clean" means for this audit, said when it is.
-    claim: str = "the deployed groups hold exactly the policy's groups and rules"
+    claim: str = "the groups and rules read hold exactly the policy's"
     # Groups mapped to roles: (role, its groups as text), which lists the
     # findings by role.
     role_groups: tuple[tuple[str, str], ...] = ()
