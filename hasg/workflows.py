@@ -16,10 +16,17 @@ from hasg.checks.audit import AuditReport, audit_blueprint, audit_mapped, ordere
 from hasg.checks.reachability import VerifyReport, verify
 from hasg.core.blueprint import DEFAULT_GROUP
 from hasg.core.compile import compile_policy
+from hasg.core.input_files import check_nesting, read_text_capped
 from hasg.core.mapping import MappedGroup, RoleMap, check_role_map, mapped_blueprint
 from hasg.core.transforms import resolve_vpc_peers
 from hasg.errors import NftReadError, UsageError
 from hasg.policy.model import Policy
+
+# A host's whole ruleset as `nft -j` prints it, large ipsets included, is
+# megabytes; its JSON nests about ten levels (rule, expr, match, set, elem,
+# prefix). These bound what a hostile file costs far above any real one.
+MAX_RULESET_BYTES = 64 << 20
+MAX_RULESET_DEPTH = 64
 
 if TYPE_CHECKING:
     import boto3
@@ -184,10 +191,8 @@ def audit_host(
     wanted = inventory.host(host)
     options = {"inventory": inventory, "egress": egress, "ssh_port": policy.ssh_port}
     (ruleset,) = [r for r in host_rulesets_of(compile_policy(policy), options) if r.host == wanted]
-    try:
-        text = nft.read_text(encoding="utf-8")
-    except UnicodeDecodeError as error:
-        raise NftReadError(f"{nft}: not UTF-8 text ({error.reason})") from None
+    text = read_text_capped(nft, MAX_RULESET_BYTES, "nft ruleset", NftReadError)
+    check_nesting(text, MAX_RULESET_DEPTH, str(nft), NftReadError, syntax="json")
     nftables.check_nft_document(text, str(nft))
     return nftables.audit_host(text, ruleset, enforce_egress=enforces_egress(options))
 

@@ -246,5 +246,5 @@ def test_no_text_but_an_address_passes_for_one(text: str) -> None:
 
 
 def test_loading_a_missing_file_is_one_line(tmp_path: Path) -> None:
-    with pytest.raises(InventoryError, match="cannot be read"):
+    with pytest.raises(InventoryError, match="cannot read"):
         load_inventory(tmp_path / "nope.yaml")
