@@ -24,12 +24,12 @@ from hasg.core.blueprint import Blueprint, Direction, Peer, Rule, SecurityGroup
 from hasg.core.networks import FAMILIES, Family, covers_world, family_of, parse_network
 from hasg.core.no_traffic import NO_TRAFFIC_EGRESS, is_no_traffic_egress
 from hasg.core.peers import cidr_peer
+from hasg.core.ports import WORLD_SAFE_TCP_PORTS
 from hasg.core.protocols import ALL_TRAFFIC, canonical_protocol, has_ports
 from hasg.core.quotas import RULES_PER_GROUP, quota_usage
 from hasg.core.tags import CLUSTER_TAG, ROLE_TAG
 from hasg.core.version import __version__
 from hasg.errors import QuotaError, TemplateReadError, UsageError
-from hasg.policy.model import WORLD_SAFE_TCP_PORTS
 
 FORMATS = ("yaml", "json")
 TEMPLATE_FILE = {"yaml": "template.yaml", "json": "template.json"}

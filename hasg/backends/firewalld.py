@@ -34,7 +34,7 @@ from xml.sax.saxutils import quoteattr
 
 from hasg.backends.base import Options, host_backend
 from hasg.core.blueprint import Blueprint, Rule
-from hasg.core.networks import Family
+from hasg.core.networks import FAMILIES, Family, union
 from hasg.core.protocols import canonical_protocol
 from hasg.errors import FirewalldReadError, UsageError
 from hasg.hosts.inventory import Host
@@ -139,16 +139,38 @@ BACKEND = host_backend(
 
 
 def ipset_xml(address_set: AddressSet) -> str:
-    hosts_only = address_set.hosts_only
+    ipset_type, entries = ipset_entries(address_set)
     lines = [
         '<?xml version="1.0" encoding="utf-8"?>',
-        f'<ipset type="{"hash:ip" if hosts_only else "hash:net"}">',
+        f'<ipset type="{ipset_type}">',
         f"  <short>{address_set.name}</short>",
     ]
     if address_set.family == "ipv6":
         lines.append(f'  <option name="family" value="{_IPSET_FAMILY["ipv6"]}"/>')
-    lines += [f"  <entry>{as_address(e)}</entry>" for e in address_set.elements]
+    lines += [f"  <entry>{e}</entry>" for e in entries]
     return "\n".join([*lines, "</ipset>"]) + "\n"
+
+
+def ipset_entries(address_set: AddressSet) -> tuple[str, tuple[str, ...]]:
+    """The ipset type and entries that hold `address_set`, in a form firewalld
+    keeps: its ipset reader drops, with a warning only (INVALID_ENTRY), an
+    entry its `IPSet.check_entry` refuses, which would leave the set, and so
+    the rule, holding less than the policy says.
+
+    firewalld refuses `0.0.0.0` in a hash:ip set and any `/0` in a hash:net
+    one (firewall/core/io/ipset.py), and overlapping entries when it sets them
+    (firewall/core/ipset.py). So single hosts are a hash:ip set (the nft
+    backend's plain set) but for the IPv4 unspecified address; anything else
+    is a hash:net set of the union of the networks, the whole family written
+    as its two halves: the same addresses."""
+    family = address_set.family
+    if address_set.hosts_only and ("0.0.0.0/32" not in address_set.elements):
+        return "hash:ip", tuple(as_address(e) for e in address_set.elements)
+    entries: list[str] = []
+    for network in union(address_set.elements, family):
+        halves = network.subnets() if network.prefixlen == 0 else (network,)
+        entries += [str(n) for n in halves]
+    return "hash:net", tuple(entries)
 
 
 def zone_xml(ruleset: HostRuleset, ipsets: Mapping[str, str]) -> str:
@@ -262,11 +284,16 @@ def read_blueprint(files: Mapping[str, str]) -> Blueprint:
 
 
 def read_ipset(text: str, name: str = "ipset") -> tuple[str, ...]:
+    """The set's elements; a hash:net set's as the union of its networks,
+    as `ipset_entries` writes the networks a set stands for."""
     root = _parse(text, name)
     try:
-        return tuple(as_cidr(e.text or "") for e in root.iter("entry"))
+        cidrs = tuple(as_cidr(e.text or "") for e in root.iter("entry"))
     except ValueError as error:
         raise FirewalldReadError(f"{name}: {error}") from None
+    if root.get("type") != "hash:net":
+        return cidrs
+    return tuple(str(n) for family in FAMILIES for n in union(cidrs, family))
 
 
 def read_zone(text: str, ipsets: Mapping[str, Iterable[str]]) -> tuple[Rule, ...]:

@@ -70,6 +70,20 @@ class PortRange(TypingProtocol):
     def to_port(self) -> int: ...
 
 
+# Ports the whole internet may reach without `public: true`: HTTPS and its redirect.
+WORLD_SAFE_TCP_PORTS = frozenset({80, 443})
+
+
+def world_safe(ports: PortRange) -> bool:
+    """Whether the whole internet may reach `ports` unasked: exactly tcp/80 or
+    tcp/443, whatever the spelling of tcp (the one world guard's exemption)."""
+    return (
+        canonical_protocol(ports.protocol) == "tcp"
+        and ports.from_port == ports.to_port
+        and ports.from_port in WORLD_SAFE_TCP_PORTS
+    )
+
+
 # --------------------------------------------------------------------------- port sets
 
 # Each protocol's range of ports (ICMP: types). Every other IP protocol has
