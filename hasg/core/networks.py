@@ -300,3 +300,46 @@ def exposure(
         return None
     too_open = wide_open(cidrs)
     return Exposure(risky, too_open) if too_open else None
+
+
+# --------------------------------------------------------------------------- host addresses
+
+Address = ipaddress.IPv4Address | ipaddress.IPv6Address
+
+# Addresses no host of an inventory can have, and why (RFC 6890's special-
+# purpose registries): a rule naming one would match no host's traffic, or
+# every host's. The first that holds an address names it. Documentation
+# ranges (192.0.2.0/24, 2001:db8::/32) and the benchmarking range
+# (198.18.0.0/15) stay usable: labs and docs are made of them.
+_NOT_A_HOST: tuple[tuple[Network, str], ...] = tuple(
+    (ipaddress.ip_network(network), why)
+    for network, why in (
+        ("0.0.0.0/32", "the unspecified address"),
+        ("0.0.0.0/8", "in 0.0.0.0/8, 'this network' (RFC 1122), never a host's"),
+        ("127.0.0.0/8", "a loopback address: every host has it"),
+        ("169.254.0.0/16", "link-local: it means another host on every link"),
+        ("224.0.0.0/4", "a multicast address: a group, not a host"),
+        ("255.255.255.255/32", "the limited broadcast address: every host on the link"),
+        ("240.0.0.0/4", "in 240.0.0.0/4, reserved (RFC 1112): no network routes it"),
+        ("::/128", "the unspecified address"),
+        ("::1/128", "the loopback address: every host has it"),
+        ("::/96", "IPv4-compatible (deprecated, RFC 4291): write the IPv4 address"),
+        ("fe80::/10", "link-local: it means another host on every link"),
+        ("fec0::/10", "site-local (deprecated, RFC 3879)"),
+        ("ff00::/8", "a multicast address: a group, not a host"),
+    )
+)
+
+
+def why_not_a_host(address: Address) -> str | None:
+    """Why `address` cannot be a host's address in an inventory, or None.
+
+    A host is named by a unicast address another host can reach it by:
+    not unspecified, loopback, link-local (which needs an interface to mean
+    anything), multicast, broadcast, or in space nobody may assign. An
+    IPv4-mapped address (`::ffff:198.18.0.5`) is the inventory's to refuse:
+    it would let one host hide under two spellings."""
+    for network, why in _NOT_A_HOST:
+        if address in network:
+            return why
+    return None

@@ -43,13 +43,14 @@ import sys
 from collections import deque
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field, replace
+from functools import total_ordering
 from pathlib import Path
 from typing import Any, TypeVar
 
 import yaml
 
 from hasg.core.input_files import check_nesting, read_text_capped
-from hasg.core.networks import Family, canonical_cidr, family_of
+from hasg.core.networks import Family, canonical_cidr, family_of, why_not_a_host
 from hasg.core.yaml_source import MAX_DEPTH, mark_position, parse_yaml
 from hasg.errors import InventoryError, PolicyFileError, Problem
 
@@ -72,12 +73,24 @@ _DEFAULT_SSH_PORT = 22
 MAX_INVENTORY_BYTES = 1 << 20
 
 
-@dataclass(frozen=True, order=True)
+@total_ordering
+@dataclass(frozen=True)
 class Host:
-    """One machine: its role and its addresses (IPv4 first, at most one per family)."""
+    """One machine: its role and its addresses (IPv4 first, at most one per family).
+
+    Hosts sort by role, then by address, IPv4 before IPv6: a role may hold
+    hosts of either family, and addresses of two families do not compare."""
 
     role: str
     addresses: tuple[Address, ...]
+
+    def _order(self) -> tuple[str, tuple[tuple[int, int], ...]]:
+        return (self.role, tuple((a.version, int(a)) for a in self.addresses))
+
+    def __lt__(self, other: object) -> bool:
+        if not isinstance(other, Host):
+            return NotImplemented
+        return self._order() < other._order()
 
     @property
     def name(self) -> str:
@@ -110,7 +123,7 @@ class Inventory:
 
     def addresses_of(self, role: str, family: Family) -> tuple[Address, ...]:
         found = (h.address(family) for h in self.hosts_of(role))
-        return tuple(sorted(a for a in found if a is not None))
+        return tuple(sorted((a for a in found if a is not None), key=int))
 
     @property
     def roles(self) -> tuple[str, ...]:
@@ -182,11 +195,12 @@ def _address(text: object) -> Address:
         address = ipaddress.ip_address(text)
     except ValueError:
         raise ValueError(f"{text!r} is not an IPv4 or IPv6 address") from None
-    if address.is_unspecified or address.is_multicast or address.is_loopback:
-        raise ValueError(f"{text} is not a host's unicast address")
     if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped is not None:
         # Else one host could hide under two spellings, one per family.
         raise ValueError(f"{text} is an IPv4-mapped IPv6 address; write {address.ipv4_mapped}")
+    why = why_not_a_host(address)
+    if why is not None:
+        raise ValueError(f"{text} cannot be a host's address: it is {why}")
     return address
 
 

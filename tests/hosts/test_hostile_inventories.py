@@ -1,9 +1,12 @@
 """Inventories and rulesets a person or a host hands hasg, at their worst:
-endless files, deep nesting, thousands of bad addresses. Each is one line per
-problem (file:line:column), exit 1, no traceback and nothing written."""
+endless files, deep nesting, thousands of bad addresses, addresses no host
+can have, and both address families in one role. Each is one line per
+problem (file:line:column), exit 1, no traceback and nothing written; or,
+where the input is good (both families in one role), a ruleset."""
 
 from __future__ import annotations
 
+import ipaddress
 import json
 import re
 import sys
@@ -15,8 +18,8 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from hasg.cli import main
-from hasg.errors import InventoryError, NftReadError
-from hasg.hosts.inventory import load_chef_config
+from hasg.errors import HasgError, InventoryError, NftReadError
+from hasg.hosts.inventory import load_chef_config, load_inventory_text
 from tests.hosts.conftest import FIXTURES
 from tests.hosts.test_cli_hosts import refused
 
@@ -201,3 +204,133 @@ def test_twenty_thousand_bad_addresses_are_each_placed() -> None:
         assert problem.line == row
         assert line[problem.column - 1 :].startswith(f'"{value}"')
     assert str(caught.value).endswith("... and 19980 more problems")
+
+
+# --------------------------------------------------------------------------- host addresses
+
+
+@pytest.mark.parametrize(
+    ("address", "why"),
+    [
+        ("255.255.255.255", "the limited broadcast address"),
+        ("0.0.0.0", "the unspecified address"),
+        ("0.1.2.3", "'this network'"),
+        ("127.0.0.2", "a loopback address"),
+        ("169.254.1.1", "link-local"),
+        ("224.0.0.1", "a multicast address"),
+        ("240.0.0.1", "reserved (RFC 1112)"),
+        ("::", "the unspecified address"),
+        ("::1", "the loopback address"),
+        ("::198.18.0.5", "IPv4-compatible"),
+        ("fe80::1", "link-local"),
+        ("fec0::1", "site-local"),
+        ("ff02::1", "a multicast address"),
+        ("::ffff:198.18.0.5", "IPv4-mapped IPv6 address; write 198.18.0.5"),
+    ],
+)
+def test_an_address_no_host_can_have_is_refused_at_its_place(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], address: str, why: str
+) -> None:
+    hosts = tmp_path / "hosts.yaml"
+    hosts.write_text(f"roles:\n  automate: [198.18.0.10, '{address}']\n", encoding="utf-8")
+    error = refused(capsys, tmp_path / "out", "emit", "nftables", "--inventory", str(hosts))
+    assert error.startswith(f"hasg: error: {hosts}:2:27: roles.automate: ")
+    assert why in error and error.count("\n") == 1
+    toml = with_private_ips("automate", f'"198.18.0.10", "{address}"')
+    with pytest.raises(InventoryError) as caught:
+        load_chef_config(toml, name="config.toml")
+    (problem,) = caught.value.problems
+    row = next(n for n, line in enumerate(toml.splitlines(), 1) if "automate_private_ips" in line)
+    assert (problem.line, problem.column) == (row, 40) and why in problem.message
+    args = ["emit", "nftables", "--inventory", str(FIXTURES / "config.toml")]
+    error = refused(
+        capsys, tmp_path / "out", *args, "--bastion", address, "--network", "10.0.0.0/8"
+    )
+    assert why in error
+
+
+@pytest.mark.parametrize(
+    "address", ["198.18.0.5", "192.0.2.7", "10.1.2.3", "100.64.0.1", "fd00:18::5", "2001:db8::5"]
+)
+def test_lab_documentation_and_private_addresses_are_hosts(address: str) -> None:
+    inventory = load_inventory_text(f"roles:\n  automate: ['{address}']\n")
+    assert inventory.hosts[0].addresses == (ipaddress.ip_address(address),)
+
+
+# Where random addresses rarely fall: the blocks the decision is about.
+SPECIAL = ["0.0.0.0/8", "240.0.0.0/4", "::/96", "fe80::/10", "169.254.0.0/16", "fec0::/10"]
+
+
+def independent_verdict(address: ipaddress.IPv4Address | ipaddress.IPv6Address) -> bool:
+    """Whether `address` can be a host, by Python's own address properties."""
+    if address.is_unspecified or address.is_loopback or address.is_multicast:
+        return False
+    if address.is_link_local:
+        return False
+    if isinstance(address, ipaddress.IPv4Address):
+        return not (address.is_reserved or address in ipaddress.ip_network("0.0.0.0/8"))
+    if address.ipv4_mapped is not None or address.is_site_local:
+        return False
+    return address not in ipaddress.ip_network("::/96")
+
+
+@given(
+    st.one_of(
+        st.ip_addresses(v=4),
+        st.ip_addresses(v=6),
+        st.sampled_from(
+            ["0.0.0.0/8", "240.0.0.0/4", "::/96", "fe80::/10", "169.254.0.0/16"]
+        ).flatmap(lambda n: st.ip_addresses(network=n)),
+    )
+)
+def test_an_address_is_a_host_exactly_when_python_says_it_is_assignable_unicast(
+    address: ipaddress.IPv4Address | ipaddress.IPv6Address,
+) -> None:
+    document = json.dumps({"roles": {"automate": [str(address)]}})
+    if independent_verdict(address):
+        assert load_inventory_text(document).hosts[0].addresses == (address,)
+    else:
+        with pytest.raises(InventoryError):
+            load_inventory_text(document)
+
+
+# --------------------------------------------------------------------------- both families
+
+
+def test_both_families_in_one_role_make_a_ruleset_per_host(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A role of an IPv4-only host and an IPv6-only host, and two bastions of
+    either family: sorting the hosts compared an IPv4 address with an IPv6
+    one (TypeError: ... are not of the same version)."""
+    hosts = tmp_path / "hosts.yaml"
+    hosts.write_text(
+        "roles:\n  automate: [198.18.0.10, 'fd00:18::11']\n  chef_server: [198.18.0.20]\n"
+        "  opensearch: ['fd00:18::30']\n  postgresql: [198.18.0.40]\n",
+        encoding="utf-8",
+    )
+    site = ["--bastion", "fd00:18::5", "--bastion", "198.18.0.5", "--network", "198.18.0.0/24"]
+    out = tmp_path / "out"
+    assert main(["emit", "nftables", "--inventory", str(hosts), *site, "--out", str(out)]) == 0
+    written = sorted(p.name for p in out.iterdir())
+    assert written == [
+        "198.18.0.10.nft",
+        "198.18.0.20.nft",
+        "198.18.0.40.nft",
+        "198.18.0.5.nft",
+        "fd00:18::11.nft",
+        "fd00:18::30.nft",
+        "fd00:18::5.nft",
+    ]
+    assert "@role_bastion_ipv6" in (out / "fd00:18::11.nft").read_text(encoding="utf-8")
+    capsys.readouterr()
+    dump = tmp_path / "empty.json"
+    dump.write_text('{"nftables": []}', encoding="utf-8")
+    audit = ["audit", "--nft", str(dump), "--inventory", str(hosts), *site, "--host", "fd00:18::11"]
+    assert main(audit) == 2  # no table inet hasg: drift, judged, not a crash
+    assert "Traceback" not in capsys.readouterr().err
+
+
+def test_the_library_refuses_as_the_cli_does() -> None:
+    with pytest.raises(HasgError, match="the limited broadcast address"):
+        load_inventory_text("roles:\n  automate: [255.255.255.255]\n")
