@@ -43,7 +43,7 @@ WORLD: dict[Family, str] = {"ipv4": "0.0.0.0/0", "ipv6": "::/0"}
 
 _PRIVATE_IPV4: tuple[str, ...] = ("10.0.0.0/8", "100.64.0.0/10", "127.0.0.0/8")
 _PRIVATE_IPV4 += ("169.254.0.0/16", "172.16.0.0/12", "192.168.0.0/16")
-_NOT_PUBLIC: dict[Family, tuple[Network, ...]] = {
+NOT_PUBLIC: dict[Family, tuple[Network, ...]] = {
     "ipv4": tuple(ipaddress.IPv4Network(n) for n in _PRIVATE_IPV4),
     "ipv6": tuple(ipaddress.IPv6Network(n) for n in ("::1/128", "fc00::/7", "fe80::/10")),
 }
@@ -199,7 +199,7 @@ def public_addresses(cidrs: Iterable[str | Network], family: Family) -> int:
     """How many public addresses the union of what `cidrs` stand for holds."""
     merged = meaning(cidrs, family)
     total = sum(n.num_addresses for n in merged)
-    for private in _NOT_PUBLIC[family]:
+    for private in NOT_PUBLIC[family]:
         total -= sum(_overlap(n, private) for n in merged)
     return total
 
