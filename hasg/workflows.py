@@ -45,11 +45,85 @@ def audit_hcl(policy: Policy, path: Path, *, var_file: Path | None = None) -> Au
 
     No AWS: both sides name the VPC's CIDR symbolically (`data.aws_vpc` in
     the HCL, a "vpc" peer in the policy), so they compare as they are.
+
+    A rule made once per CIDR of a policy list (`for_each` over the list's
+    variable) has no instance while the list is empty, so one valuation of
+    the variables cannot judge it: a module that opens SSH to 0.0.0.0/0 as
+    soon as someone sets `admin_cidrs_ipv4` is not clean. The module is
+    judged again with every CIDR list variable it declares set to values of
+    its own (`list_valuations`), against the policy with the same lists, and
+    with every list empty; what differs under any valuation is drift, named
+    with the valuation.
     """
     from hasg.backends.terraform.read import read_hcl_dir
 
     actual = read_hcl_dir(path, var_file=var_file)
-    return audit_blueprint(compile_policy(policy), actual, source=str(path))
+    report = audit_blueprint(compile_policy(policy), actual, source=str(path))
+    findings = list(report.findings)
+    for label, lists in list_valuations(policy, actual.cidr_lists):
+        variables = _list_variables(lists)
+        valued = read_hcl_dir(path, var_file=var_file, variables=variables)
+        expected = compile_policy(policy.model_copy(update=lists))
+        for finding in audit_blueprint(expected, valued, source=str(path)).findings:
+            labelled = replace(finding, detail=f"{label}: {finding.detail}")
+            if labelled not in findings and finding not in report.findings:
+                findings.append(labelled)
+    return replace(report, findings=ordered_findings(findings))
+
+
+# Values no policy list is likely to hold (documentation ranges, RFC 5737 and
+# RFC 3849), each at most a public /24 or /48, so that no flow's world guard
+# refuses them: one pair per list, that the valuation's rules are told apart.
+_SAMPLE_CIDRS: tuple[tuple[str, str], ...] = (
+    ("192.0.2.0/24", "2001:db8:2::/48"),
+    ("198.51.100.0/24", "2001:db8:3::/48"),
+    ("203.0.113.0/24", "2001:db8:4::/48"),
+)
+
+
+def list_valuations(
+    policy: Policy, module_lists: Mapping[str, Sequence[str]]
+) -> list[tuple[str, dict[str, tuple[str, ...]]]]:
+    """The valuations of the CIDR list variables a module declares under which
+    `audit_hcl` judges it again, besides the given one: every list filled
+    (every rule made per CIDR has instances), and every list empty (the VPC
+    fallback of `user_cidrs`). Each is (label, {list: CIDRs}), for the policy
+    and, by `_list_variables`, for the module."""
+    names = sorted(set(module_lists) & {"admin_cidrs", "user_cidrs"})
+    if not names:
+        return []
+    taken = {c for flow in policy.flows for c in _cidrs_of(flow)}
+    taken |= {c for name in names for c in getattr(policy, name)}
+    samples = [pair for pair in _SAMPLE_CIDRS if not taken & set(pair)]
+    filled = {name: samples[i % len(samples)] for i, name in enumerate(names)}
+    empty: dict[str, tuple[str, ...]] = {name: () for name in names}
+    return [
+        ("with every CIDR list set (" + _shown(filled) + ")", dict(filled)),
+        ("with every CIDR list empty", empty),
+    ]
+
+
+def _cidrs_of(flow: object) -> tuple[str, ...]:
+    from hasg.policy.model import CidrPeer
+
+    sides = (getattr(flow, "source", None), getattr(flow, "destination", None))
+    return tuple(side.cidr for side in sides if isinstance(side, CidrPeer))
+
+
+def _list_variables(lists: Mapping[str, Sequence[str]]) -> dict[str, list[str]]:
+    """A valuation of the policy's lists as the module's variables, one per family."""
+    from hasg.backends.terraform.hcl import list_variable
+    from hasg.core.networks import FAMILIES, family_of
+
+    return {
+        list_variable(name, family): [c for c in cidrs if family_of(c) == family]
+        for name, cidrs in lists.items()
+        for family in FAMILIES
+    }
+
+
+def _shown(lists: Mapping[str, Sequence[str]]) -> str:
+    return ", ".join(f"{name} = {', '.join(cidrs)}" for name, cidrs in lists.items())
 
 
 def audit_vpc(

@@ -57,8 +57,10 @@ def read_text_capped(
     try:
         return data.decode(encoding)
     except UnicodeDecodeError as failure:
+        line = data.count(b"\n", 0, failure.start) + 1
+        column = failure.start - data.rfind(b"\n", 0, failure.start)  # in bytes
         message = f"is not UTF-8 text (byte {failure.start})"
-        raise refusal(error, Problem(0, 0, name, "", message)) from None
+        raise refusal(error, Problem(line, column, name, "", message)) from None
 
 
 # What opens a level in each syntax, and what holds brackets that open none:
