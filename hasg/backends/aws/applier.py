@@ -29,7 +29,7 @@ from functools import partial
 from itertools import groupby
 from typing import TYPE_CHECKING, TypeVar
 
-from botocore.exceptions import BotoCoreError, ClientError
+from botocore.exceptions import ClientError
 
 from hasg.backends.aws.boundary import check_blueprint, check_names, check_vpc_id
 from hasg.backends.aws.parallel import run_parallel
@@ -46,6 +46,7 @@ from hasg.backends.aws.read import (
     tags_of,
 )
 from hasg.backends.aws.session import (
+    BOTO_ERRORS,
     DEFAULT_WORKERS,
     aws_errors,
     error_code,
@@ -160,7 +161,7 @@ def execute(client: EC2Client, plan: Plan, *, max_workers: int = DEFAULT_WORKERS
         raise
     except HasgError as error:
         raise _stopped(error) from error
-    except (ClientError, BotoCoreError) as error:
+    except BOTO_ERRORS as error:
         raise _stopped(translate(error)) from error
     group_ids = {role: g for role, g in executor.group_ids.items() if role != DEFAULT_GROUP}
     return ApplyResult(plan.vpc.id, plan.changes, dict(sorted(group_ids.items())))
