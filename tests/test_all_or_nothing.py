@@ -78,3 +78,17 @@ def test_files_already_there_are_replaced_whole(tmp_path: Path) -> None:
     write_all({"a.nft": "old\n", "h/zones/z.xml": "old\n"}, out)
     write_all({"a.nft": "new\n", "h/zones/z.xml": "new\n"}, out)
     assert tree(out) == {"a.nft": "new\n", "h": "dir", "h/zones": "dir", "h/zones/z.xml": "new\n"}
+
+
+def test_a_new_file_has_the_mode_writing_it_directly_gives_and_an_old_one_keeps_its_own(
+    tmp_path: Path,
+) -> None:
+    from hasg.cli.files import write_all
+
+    out = tmp_path / "out"
+    (tmp_path / "direct").write_text("x", encoding="utf-8")
+    write_all({"new.nft": "x\n", "old.nft": "x\n"}, out)
+    (out / "old.nft").chmod(0o640)
+    write_all({"new.nft": "y\n", "old.nft": "y\n"}, out)
+    assert (out / "new.nft").stat().st_mode & 0o777 == (tmp_path / "direct").stat().st_mode & 0o777
+    assert (out / "old.nft").stat().st_mode & 0o777 == 0o640

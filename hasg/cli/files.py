@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import stat
 import tempfile
 from collections.abc import Mapping
 from pathlib import Path
@@ -38,6 +39,9 @@ def write_all(files: Mapping[str, str], out: Path) -> None:
                 prefix=f".{target.name}.", suffix=".hasg-tmp", dir=target.parent
             )
             staged.append((Path(staging), target))
+            # mkstemp makes the file 0600; keep what the file had, else what
+            # writing it directly would have given it.
+            os.fchmod(descriptor, _mode_of(target))
             with os.fdopen(descriptor, "w", encoding="utf-8") as file:
                 file.write(text)
     except OSError as error:
@@ -55,6 +59,14 @@ def write_all(files: Mapping[str, str], out: Path) -> None:
                 f"--out {out}: cannot write {target}: {error.strerror or error}; "
                 f"{done} of {len(staged)} files were written"
             ) from None
+
+
+def _mode_of(target: Path) -> int:
+    if target.exists():
+        return stat.S_IMODE(target.stat().st_mode)
+    umask = os.umask(0)
+    os.umask(umask)
+    return 0o666 & ~umask
 
 
 def _check_place(out: Path, name: str) -> None:
