@@ -31,7 +31,7 @@ class UsageError(HasgError):
 
 
 class QuotaError(HasgError):
-    """A group would hold more rules than AWS allows."""
+    """More than AWS allows: rules in a group, resources or bytes in a template."""
 
 
 class PolicyError(HasgError):

@@ -20,7 +20,7 @@ from hasg.core.findings import Located, Places
 from hasg.core.mapping import MappedGroup, RoleMap, check_role_map, mapped_blueprint
 from hasg.core.transforms import resolve_vpc_peers
 from hasg.errors import UsageError
-from hasg.policy.model import Policy
+from hasg.policy.model import CidrPeer, Policy
 
 if TYPE_CHECKING:
     import boto3
@@ -39,6 +39,15 @@ def audit_hcl(policy: Policy, path: Path, *, var_file: Path | None = None) -> Au
 
     No AWS: both sides name the VPC's CIDR symbolically (`data.aws_vpc` in
     the HCL, a "vpc" peer in the policy), so they compare as they are.
+
+    A rule made once per CIDR of a policy list (`for_each` over the list's
+    variable) has no instance while the list is empty, so one valuation of
+    the variables cannot judge it: a module that opens SSH to 0.0.0.0/0 as
+    soon as someone sets `admin_cidrs_ipv4` is not clean. The module is
+    judged again with every CIDR list variable it declares set to values of
+    its own (`list_valuations`), against the policy with the same lists, and
+    with every list empty; what differs under any valuation is drift, named
+    with the valuation (`AuditSource.with_lists`).
     """
     return audit_from(policy, "terraform", path, var_file=var_file)
 
@@ -58,11 +67,28 @@ def audit_from(policy: Policy, target: str, path: Path | str, **options: Any) ->
         raise UsageError(f"hasg audit --from {target}: the {target} target has no reader")
     given = backend.audit_options(options)
     read = source.read(Path(path), given)
+    if isinstance(read, Blueprint):
+        read = Located(read, Places())
     if isinstance(read, Located):
         expected = compile_policy(policy)
-        return audit_blueprint(expected, read.blueprint, source=str(path), places=read.places)
-    if isinstance(read, Blueprint):
-        return audit_blueprint(compile_policy(policy), read, source=str(path))
+        report = audit_blueprint(expected, read.blueprint, source=str(path), places=read.places)
+        with_lists = source.with_lists
+        if with_lists is None:
+            return report
+        findings = list(report.findings)
+        for label, lists in list_valuations(policy, read.blueprint.cidr_lists):
+            valued = with_lists(Path(path), given, lists)
+            judged = audit_blueprint(
+                compile_policy(policy.model_copy(update=lists)),
+                valued.blueprint,
+                source=str(path),
+                places=valued.places,
+            )
+            for finding in judged.findings:
+                labelled = replace(finding, detail=f"{label}: {finding.detail}")
+                if labelled not in findings and finding not in report.findings:
+                    findings.append(labelled)
+        return replace(report, findings=ordered_findings(findings))
     return _audit_host_view(
         policy,
         read,
@@ -73,6 +99,47 @@ def audit_from(policy: Policy, target: str, path: Path | str, **options: Any) ->
         given.get("networks") or (),
         given.get("egress") or "open",
     )
+
+
+# Values no policy list is likely to hold (documentation ranges, RFC 5737 and
+# RFC 3849), each at most a public /24 or /48, so that no flow's world guard
+# refuses them: one pair per list, that the valuation's rules are told apart.
+_SAMPLE_CIDRS: tuple[tuple[str, str], ...] = (
+    ("192.0.2.0/24", "2001:db8:2::/48"),
+    ("198.51.100.0/24", "2001:db8:3::/48"),
+    ("203.0.113.0/24", "2001:db8:4::/48"),
+)
+
+
+def list_valuations(
+    policy: Policy, module_lists: Mapping[str, Sequence[str]]
+) -> list[tuple[str, dict[str, tuple[str, ...]]]]:
+    """The valuations of the CIDR list variables a module declares under which
+    `audit_hcl` judges it again, besides the given one: every list filled
+    (every rule made per CIDR has instances), and every list empty (the VPC
+    fallback of `user_cidrs`). Each is (label, {list: CIDRs}), for the policy
+    and, by the target's `AuditSource.with_lists`, for its files."""
+    names = sorted(set(module_lists) & {"admin_cidrs", "user_cidrs"})
+    if not names:
+        return []
+    taken = {c for flow in policy.flows for c in _cidrs_of(flow)}
+    taken |= {c for name in names for c in getattr(policy, name)}
+    samples = [pair for pair in _SAMPLE_CIDRS if not taken & set(pair)]
+    filled = {name: samples[i % len(samples)] for i, name in enumerate(names)}
+    empty: dict[str, tuple[str, ...]] = {name: () for name in names}
+    return [
+        ("with every CIDR list set (" + _shown(filled) + ")", dict(filled)),
+        ("with every CIDR list empty", empty),
+    ]
+
+
+def _cidrs_of(flow: object) -> tuple[str, ...]:
+    sides = (getattr(flow, "source", None), getattr(flow, "destination", None))
+    return tuple(side.cidr for side in sides if isinstance(side, CidrPeer))
+
+
+def _shown(lists: Mapping[str, Sequence[str]]) -> str:
+    return ", ".join(f"{name} = {', '.join(cidrs)}" for name, cidrs in lists.items())
 
 
 def audit_vpc(

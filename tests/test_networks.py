@@ -4,11 +4,14 @@ other spellings of the same network, zone ids, and where "wide open" begins."""
 from __future__ import annotations
 
 import ipaddress
+from pathlib import Path
 
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
+from hasg import Policy, PolicyError
+from hasg.cli import main
 from hasg.core.networks import (
     WIDE_OPEN_PREFIX,
     canonical_cidr,
@@ -155,3 +158,100 @@ def test_within_holds_exactly_when_every_address_is_inside(
     truth = inner.version == outer.version and all(a in outer for a in inner)
     shown = (str(inner), str(outer)) if as_text else (inner, outer)
     assert within(*shown) == truth
+
+
+# --------------------------------------------------------------------------- IPv4 inside IPv6
+
+# (prefix, bit offset of the IPv4 address, whether it is inverted: Teredo)
+EMBEDDINGS = [
+    ("64:ff9b::/96", 96, False),
+    ("64:ff9b:1::/48", 96, False),
+    ("2002::/16", 16, False),
+    ("2001::/32", 96, True),
+    ("::ffff:0:0/96", 96, False),
+    ("::ffff:0:0:0/96", 96, False),
+    ("::/96", 96, False),
+]
+
+
+def embedded(prefix: str, offset: int, inverted: bool, v4: ipaddress.IPv4Network) -> list[str]:
+    """The IPv6 network that stands for `v4` through `prefix`, in several spellings."""
+    bits = int(v4.network_address) ^ (0xFFFFFFFF if inverted else 0)
+    bits &= int(v4.netmask)
+    base = int(ipaddress.IPv6Network(prefix).network_address)
+    network = ipaddress.IPv6Network((base | bits << (96 - offset), offset + v4.prefixlen))
+    forms = [str(network), f"{network.network_address.exploded.upper()}/{network.prefixlen}"]
+    if offset == 96:  # the IPv4 part written as IPv4, as RFC 4291 allows
+        head = ":".join(network.network_address.exploded.split(":")[:6])
+        dotted = ipaddress.IPv4Address(int(network.network_address) & 0xFFFFFFFF)
+        forms.append(f"{head}:{dotted}/{network.prefixlen}")
+    return forms
+
+
+def ipv4_side(cidrs: list[str]) -> tuple[bool, int]:
+    found = [o for o in wide_open(cidrs) if o.family == "ipv4"]
+    return (found[0].world, found[0].public) if found else (False, 0)
+
+
+@given(
+    st.sampled_from(EMBEDDINGS),
+    st.integers(0, 2**32 - 1),
+    st.integers(0, 32),
+)
+def test_ipv6_that_embeds_ipv4_is_as_open_as_the_ipv4_it_stands_for(
+    embedding: tuple[str, int, bool], address: int, length: int
+) -> None:
+    """NAT64, 6to4, Teredo, IPv4-mapped, -translated and -compatible
+    prefixes stand for IPv4 space: `64:ff9b::/96` is the IPv4 internet."""
+    prefix, offset, inverted = embedding
+    v4 = ipaddress.IPv4Network((address, length), strict=False)
+    for form in embedded(prefix, offset, inverted, v4):
+        assert canonical_cidr(form) == canonical_cidr(embedded(prefix, offset, inverted, v4)[0])
+        assert ipv4_side([form]) == ipv4_side([str(v4)]), form
+        assert covers_world([form], "ipv4") is (length == 0)
+
+
+@given(st.sampled_from(EMBEDDINGS), st.integers(0, 2**32 - 1), st.integers(0, 32))
+def test_a_policy_refuses_embedded_ipv4_exactly_as_the_ipv4_itself(
+    embedding: tuple[str, int, bool], address: int, length: int
+) -> None:
+    prefix, offset, inverted = embedding
+    v4 = ipaddress.IPv4Network((address, length), strict=False)
+    (v6, *_) = embedded(prefix, offset, inverted, v4)
+
+    def refused(cidr: str) -> bool:
+        flow = {"source": cidr, "destination": "web", "ports": ["all"], "description": "d"}
+        try:
+            Policy.model_validate(
+                {"cluster": "c", "roles": [{"id": "web", "description": "w"}], "flows": [flow]}
+            )
+        except PolicyError:
+            return True
+        return False
+
+    ipv6_wide = any(o.family == "ipv6" for o in wide_open([v6]))
+    assert refused(v6) == (refused(str(v4)) or ipv6_wide)
+
+
+def test_nat64_on_all_ports_needs_public(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """`64:ff9b::/96` on `all` was accepted without `public: true`: by count it
+    is 2**32 IPv6 addresses, far below a /48; by meaning, the IPv4 internet."""
+    policy = tmp_path / "nat64.yaml"
+    text = (
+        "cluster: demo\nroles:\n  - id: web\n    description: web servers\nflows:\n"
+        "  - source: 64:ff9b::/96\n    destination: web\n    ports: [all]\n"
+        "    description: everything from NAT64\n"
+    )
+    policy.write_text(text, encoding="utf-8")
+    assert main(["emit-hcl", "--policy", str(policy)]) == 1
+    error = capsys.readouterr().err
+    assert error == (
+        f"hasg: error: {policy}:6:5: flows[0]: flow 64:ff9b::/96-to-web opens all to "
+        "64:ff9b::/96: 64:ff9b::/96 holds every IPv4 address (through 64:ff9b::/96, NAT64, "
+        "RFC 6052); only tcp/80 and tcp/443 may be open that wide unless the flow says "
+        "public: true\n"
+    )
+    policy.write_text(text + "    public: true\n", encoding="utf-8")
+    assert main(["emit-hcl", "--policy", str(policy)]) == 0

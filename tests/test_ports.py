@@ -12,7 +12,7 @@ from hypothesis import strategies as st
 
 from hasg import Port
 from hasg.core.blueprint import Blueprint, Peer, Rule, SecurityGroup
-from hasg.core.ports import PortSet, port_text
+from hasg.core.ports import NOTHING, PortSet, port_text, union
 from hasg.core.protocols import canonical_protocol
 from hasg.errors import HasgError, RuleConflictError
 from hasg.policy.schema import policy_json_schema
@@ -55,8 +55,7 @@ def test_port_rule_and_port_set_print_one_form(port: Port) -> None:
     protocol = canonical_protocol(port.protocol)
     rule = Rule("ingress", protocol, port.from_port, port.to_port, WEB)
     assert rule.ports_text() == str(port)
-    if port.protocol != "icmp" or port.to_port == -1:  # a PortSet tells ICMP types apart, not codes
-        assert str(PortSet.of_port(port)) == str(port)
+    assert str(PortSet.of_port(port)) == str(port)
 
 
 def test_the_forms_that_used_to_disagree() -> None:
@@ -172,3 +171,71 @@ def test_same_key_rules_keep_one_value_or_refuse(
     else:
         with pytest.raises(RuleConflictError):
             _group(one, other)
+
+
+# --------------------------------------------------------------------------- ICMP types and codes
+
+
+def icmp_admits(port: Port, icmp_type: int, code: int) -> bool:
+    """What EC2 does with an ICMP rule (IpPermission: FromPort is the type,
+    ToPort the code, -1 any): the meaning PortSet must keep."""
+    return port.from_port in (-1, icmp_type) and port.to_port in (-1, code)
+
+
+def holds(ports: PortSet, icmp_type: int, code: int) -> bool:
+    return bool(ports & PortSet.of_port(Port.icmp(icmp_type, code)))
+
+
+icmp_points = st.tuples(st.integers(0, 255), st.integers(0, 255))
+few_icmp = st.lists(icmp, max_size=4)
+
+
+@given(few_icmp, few_icmp, st.lists(icmp_points, min_size=1, max_size=20))
+def test_a_port_set_holds_exactly_the_icmp_types_and_codes_its_rules_admit(
+    first: list[Port], second: list[Port], points: list[tuple[int, int]]
+) -> None:
+    """`icmp/3:4` is one code of one type, `icmp/3` every code of it: the
+    audit and verify judge with these sets, and kept only the type."""
+    a = union(PortSet.of_port(p) for p in first)
+    b = union(PortSet.of_port(p) for p in second)
+    # Where sets differ if codes are lost: each rule's own type and code, and the next code.
+    near = [(p.from_port % 256, (p.to_port + d) % 256) for p in first + second for d in (0, 1)]
+    for icmp_type, code in points + near:
+        in_a = any(icmp_admits(p, icmp_type, code) for p in first)
+        in_b = any(icmp_admits(p, icmp_type, code) for p in second)
+        assert holds(a, icmp_type, code) is in_a
+        assert holds(a | b, icmp_type, code) is (in_a or in_b)
+        assert holds(a & b, icmp_type, code) is (in_a and in_b)
+        assert holds(a - b, icmp_type, code) is (in_a and not in_b)
+
+
+@given(few_icmp)
+def test_icmp_port_sets_print_what_they_hold(ports: list[Port]) -> None:
+    """Each piece printed is a port a policy could write, or a run of them
+    (`icmp/3-5`, `icmp/3:0-3`), and reads back to the same set."""
+    merged = union(PortSet.of_port(p) for p in ports)
+    read_back = NOTHING
+    for piece in merged.as_list():
+        kind, _, rest = piece.partition("/")
+        assert kind == "icmp"
+        if not rest:
+            read_back |= PortSet.of_port(Port.icmp())
+            continue
+        type_part, _, codes = rest.partition(":")
+        first_type, _, last_type = type_part.partition("-")
+        low_code, _, high_code = codes.partition("-")
+        for icmp_type in range(int(first_type), int(last_type or first_type) + 1):
+            if not codes:
+                read_back |= PortSet.of_port(Port.icmp(icmp_type))
+                continue
+            for code in range(int(low_code), int(high_code or low_code) + 1):
+                read_back |= PortSet.of_port(Port.icmp(icmp_type, code))
+    assert read_back == merged
+
+
+def test_one_code_is_less_than_its_type() -> None:
+    fragmentation = PortSet.of_port(Port.icmp(3, 4))
+    unreachable = PortSet.of_port(Port.icmp(3))
+    assert unreachable - fragmentation
+    assert not fragmentation - unreachable
+    assert str(unreachable - fragmentation) == "icmp/3:0-3 icmp/3:5-255"

@@ -90,6 +90,12 @@ class AuditSource:
     add_arguments: Callable[[argparse.ArgumentParser], None] = field(default=_no_arguments)
     # Whether `read` gives one host's view (then the audit needs --inventory and --host).
     of_a_host: bool = False
+    # Where the files take the policy's CIDR lists as inputs (Terraform's list
+    # variables): PATH read again with the lists given these values. A rule
+    # made once per CIDR of a list has no instance while the list is empty,
+    # so the audit judges every valuation it needs, not only the given one
+    # (`hasg.workflows.list_valuations`).
+    with_lists: Callable[[Path, Options, Mapping[str, tuple[str, ...]]], Located] | None = None
 
 
 @dataclass(frozen=True)

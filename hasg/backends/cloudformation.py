@@ -21,22 +21,40 @@ from typing import Any
 
 from hasg.backends.base import AuditSource, Backend, Capabilities, Files, Options
 from hasg.core.blueprint import Blueprint, Direction, Peer, Rule, SecurityGroup
+from hasg.core.cidr_patterns import cidr_shape_pattern, narrow_cidr_pattern
 from hasg.core.naming import unique_names
-from hasg.core.networks import FAMILIES, Family, covers_world, family_of, parse_network
+from hasg.core.networks import (
+    FAMILIES,
+    WIDE_OPEN_PREFIX,
+    Family,
+    family_of,
+    parse_network,
+)
 from hasg.core.no_traffic import NO_TRAFFIC_EGRESS, is_no_traffic_egress
 from hasg.core.peers import cidr_peer
+from hasg.core.ports import world_safe
 from hasg.core.protocols import ALL_TRAFFIC, canonical_protocol, has_ports
 from hasg.core.quotas import RULES_PER_GROUP, quota_usage
 from hasg.core.tags import CLUSTER_TAG, ROLE_TAG
 from hasg.core.version import __version__
 from hasg.errors import QuotaError, TemplateReadError, UsageError
-from hasg.policy.model import WORLD_SAFE_TCP_PORTS
 
 FORMATS = ("yaml", "json")
 TEMPLATE_FILE = {"yaml": "template.yaml", "json": "template.json"}
 # CloudFormation's quota on a template passed inline as TemplateBody; a larger
 # template must be uploaded to S3 and passed as TemplateURL (up to 1 MB).
 TEMPLATE_BODY_LIMIT = 51_200
+# What CloudFormation takes in one template however it is passed (AWS
+# CloudFormation User Guide, "CloudFormation quotas"; cfn-lint's E1002,
+# E1003, E2010, E3010, E6010 and E2015 check the same numbers).
+TEMPLATE_LIMITS: dict[str, int] = {
+    "bytes": 1_000_000,  # a template in S3 (TemplateURL): 1 MB
+    "resources": 500,
+    "parameters": 200,
+    "outputs": 200,
+    "description bytes": 1_024,
+    "parameter value bytes": 4_096,
+}
 # Logical ids: alphanumeric, at most 255 characters (template anatomy, Resources).
 LOGICAL_ID_MAX = 255
 
@@ -54,16 +72,9 @@ _PEER_PROPERTY: dict[tuple[Direction, str], str] = {
     ("ingress", "prefix_list"): "SourcePrefixListId",
     ("egress", "prefix_list"): "DestinationPrefixListId",
 }
-# An IPv4 or IPv6 CIDR's shape; EC2 itself judges the value.
-_CIDR_PATTERN: dict[str, str] = {
-    "ipv4": r"^\d{1,3}(\.\d{1,3}){3}/\d{1,2}$",
-    "ipv6": r"^[0-9A-Fa-f:.]+/\d{1,3}$",
-}
-# The policy's rule where the list can change (as the Terraform module's
-# validation): only tcp/80 and tcp/443 may be open to the whole internet. A
-# prefix length of 0 is the whole family whatever the address is spelled
-# (`0.0.0.0/0`, `::/0`, `0::/00`), so the pattern refuses it by the length.
-NOT_THE_WORLD = r"(?!.*/0+$)"
+# A VPC's IPv4 CIDR block is a /16 to a /28 (Amazon VPC User Guide, "VPC CIDR
+# blocks"): `VpcCidr` takes nothing else, so never 0.0.0.0/0.
+VPC_PREFIXES = (16, 28)
 
 
 def camel(text: str) -> str:
@@ -164,23 +175,16 @@ def _parameters(blueprint: Blueprint) -> dict[str, dict[str, Any]]:
             "Description": "The VPC the security groups belong to.",
         }
     }
-    if any(r.peer.kind == "vpc" for g in blueprint for r in g.rules):
+    rules = [r for g in blueprint for r in g.rules]
+    vpc_rules = [r for r in rules if r.peer.kind == "vpc"]
+    if vpc_rules:
+        shortest, longest = VPC_PREFIXES
         parameters[VPC_CIDR_PARAMETER] = {
             "Type": "String",
             "Description": "The VPC's primary IPv4 CIDR (rules to or from the VPC).",
-            "AllowedPattern": _CIDR_PATTERN["ipv4"],
+            **_guarded("ipv4", vpc_rules, (), shortest=shortest, longest=longest),
         }
     for (name, family), cidrs in _list_slots(blueprint).items():
-        risky = {
-            r.ports_text()
-            for g in blueprint
-            for r in g.rules
-            if r.peer.variable == name
-            and not (r.protocol == "tcp" and r.from_port == r.to_port in WORLD_SAFE_TCP_PORTS)
-        }
-        pattern = _CIDR_PATTERN[family]
-        if risky and not any(covers_world([c], family) for c in cidrs):
-            pattern = "^" + NOT_THE_WORLD + pattern[1:]
         parameters[list_parameter(name, family)] = {
             "Type": "CommaDelimitedList",
             "Description": (
@@ -189,9 +193,47 @@ def _parameters(blueprint: Blueprint) -> dict[str, dict[str, Any]]:
             ),
             "Default": ",".join(cidrs),
             # For a CommaDelimitedList the pattern must match every element.
-            "AllowedPattern": pattern,
+            **_guarded(family, [r for r in rules if r.peer.variable == name], cidrs),
         }
     return parameters
+
+
+def _guarded(
+    family: Family,
+    rules: list[Rule],
+    defaults: list[str] | tuple[str, ...],
+    *,
+    shortest: int = 0,
+    longest: int | None = None,
+) -> dict[str, str]:
+    """The AllowedPattern (and what it asks, for CloudFormation to say when a
+    value fails it) of a parameter that `rules` open ports to.
+
+    The one world guard, as far as a pattern can take it: where a rule opens
+    more than tcp/80 and tcp/443 and no flow of it says `public: true`, each
+    value must, alone, be no wider than the guard allows (a public IPv4 /24,
+    an IPv6 /48, private space: `hasg.core.cidr_patterns`); the template's
+    own defaults, which the guard judged as a union when it was emitted,
+    always pass. Else any CIDR of the family."""
+    name = family.replace("ip", "IP")
+    risky = sorted({r.ports_text() for r in rules if not r.public and not world_safe(r)})
+    lengths = f"a /{shortest} to a /{longest}, " if longest is not None else ""
+    if not risky:
+        return {
+            "AllowedPattern": cidr_shape_pattern(family, shortest=shortest, longest=longest),
+            "ConstraintDescription": f"{name} CIDRs, {lengths}without host bits",
+        }
+    widest = f"/{WIDE_OPEN_PREFIX[family]}"
+    return {
+        "AllowedPattern": narrow_cidr_pattern(
+            family, shortest=shortest, longest=longest, also=tuple(defaults)
+        ),
+        "ConstraintDescription": (
+            f"{name} CIDRs, {lengths}each private or at most a public {widest}: the stack "
+            f"opens {', '.join(risky)} to them, and only a flow with public: true may open "
+            "more than tcp/80 and tcp/443 wider (hasg's world guard)"
+        ),
+    }
 
 
 def _peer_properties(rule: Rule, blueprint: Blueprint, ids: Mapping[Named, str]) -> dict[str, Any]:
@@ -314,11 +356,47 @@ def dumps(document: Mapping[str, Any], form: str = "yaml") -> str:
 
 def to_cloudformation(blueprint: Blueprint, form: str = "yaml") -> str:
     """The template's text: what `hasg emit cloudformation --format FORM` writes.
-    What a template cannot express is refused first, as `hasg emit` does."""
+
+    A template CloudFormation would refuse however it is deployed (more than
+    500 resources, 200 parameters or outputs, 1 MB, ...) is refused here,
+    naming the limit and the count: `check_template_limits`."""
     if form not in FORMATS:
         raise UsageError(f"format {form!r}: choose one of {', '.join(FORMATS)}")
     BACKEND.refuse_unsupported(blueprint)
-    return dumps(template(blueprint), form)
+    document = template(blueprint)
+    text = dumps(document, form)
+    check_template_limits(document, text, TEMPLATE_FILE[form])
+    return text
+
+
+def check_template_limits(document: Mapping[str, Any], text: str, name: str) -> None:
+    """Refuse a template past any of CloudFormation's quotas on one template.
+
+    hasg writes one resource per rule, so a large policy meets the resource
+    limit first; a form that fits would need nested stacks, and a policy that
+    large is better split into clusters (docs/cloudformation.md). A template
+    between TemplateBody's 51,200 bytes and 1 MB is written: it deploys from
+    S3 (`aws cloudformation deploy --s3-bucket`, the console's upload)."""
+    counts = {
+        "bytes": len(text.encode()),
+        "resources": len(document.get("Resources", {})),
+        "parameters": len(document.get("Parameters", {})),
+        "outputs": len(document.get("Outputs", {})),
+        "description bytes": len(str(document.get("Description", "")).encode()),
+        "parameter value bytes": max(
+            (
+                len(str(p.get("Default", "")).encode())
+                for p in document.get("Parameters", {}).values()
+            ),
+            default=0,
+        ),
+    }
+    for what, limit in TEMPLATE_LIMITS.items():
+        if counts[what] > limit:
+            raise QuotaError(
+                f"{name} would hold {counts[what]:,} {what}; CloudFormation takes at most "
+                f"{limit:,} in one template: split the policy into clusters of fewer rules"
+            )
 
 
 def _write(blueprint: Blueprint, options: Options) -> Files:

@@ -18,8 +18,9 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any, Literal
 
+from hasg.core.ports import WORLD_SAFE_TCP_PORTS
 from hasg.errors import PolicyError
-from hasg.policy.model import WORLD_SAFE_TCP_PORTS, Policy, PrefixListPeer, whole_number
+from hasg.policy.model import Policy, PrefixListPeer, whole_number
 
 MAX_PORT = 65535
 

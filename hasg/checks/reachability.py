@@ -10,7 +10,7 @@ narrower CIDRs may or may not hold an instance, so they open nothing here;
 the CIDR check judges them instead.
 
 Works on any Blueprint: compiled from a policy, read from a live VPC or from
-Terraform. ICMP is judged by type; codes are not told apart.
+Terraform. ICMP is judged by type and code (`hasg.core.ports.PortSet`).
 """
 
 from __future__ import annotations

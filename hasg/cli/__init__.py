@@ -154,10 +154,11 @@ def emit_files(backend: Backend, args: argparse.Namespace) -> ExitCode:
 
 
 def write_files(files: dict[str, str], out: Path) -> None:
-    """Write every file under `out` (made if missing), and say which on stderr."""
-    for name, text in files.items():
-        (out / name).parent.mkdir(parents=True, exist_ok=True)
-        (out / name).write_text(text, encoding="utf-8")
+    """Write every file under `out` (made if missing), all or none, and say
+    which on stderr (`hasg.cli.files.write_all`)."""
+    from hasg.cli.files import write_all
+
+    write_all(files, out)
     # A host target writes a directory per host: name the hosts, not every file.
     written = sorted({name.split("/")[0] + ("/" if "/" in name else "") for name in files})
     print(f"wrote {', '.join(written)} to {out}", file=sys.stderr)

@@ -134,6 +134,11 @@ class Rule:
     # Not part of equality: AWS, Terraform and a host firewall hold no
     # provenance, so a rule read back from them must equal the compiled one.
     origins: tuple[str, ...] = field(default=(), compare=False)
+    # Whether a flow that produced it says `public: true`: where its peer is
+    # resolved to networks later (`vpc` to a site's --network, a stack's
+    # parameter), the one world guard (hasg.core.networks.exposure) lets it
+    # open that wide. Provenance too: not part of equality, no reader sets it.
+    public: bool = field(default=False, compare=False)
 
     @property
     def key(self) -> RuleKey:
@@ -184,9 +189,10 @@ def _distinct_rules(group: str, rules: Iterable[Rule]) -> tuple[Rule, ...]:
     for rule in rules:
         kept = by_key.setdefault(rule.key, rule)
         if kept == rule:
-            if rule.origins and kept.origins != rule.origins:
+            if (rule.origins and kept.origins != rule.origins) or rule.public > kept.public:
                 origins = tuple(sorted({*kept.origins, *rule.origins}))
-                by_key[rule.key] = dataclasses.replace(kept, origins=origins)
+                public = kept.public or rule.public
+                by_key[rule.key] = dataclasses.replace(kept, origins=origins, public=public)
             continue
         raise RuleConflictError(
             f"group {group}: the rule {rule} is there twice, described "

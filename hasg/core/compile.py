@@ -111,6 +111,7 @@ def flow_rules(
                         peer=peer,
                         description=flow.description,
                         origins=(flow.label,),
+                        public=flow.public,
                     ),
                 )
 

@@ -89,17 +89,36 @@ class PortRange(TypingProtocol):
     def to_port(self) -> int: ...
 
 
+# Ports the whole internet may reach without `public: true`: HTTPS and its redirect.
+WORLD_SAFE_TCP_PORTS = frozenset({80, 443})
+
+
+def world_safe(ports: PortRange) -> bool:
+    """Whether the whole internet may reach `ports` unasked: exactly tcp/80 or
+    tcp/443, whatever the spelling of tcp (the one world guard's exemption)."""
+    return (
+        canonical_protocol(ports.protocol) == "tcp"
+        and ports.from_port == ports.to_port
+        and ports.from_port in WORLD_SAFE_TCP_PORTS
+    )
+
+
 # --------------------------------------------------------------------------- port sets
 
-# Each protocol's range of ports (ICMP: types). Every other IP protocol has
-# no ports (EC2 ignores them: IpPermission.FromPort), so all of them share one
-# space, "proto", whose "ports" are the protocol numbers: ESP is ("proto", 50, 50).
+# Each protocol's range of ports. ICMP's "ports" are (type, code) pairs, each
+# one number, type * 256 + code: a rule of one type and any code holds that
+# type's 256 codes, a rule of one code one of them (EC2 reads ICMP's FromPort
+# as the type and ToPort as the code, -1 for any: IpPermission.ToPort), so
+# `icmp/3:4` holds less than `icmp/3`. Every other IP protocol has no ports
+# (EC2 ignores them: IpPermission.FromPort), so all of them share one space,
+# "proto", whose "ports" are the protocol numbers: ESP is ("proto", 50, 50).
 _OTHER = OTHER_PROTOCOL_PREFIX
+_CODES = 256  # an ICMP code is one octet (RFC 792, RFC 4443)
 _SPACE: dict[str, tuple[int, int]] = {
     "tcp": (0, 65535),
     "udp": (0, 65535),
-    "icmp": (0, 255),
-    "icmpv6": (0, 255),
+    "icmp": (0, 256 * _CODES - 1),
+    "icmpv6": (0, 256 * _CODES - 1),
     _OTHER: (0, 255),
 }
 _ORDER = {p: i for i, p in enumerate(_SPACE)}
@@ -140,8 +159,7 @@ class PortSet:
             number = protocol_number(protocol)
             return cls(((_OTHER, number, number),))
         if protocol in ICMP_PROTOCOLS:
-            low, high = _SPACE[protocol] if ports.from_port == ALL_PORTS else (ports.from_port,) * 2
-            return cls(((protocol, low, high),))
+            return cls(((protocol, *_icmp_pairs(ports.from_port, ports.to_port)),))
         return cls(((protocol, ports.from_port, ports.to_port),))
 
     # The names callers know them by: a Blueprint rule, a policy port.
@@ -184,25 +202,52 @@ class PortSet:
         if self == PortSet.everything():
             return "all"
         if _ALL_OTHER.intervals and (self & _ALL_OTHER) == _ALL_OTHER:
-            shown = [_interval_text(i) for i in (self - _ALL_OTHER).intervals]
+            shown = [t for i in (self - _ALL_OTHER).intervals for t in _interval_texts(i)]
             return " ".join([*shown, "other-protocols"])
-        return " ".join(_interval_text(i) for i in self.intervals)
+        return " ".join(self.as_list())
 
     def as_list(self) -> list[str]:
-        return [_interval_text(i) for i in self.intervals]
+        return [t for i in self.intervals for t in _interval_texts(i)]
 
 
-def _interval_text(interval: Interval) -> str:
-    """`port_text` of one interval. A run of ICMP types or of protocol numbers,
-    which no single rule holds, is the first one's text and `-last`."""
+def _icmp_pairs(icmp_type: int, code: int) -> tuple[int, int]:
+    """The (type, code) numbers of an ICMP rule: every pair, one type's, or one."""
+    if icmp_type == ALL_PORTS:
+        return (0, 256 * _CODES - 1)
+    first = icmp_type * _CODES
+    return (first, first + _CODES - 1) if code == ALL_PORTS else (first + code, first + code)
+
+
+def _interval_texts(interval: Interval) -> list[str]:
+    """`port_text` of one interval, in as few pieces as it takes. A run of
+    ICMP types or of protocol numbers, which no single rule holds, is the
+    first one's text and `-last`; a run of one type's codes `icmp/3:4-7`."""
     proto, low, high = interval
     if proto in ("tcp", "udp"):
-        return port_text(proto, low, high)
-    if proto in ICMP_PROTOCOLS and (low, high) == _SPACE[proto]:
-        return port_text(proto, ALL_PORTS, ALL_PORTS)
-    # `port_text` would read a number in the "proto" space as its protocol.
-    text = f"{_OTHER}/{low}" if proto == _OTHER else port_text(proto, low, ALL_PORTS)
-    return text if low == high else f"{text}-{high}"
+        return [port_text(proto, low, high)]
+    if proto in ICMP_PROTOCOLS:
+        return _icmp_texts(proto, low, high)
+    text = f"{_OTHER}/{low}"  # `port_text` would read the number as its protocol
+    return [text if low == high else f"{text}-{high}"]
+
+
+def _icmp_texts(proto: str, low: int, high: int) -> list[str]:
+    if (low, high) == _SPACE[proto]:
+        return [port_text(proto, ALL_PORTS, ALL_PORTS)]
+    texts = []
+    while low <= high:
+        icmp_type, code = divmod(low, _CODES)
+        if code == 0 and low + _CODES - 1 <= high:  # whole types
+            last = (high + 1) // _CODES - 1
+            text = port_text(proto, icmp_type, ALL_PORTS)
+            texts.append(text if last == icmp_type else f"{text}-{last}")
+            low = (last + 1) * _CODES
+        else:  # some codes of one type
+            end = min(high, (icmp_type + 1) * _CODES - 1)
+            text = port_text(proto, icmp_type, code)
+            texts.append(text if end == low else f"{text}-{end % _CODES}")
+            low = end + 1
+    return texts
 
 
 NOTHING = PortSet()

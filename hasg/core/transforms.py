@@ -54,6 +54,8 @@ def merge_rules(rules: Sequence[Rule]) -> Rule:
         first,
         description=join_descriptions(r.description for r in rules),
         origins=tuple(sorted({o for r in rules for o in r.origins})),
+        # One flow that says the rule may be public is the policy saying so.
+        public=any(r.public for r in rules),
     )
 
 

@@ -45,15 +45,18 @@ from __future__ import annotations
 import ipaddress
 import re
 import sys
+from collections import deque
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field, replace
+from functools import total_ordering
 from pathlib import Path
 from typing import Any, TypeVar
 
 import yaml
 
-from hasg.core.networks import Family, canonical_cidr, family_of
-from hasg.core.yaml_source import mark_position, parse_yaml
+from hasg.core.input_files import check_nesting, read_text_capped
+from hasg.core.networks import Family, canonical_cidr, family_of, why_not_a_host
+from hasg.core.yaml_source import MAX_DEPTH, mark_position, parse_yaml
 from hasg.errors import InventoryError, PolicyFileError, Problem
 
 if sys.version_info >= (3, 11):
@@ -72,14 +75,29 @@ BASTION_ROLE = "bastion"
 _DEFAULT_SSH_PORT = 22
 # The SSH settings that are text, and what each one is.
 SSH_TEXT_SETTINGS = {"ssh_user": "user name", "ssh_key_file": "private key file's path"}
+# An inventory lists a cluster's hosts: kilobytes. As for policy files, this
+# bounds what a hostile file (`/dev/zero`) can cost far above any real one.
+MAX_INVENTORY_BYTES = 1 << 20
 
 
-@dataclass(frozen=True, order=True)
+@total_ordering
+@dataclass(frozen=True)
 class Host:
-    """One machine: its role and its addresses (IPv4 first, at most one per family)."""
+    """One machine: its role and its addresses (IPv4 first, at most one per family).
+
+    Hosts sort by role, then by address, IPv4 before IPv6: a role may hold
+    hosts of either family, and addresses of two families do not compare."""
 
     role: str
     addresses: tuple[Address, ...]
+
+    def _order(self) -> tuple[str, tuple[tuple[int, int], ...]]:
+        return (self.role, tuple((a.version, int(a)) for a in self.addresses))
+
+    def __lt__(self, other: object) -> bool:
+        if not isinstance(other, Host):
+            return NotImplemented
+        return self._order() < other._order()
 
     @property
     def name(self) -> str:
@@ -115,7 +133,7 @@ class Inventory:
 
     def addresses_of(self, role: str, family: Family) -> tuple[Address, ...]:
         found = (h.address(family) for h in self.hosts_of(role))
-        return tuple(sorted(a for a in found if a is not None))
+        return tuple(sorted((a for a in found if a is not None), key=int))
 
     @property
     def roles(self) -> tuple[str, ...]:
@@ -168,20 +186,10 @@ class Inventory:
 
 def load_inventory(path: Path) -> Inventory:
     """Read `config.toml` (by its `.toml` suffix) or a YAML/JSON inventory."""
-    name = str(path)
-    try:
-        text = path.read_text(encoding="utf-8")
-    except UnicodeDecodeError as error:
-        raise InventoryError(
-            [Problem(0, 0, name, "", f"is not UTF-8 text (byte {error.start})")]
-        ) from None
-    except OSError as error:
-        raise InventoryError(
-            [Problem(0, 0, name, "", f"cannot be read: {error.strerror}")]
-        ) from None
+    text = read_text_capped(path, MAX_INVENTORY_BYTES, "inventory", InventoryError)
     if path.suffix.lower() == ".toml":
-        return load_chef_config(text, name=name)
-    return load_inventory_text(text, name=name)
+        return load_chef_config(text, name=str(path))
+    return load_inventory_text(text, name=str(path))
 
 
 # --------------------------------------------------------------------------- shared checks
@@ -197,11 +205,12 @@ def _address(text: object) -> Address:
         address = ipaddress.ip_address(text)
     except ValueError:
         raise ValueError(f"{text!r} is not an IPv4 or IPv6 address") from None
-    if address.is_unspecified or address.is_multicast or address.is_loopback:
-        raise ValueError(f"{text} is not a host's unicast address")
     if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped is not None:
         # Else one host could hide under two spellings, one per family.
         raise ValueError(f"{text} is an IPv4-mapped IPv6 address; write {address.ipv4_mapped}")
+    why = why_not_a_host(address)
+    if why is not None:
+        raise ValueError(f"{text} cannot be a host's address: it is {why}")
     return address
 
 
@@ -397,10 +406,15 @@ class _Here:
 
 _TOML_POSITION = re.compile(r"\(at line (\d+), column (\d+)\)")
 _HEADER = re.compile(r"^\s*\[\s*([^\[\]]+?)\s*\]\s*(#.*)?$")
+_KEY = re.compile(r"^(\s*)([A-Za-z0-9_-]+)\s*=")
+# A TOML basic string (escapes kept as written: addresses have none) or literal string.
+_QUOTED = re.compile(r'"((?:[^"\\]|\\.)*)"|\'([^\']*)\'')
 
 
 def load_chef_config(text: str, *, name: str = "config.toml") -> Inventory:
     """The hosts of `chef-automate init-config-ha existing_infra`'s config.toml."""
+    # tomllib recurses once per nested array or inline table.
+    check_nesting(text, MAX_DEPTH, name, InventoryError, syntax="toml")
     try:
         document = tomllib.loads(text)
     except tomllib.TOMLDecodeError as error:
@@ -540,35 +554,50 @@ class _TomlPlaces:
     tomllib gives values, not positions; config.toml is hand-edited, so an
     error must point at the line to fix. Tables written `[a.b]` or nested
     (`[a]` then an indented `[a.b]`, as Chef's docs show) are both found.
+
+    The file is read once for its keys, and a key's values once, the first
+    time one is asked for: a file with 20,000 bad addresses is placed in one
+    pass, not one pass per address. A value listed twice is placed at each of
+    its places in turn.
     """
 
     def __init__(self, text: str) -> None:
         self.lines = text.splitlines()
-
-    def of(self, section: str, key: str, value: str | None = None) -> tuple[int, int]:
+        self.keys: dict[tuple[str, str], int] = {}  # (section, key) -> line index
+        self.columns: dict[int, int] = {}
+        self.values: dict[tuple[str, str], dict[str, deque[tuple[int, int]]]] = {}
         current = ""
-        key_pattern = re.compile(rf"^(\s*){re.escape(key)}\s*=")
         for number, line in enumerate(self.lines):
             header = _HEADER.match(line)
             if header:
                 current = re.sub(r"\s*\.\s*", ".", header[1])
                 continue
-            found = key_pattern.match(line)
-            if current == section and found:
-                return (
-                    self._value(number, value)
-                    if value is not None
-                    else (number + 1, len(found[1]) + 1)
-                )
-        return (0, 0)
+            found = _KEY.match(line)
+            if found and (current, found[2]) not in self.keys:
+                self.keys[(current, found[2])] = number
+                self.columns[number] = len(found[1]) + 1
 
-    def _value(self, start: int, value: str) -> tuple[int, int]:
-        quoted = f'"{value}"'
+    def of(self, section: str, key: str, value: str | None = None) -> tuple[int, int]:
+        number = self.keys.get((section, key))
+        if number is None:
+            return (0, 0)
+        if value is None:
+            return (number + 1, self.columns[number])
+        if (section, key) not in self.values:
+            self.values[(section, key)] = self._strings(number)
+        places = self.values[(section, key)].get(value)
+        if not places:
+            return (number + 1, 1)
+        return places.popleft() if len(places) > 1 else places[0]
+
+    def _strings(self, start: int) -> dict[str, deque[tuple[int, int]]]:
+        """Each quoted string from the key's line to the next table, and where."""
+        found: dict[str, deque[tuple[int, int]]] = {}
         for number in range(start, len(self.lines)):
             line = self.lines[number]
             if number > start and _HEADER.match(line):
                 break
-            column = line.find(quoted)
-            if column >= 0:
-                return (number + 1, column + 1)
-        return (start + 1, 1)
+            for string in _QUOTED.finditer(line):
+                text = string[1] if string[1] is not None else string[2]
+                found.setdefault(text, deque()).append((number + 1, string.start() + 1))
+        return found

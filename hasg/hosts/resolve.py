@@ -28,7 +28,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 
 from hasg.core.blueprint import Blueprint, Direction, Rule, RuleKey, SecurityGroup
-from hasg.core.networks import FAMILIES, Family, canonical_cidr, family_of
+from hasg.core.networks import FAMILIES, Family, canonical_cidr, exposure, family_of, union
 
 # The one way a CIDR becomes a peer; firewalld and nftables import it from here.
 from hasg.core.peers import cidr_peer as cidr_peer
@@ -225,14 +225,26 @@ class _Resolver:
             )
 
     def _vpc(self, owner: str, rule: Rule) -> Iterable[tuple[Family, str]]:
-        if not self.inventory.networks:
+        networks = self.inventory.networks
+        if not networks:
             self._refuse(
                 "networks",
                 f"{owner}'s rule `{rule}` names the vpc peer; give --network CIDR "
                 "(or `networks:` in the inventory) for the networks it stands for",
             )
+        # `vpc` is what the site says it is: judged by the one world guard,
+        # as a CIDR written in the policy would be.
+        too_open = exposure(networks, (rule,), public=rule.public)
+        if too_open is not None:
+            flows = f" (flow {', '.join(rule.origins)})" if rule.origins else ""
+            self._refuse(
+                "networks",
+                f"{owner}'s rule `{rule}`{flows} {too_open.message('vpc', networks)}",
+            )
         for family in FAMILIES:
-            cidrs = tuple(c for c in self.inventory.networks if family_of(c) == family)
+            # The union, as the fewest networks: a set's elements never overlap
+            # (nft refuses overlapping intervals, firewalld overlapping entries).
+            cidrs = tuple(str(n) for n in union(networks, family))
             if cidrs:
                 name = f"{VPC_SET}_{family}"
                 self.sets.add(AddressSet(name, family, cidrs))

@@ -31,6 +31,7 @@ import yaml
 from pydantic import BaseModel, Discriminator, Tag, ValidationError
 from pydantic_core import ErrorDetails
 
+from hasg.core.input_files import read_text_capped
 from hasg.core.yaml_source import MAX_DEPTH, field_path, mark_position, parse_yaml, yaml_ambiguity
 from hasg.errors import PolicyError, PolicyFileError, Problem
 from hasg.policy.model import (
@@ -61,23 +62,7 @@ MAX_FILE_BYTES = 1 << 20
 
 def load_policy_file(path: Path) -> Policy:
     """Read a policy file: JSON if it is named *.json, YAML otherwise."""
-    try:
-        with path.open("rb") as file:
-            data = file.read(MAX_FILE_BYTES + 1)
-    except OSError as error:
-        reason = error.strerror or type(error).__name__
-        raise PolicyFileError([Problem(0, 0, str(path), "", f"cannot read: {reason}")]) from None
-    try:
-        text = data.decode("utf-8-sig")
-    except UnicodeDecodeError as error:
-        if len(data) > MAX_FILE_BYTES:
-            text = ""  # cut mid-character; the size is what is wrong
-        else:
-            raise PolicyFileError(
-                [Problem(0, 0, str(path), "", f"is not UTF-8 text (byte {error.start})")]
-            ) from None
-    if len(data) > MAX_FILE_BYTES:
-        raise _too_large(str(path))
+    text = read_text_capped(path, MAX_FILE_BYTES, "policy", PolicyFileError, encoding="utf-8-sig")
     return load_policy_text(text, name=str(path), file_format=file_format_of(path))
 
 

@@ -32,8 +32,8 @@ from pydantic import (
 from pydantic_core import ErrorDetails
 from typing_extensions import Self
 
-from hasg.core.networks import canonical_cidr, covers_world, family_of, wide_open
-from hasg.core.ports import PORT_GRAMMAR, port_text
+from hasg.core.networks import canonical_cidr, covers_world, exposure, family_of
+from hasg.core.ports import PORT_GRAMMAR, port_text, world_safe
 from hasg.core.tags import AWS_TAG_LIMIT, HASG_TAG_KEYS, check_tag
 from hasg.errors import PolicyError
 
@@ -44,8 +44,6 @@ _AWS_TEXT = re.compile(r"[a-zA-Z0-9 ._\-:/()#,@\[\]+=&;{}!$*]*")
 _ROLE_ID = re.compile(r"[a-z][a-z0-9_]{0,62}")
 _CLUSTER = re.compile(r"[a-zA-Z0-9][a-zA-Z0-9._-]{0,127}")
 _PREFIX_LIST_ID = re.compile(r"pl-[0-9a-f]{8,17}")
-# Ports the whole internet may reach without `public: true`: HTTPS and its redirect.
-WORLD_SAFE_TCP_PORTS = frozenset({80, 443})
 CIDR_LISTS = ("user_cidrs", "admin_cidrs")
 
 
@@ -268,11 +266,7 @@ class Port(_Frozen):
         return cls(protocol="all")
 
     def is_world_safe(self) -> bool:
-        return (
-            self.protocol == "tcp"
-            and self.from_port == self.to_port
-            and self.from_port in WORLD_SAFE_TCP_PORTS
-        )
+        return world_safe(self)
 
     def __str__(self) -> str:
         return port_text(self.protocol, self.from_port, self.to_port)
@@ -469,25 +463,17 @@ class Flow(_Frozen):
     def check_open(self, cidrs: Sequence[str], peer: str) -> None:
         """Refuse to open anything but HTTPS and its redirect wide, unasked.
 
-        Judged on the union of the networks the peer stands for, so that
-        `0.0.0.0/1` and `128.0.0.0/1` are the world, and by public addresses,
+        The one world guard (`hasg.core.networks.exposure`), as every other
+        path to a rule takes it: judged on the union of what the networks
+        stand for, so that `0.0.0.0/1` and `128.0.0.0/1` are the world and
+        `64:ff9b::/96` (NAT64) is the IPv4 internet, and by public addresses,
         so that a range broader than a public /24 (IPv4) or /48 (IPv6) needs
-        `public: true` too (see hasg.core.networks). tcp/80 and tcp/443 may reach
-        even the world without it: that is what entry points are for.
+        `public: true` too. tcp/80 and tcp/443 may reach even the world without
+        it: that is what entry points are for.
         """
-        if self.public:
-            return
-        risky = [str(p) for p in self.ports if not p.is_world_safe()]
-        too_open = wide_open(cidrs) if risky else ()
-        if not too_open:
-            return
-        shown = ", ".join(cidrs[:4]) + (f" and {len(cidrs) - 4} more" if len(cidrs) > 4 else "")
-        holds = "together hold" if len(cidrs) > 1 else "holds"
-        raise ValueError(
-            f"flow {self.label} opens {', '.join(risky)} to {peer}: {shown} {holds} "
-            f"{' and '.join(map(str, too_open))}; only tcp/80 and tcp/443 may be open that "
-            "wide unless the flow says public: true"
-        )
+        found = exposure(cidrs, self.ports, public=self.public)
+        if found is not None:
+            raise ValueError(f"flow {self.label} {found.message(peer, cidrs)}")
 
     @property
     def label(self) -> str:

@@ -28,6 +28,7 @@ from hasg.backends.cloudformation import (
 )
 from hasg.cli import main
 from hasg.core.blueprint import Peer, Rule, SecurityGroup
+from hasg.core.networks import wide_open
 from hasg.core.quotas import RULES_PER_GROUP
 from hasg.errors import QuotaError, UsageError
 
@@ -304,17 +305,18 @@ def spelled_networks(draw: st.DrawFn) -> tuple[str, int]:
 @settings(max_examples=300, deadline=None)
 @given(spelled_networks())
 def test_ssh_list_parameters_refuse_the_world_in_any_spelling(network: tuple[str, int]) -> None:
-    """admin_cidrs opens SSH: no element may be a /0, however it is written;
+    """admin_cidrs opens SSH: no element may be a /0, or wide open alone,
+    however it is written (tests/cloudformation/test_parameter_guard.py);
     user_cidrs opens only 80 and 443, which may face the internet."""
     text, length = network
     patterns = list_patterns(compile_policy(chef_automate_ha(admin_cidrs=ADMINS, user_cidrs=USERS)))
     family = "Ipv6" if ":" in text else "Ipv4"
     admin, users = patterns[f"AdminCidrs{family}"], patterns[f"UserCidrs{family}"]
-    shaped = re.fullmatch(users, text) is not None
     if length == 0:
         assert re.fullmatch(admin, text) is None
-    else:
-        assert (re.fullmatch(admin, text) is not None) == shaped
+    if re.fullmatch(admin, text) is not None:
+        assert re.fullmatch(users, text) is not None
+        assert not wide_open([text.lower()])
 
 
 def test_the_python_example_of_the_docs_runs(

@@ -228,7 +228,10 @@ def match(left: object, right: object, op: str = "==") -> dict[str, object]:
             json.dumps({"nftables": [TABLE, CHAIN, rule(["accept"])]}),
             "a statement is a one-key object",
         ),
-        ('{"nftables": ' + "[" * 5000 + "]" * 5000 + "}", "nested too deeply"),
+        (
+            '{"nftables": ' + "[" * 5000 + "]" * 5000 + "}",
+            "dump.json:1:77: nested more than 64 levels deep",
+        ),
     ],
 )
 def test_a_file_that_is_no_dump_is_an_error_naming_the_place(text: str, message: str) -> None:

@@ -12,8 +12,8 @@ from hypothesis import strategies as st
 
 from hasg import Policy
 from hasg.core.networks import wide_open
+from hasg.core.ports import WORLD_SAFE_TCP_PORTS
 from hasg.core.tags import HASG_TAG_KEYS
-from hasg.policy.model import WORLD_SAFE_TCP_PORTS
 
 # Strings a YAML 1.1 reader turns into booleans, nulls, numbers, dates or syntax.
 YAML_LOOKALIKES = [

@@ -94,8 +94,8 @@ HOSTILE: dict[str, tuple[str, bytes, str]] = {
         ":1:15: broken JSON: Invalid control character at",
     ),
     "NaN in JSON": ("p.json", b'{"ssh_port": NaN}', ":1:14: broken JSON: NaN is not a JSON value"),
-    "not UTF-8": ("p.yaml", b"cluster: caf\xe9\n", ": is not UTF-8 text (byte 12)"),
-    "a lone surrogate": ("p.yaml", b"cluster: \xed\xa0\x80\n", ": is not UTF-8 text (byte 9)"),
+    "not UTF-8": ("p.yaml", b"cluster: caf\xe9\n", ":1:13: is not UTF-8 text (byte 12)"),
+    "a lone surrogate": ("p.yaml", b"cluster: \xed\xa0\x80\n", ":1:10: is not UTF-8 text (byte 9)"),
     "a huge file": (
         "p.yaml",
         b"# " + b"x" * MAX_FILE_BYTES + b"\n",

@@ -462,7 +462,7 @@ def test_a_file_that_is_not_text_says_so(tmp_path: Path) -> None:
     with pytest.raises(PolicyFileError) as caught:
         load_policy_file(path)
 
-    assert str(caught.value) == f"{path}: is not UTF-8 text (byte 12)"
+    assert str(caught.value) == f"{path}:1:13: is not UTF-8 text (byte 12)"
 
 
 def test_the_cli_prints_loading_errors_and_exits_1(

@@ -132,7 +132,8 @@ def test_port_sets_read_like_the_docs() -> None:
     assert str(PortSet.everything() - PortSet.of([("tcp", 0, 65535)])) == (
         "udp/0-65535 icmp icmpv6 other-protocols"
     )
-    assert str(PortSet.of_port(hasg.Port.icmp(8, 0))) == "icmp/8"
+    assert str(PortSet.of_port(hasg.Port.icmp(8))) == "icmp/8"  # every code of type 8
+    assert str(PortSet.of_port(hasg.Port.icmp(8, 0))) == "icmp/8:0"  # one of them
     esp_gre = PortSet.of_rule(_rule("esp")) | PortSet.of_rule(_rule(47))
     assert str(esp_gre) == "proto/47 proto/50"
     assert str(PortSet.everything() - esp_gre) == (

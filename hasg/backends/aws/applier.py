@@ -29,12 +29,12 @@ from functools import partial
 from itertools import groupby
 from typing import TYPE_CHECKING, TypeVar
 
-from botocore.exceptions import BotoCoreError, ClientError
+from botocore.exceptions import ClientError
 
 from hasg.backends.aws.boundary import check_blueprint, check_names, check_vpc_id
 from hasg.backends.aws.parallel import run_parallel
 from hasg.backends.aws.permissions import to_ip_permissions
-from hasg.backends.aws.planner import Plan, make_plan
+from hasg.backends.aws.planner import Plan, made_from_aws, make_plan
 from hasg.backends.aws.read import (
     describe_groups,
     foreign_group_message,
@@ -46,6 +46,7 @@ from hasg.backends.aws.read import (
     tags_of,
 )
 from hasg.backends.aws.session import (
+    BOTO_ERRORS,
     DEFAULT_WORKERS,
     aws_errors,
     error_code,
@@ -149,6 +150,8 @@ def execute(client: EC2Client, plan: Plan, *, max_workers: int = DEFAULT_WORKERS
     read the groups back: they must be exactly the plan's Blueprint."""
     plan.check()
     check_owned(plan)
+    with aws_errors():
+        check_owned_by_aws(client, plan)
     executor = _Executor(client, plan, max_workers)
     try:
         executor.run()
@@ -158,7 +161,7 @@ def execute(client: EC2Client, plan: Plan, *, max_workers: int = DEFAULT_WORKERS
         raise
     except HasgError as error:
         raise _stopped(error) from error
-    except (ClientError, BotoCoreError) as error:
+    except BOTO_ERRORS as error:
         raise _stopped(translate(error)) from error
     group_ids = {role: g for role, g in executor.group_ids.items() if role != DEFAULT_GROUP}
     return ApplyResult(plan.vpc.id, plan.changes, dict(sorted(group_ids.items())))
@@ -190,6 +193,45 @@ def check_owned(plan: Plan) -> None:
         raise OwnershipError(
             f"the plan changes the default group of {plan.vpc.id}, which hasg changes only "
             "for a policy with restrict_default_group: true and as read; nothing changed"
+        )
+
+
+def check_owned_by_aws(client: EC2Client, plan: Plan) -> None:
+    """Every group id the plan would change is hasg's by AWS's answer: a Plan
+    `make_plan` made was read from AWS; any other (built or changed by the
+    caller) is checked against one more read of the VPC, before any change.
+
+    The ids it may change: the groups of the roles whose rules or tags change,
+    the groups to delete, and the VPC's default group where its rules change.
+    Each must be the one AWS holds for that role (exact tags and hasg's name,
+    in the plan's VPC), and the default group the VPC's own."""
+    touched = {c.role for c in plan.changes.rules} | {c.role for c in plan.changes.tags}
+    created = {c.role for c in plan.changes.groups if c.action == "create"}
+    strangers = sorted(touched - created - set(plan.live.group_ids))
+    if strangers:
+        raise OwnershipError(
+            f"the plan changes the group of role {strangers[0]}, which it neither creates "
+            "nor read from AWS; nothing changed"
+        )
+    claimed = {role: plan.live.group_ids[role] for role in touched - created}
+    deleted = [(c.role, c.group_id) for c in plan.changes.groups if c.action == "delete"]
+    default = plan.live.default_group_id if plan.changes.default_group else ""
+    if made_from_aws(plan) or not (claimed or deleted or default):
+        return
+    answer = read_groups_again(client, plan.vpc, plan.cluster, default_group=bool(default))
+    for role, group_id in [*claimed.items(), *deleted]:
+        if answer.group_ids.get(role) != group_id:
+            raise OwnershipError(
+                f"group {group_id} is not hasg's group of {plan.cluster}/{role} in "
+                f"{plan.vpc.id} as AWS answers ("
+                + (f"that is {answer.group_ids[role]}" if role in answer.group_ids else "none is")
+                + "); the plan was not made from AWS's answer: nothing changed"
+            )
+    if default and answer.default_group_id != default:
+        raise OwnershipError(
+            f"group {default} is not the default group of {plan.vpc.id} as AWS answers "
+            f"(that is {answer.default_group_id}); the plan was not made from AWS's answer: "
+            "nothing changed"
         )
 
 

@@ -6,9 +6,7 @@ from collections.abc import Callable, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor, wait
 from typing import TypeVar, cast
 
-from botocore.exceptions import BotoCoreError, ClientError
-
-from hasg.backends.aws.session import translate
+from hasg.backends.aws.session import BOTO_ERRORS, translate
 from hasg.errors import AwsError, ConcurrentChangeError, HasgError, OwnershipError
 
 T = TypeVar("T")
@@ -45,7 +43,7 @@ def run_both(first: Callable[[], A], second: Callable[[], B], max_workers: int) 
 
 def _combined(failures: list[BaseException]) -> BaseException:
     first = failures[0]
-    if isinstance(first, ClientError | BotoCoreError):
+    if isinstance(first, BOTO_ERRORS):
         first = translate(first)
     if len(failures) == 1 or not isinstance(first, HasgError):
         return first

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import weakref
 from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING
 
@@ -104,4 +105,43 @@ def make_plan(
         *name_conflicts(live, blueprint.cluster, new),
         *holders(client, doomed, live.group_ids.values(), max_workers),
     ]
-    return Plan(vpc, desired, live, replace(changes, groups=groups).with_blockers(blockers))
+    made = Plan(vpc, desired, live, replace(changes, groups=groups).with_blockers(blockers))
+    _remember(made)
+    return made
+
+
+# --------------------------------------------------------------------------- provenance
+#
+# A Plan is a value: a caller can build one, or change the ids one holds, and
+# hand it to `execute`. What hasg owns must come from AWS's answer, never
+# from such data (docs/security.md). A Plan that `make_plan` returned, still
+# the same object and still naming the groups it named then, was made from
+# AWS's answer; `execute` reads the VPC again for any other Plan before it
+# changes anything (`hasg.backends.aws.applier.check_owned_by_aws`).
+
+Claims = tuple[str, str, tuple[tuple[str, str], ...], str, tuple[tuple[str, str], ...]]
+_MADE: dict[int, tuple[weakref.ref[Plan], Claims]] = {}
+
+
+def ownership_claims(plan: Plan) -> Claims:
+    """What a Plan says hasg owns, and where: every group id it may change."""
+    deleted = tuple(sorted((c.role, c.group_id) for c in plan.changes.groups))
+    return (
+        plan.vpc.id,
+        plan.cluster,
+        tuple(sorted(plan.live.group_ids.items())),
+        plan.live.default_group_id,
+        deleted,
+    )
+
+
+def _remember(plan: Plan) -> None:
+    key = id(plan)
+    _MADE[key] = (weakref.ref(plan, lambda _: _MADE.pop(key, None)), ownership_claims(plan))
+
+
+def made_from_aws(plan: Plan) -> bool:
+    """Whether `plan` is one `make_plan` returned, naming the groups it named
+    when AWS answered (not a Plan built or changed since)."""
+    found = _MADE.get(id(plan))
+    return found is not None and found[0]() is plan and found[1] == ownership_claims(plan)

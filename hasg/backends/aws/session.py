@@ -36,6 +36,7 @@ from botocore.exceptions import (
     ReadTimeoutError,
 )
 from botocore.loaders import create_loader
+from botocore.parsers import ResponseParserError
 from botocore.utils import is_valid_endpoint_url, is_valid_ipv6_endpoint_url
 
 from hasg.core.version import __version__
@@ -206,6 +207,14 @@ def unknown_region(region: str) -> UsageError:
     )
 
 
+# Everything botocore raises about a call: AWS's refusals, the client's own
+# failures, and an answer that is not the API's (botocore.parsers raises
+# ResponseParserError, which is no BotoCoreError, for an HTML page from a
+# proxy where EC2's XML should be).
+BOTO_ERRORS = (ClientError, BotoCoreError, ResponseParserError)
+BotoError = ClientError | BotoCoreError | ResponseParserError
+
+
 @contextmanager
 def aws_errors() -> Iterator[None]:
     """Turn botocore's exceptions into AwsError one-liners."""
@@ -213,13 +222,21 @@ def aws_errors() -> Iterator[None]:
         yield
     except HasgError:
         raise
-    except (ClientError, BotoCoreError) as error:
+    except BOTO_ERRORS as error:
         raise translate(error) from error
 
 
-def translate(error: ClientError | BotoCoreError) -> AwsError:
+def translate(error: BotoError) -> AwsError:
     if isinstance(error, ClientError):
         return _client_error(error)
+    if isinstance(error, ResponseParserError):
+        # botocore's message holds the whole page after its first line.
+        first = str(error).splitlines()[0] if str(error) else type(error).__name__
+        reason = first.split(". Further retries")[0]
+        return AwsError(
+            f"the endpoint answered something that is not EC2's API ({reason}); check "
+            "--endpoint-url / AWS_ENDPOINT_URL, and any proxy (HTTPS_PROXY) between hasg and AWS"
+        )
     if isinstance(error, NoCredentialsError | PartialCredentialsError):
         return AwsError(
             "no usable AWS credentials: set AWS_PROFILE, or AWS_ACCESS_KEY_ID and "

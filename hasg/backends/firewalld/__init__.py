@@ -16,7 +16,7 @@ from hasg.backends.base import AuditSource, Capabilities, Options, host_backend
 from hasg.backends.firewalld.evaluate import FirewalldView
 from hasg.backends.firewalld.read import read_directory, read_files
 from hasg.backends.firewalld.spelling import ICMP_TYPE_NAMES
-from hasg.backends.firewalld.write import ZONE, emit, ipset_name
+from hasg.backends.firewalld.write import ZONE, emit, ipset_entries, ipset_name
 from hasg.core.blueprint import Blueprint
 from hasg.hosts.icmp import ICMP_OF
 from hasg.hosts.options import HOST_PEER_KINDS, add_host_audit_arguments
@@ -59,4 +59,13 @@ BACKEND = host_backend(
 )
 
 
-__all__ = ["BACKEND", "ZONE", "FirewalldView", "emit", "ipset_name", "read_files", "read_host"]
+__all__ = [
+    "BACKEND",
+    "ZONE",
+    "FirewalldView",
+    "emit",
+    "ipset_entries",
+    "ipset_name",
+    "read_files",
+    "read_host",
+]

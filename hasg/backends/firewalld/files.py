@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from typing import Literal
 
 from hasg.backends.firewalld.spelling import DROP_TARGET, FAMILY_OF_IPSET, IPSET_FAMILY
-from hasg.core.networks import Family, canonical_cidr
+from hasg.core.networks import Family, canonical_cidr, union
 from hasg.errors import FirewalldReadError
 
 Network = ipaddress.IPv4Network | ipaddress.IPv6Network
@@ -145,13 +145,15 @@ def ipset_xml(ipset: IpSet) -> str:
     if ipset.family == "ipv6":
         ElementTree.SubElement(root, "option", name="family", value=IPSET_FAMILY["ipv6"])
     for entry in ipset.entries:
-        ElementTree.SubElement(root, "entry").text = _entry_text(entry)
+        ElementTree.SubElement(root, "entry").text = entry_text(entry, ipset.type)
     return _document(root)
 
 
-def _entry_text(cidr: str) -> str:
+def entry_text(cidr: str, kind: str) -> str:
+    """A hash:ip set holds addresses; a hash:net set, networks as written
+    (firewalld's check refuses `0.0.0.0` there, but takes `0.0.0.0/32`)."""
     network = ipaddress.ip_network(cidr)
-    return str(network.network_address) if network.num_addresses == 1 else str(network)
+    return str(network.network_address) if kind == "hash:ip" else str(network)
 
 
 def _document(root: ElementTree.Element) -> str:
@@ -333,4 +335,8 @@ def read_ipset(text: str, file: str, name: str) -> IpSet:
         except ValueError as error:
             raise FirewalldReadError(f"{file}: entry {text_value!r}: {error}") from None
         entries.append(cidr)
+    if kind == "hash:net":
+        # A hash:net set stands for the union of its networks (`ipset_entries`
+        # writes a /0 as its halves): read it back as that union.
+        entries = [str(n) for n in union(entries, family)]
     return IpSet(name, kind, family, tuple(entries), root.findtext("short") or "")

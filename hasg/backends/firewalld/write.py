@@ -34,10 +34,12 @@ from hasg.backends.firewalld.files import (
     Source,
     Traffic,
     Zone,
+    entry_text,
     ipset_xml,
     zone_xml,
 )
 from hasg.backends.firewalld.spelling import DROP_TARGET, ICMP_PROTOCOL_OF, icmp_name
+from hasg.core.networks import canonical_cidr, union
 from hasg.core.protocols import ALL_PORTS, ALL_TRAFFIC, ICMP_PROTOCOLS
 from hasg.errors import UsageError
 from hasg.hosts.icmp import ESSENTIAL_ICMP, ICMP_OF
@@ -74,16 +76,34 @@ def emit(rulesets: Sequence[HostRuleset], *, enforce_egress: bool = False) -> di
 
 
 def host_ipsets(ruleset: HostRuleset) -> list[IpSet]:
-    return [
-        IpSet(
-            ipset_name(s),
-            "hash:ip" if s.hosts_only else "hash:net",
-            s.family,
-            s.elements,
-            short=s.name,
+    ipsets = []
+    for address_set in ruleset.sets:
+        kind, entries = ipset_entries(address_set)
+        cidrs = tuple(canonical_cidr(e) for e in entries)
+        ipsets.append(
+            IpSet(ipset_name(address_set), kind, address_set.family, cidrs, address_set.name)
         )
-        for s in ruleset.sets
-    ]
+    return ipsets
+
+
+def ipset_entries(address_set: AddressSet) -> tuple[str, tuple[str, ...]]:
+    """The ipset type and entries (as the file writes them) that hold `address_set`, in a form
+    firewalld keeps: its ipset reader drops, with a warning only
+    (INVALID_ENTRY), an entry its `IPSet.check_entry` refuses, which would
+    leave the set, and so the rule, holding less than the policy says.
+
+    firewalld refuses `0.0.0.0` in a hash:ip set and any `/0` in a hash:net
+    one (firewall/core/io/ipset.py), and overlapping entries when it sets them
+    (firewall/core/ipset.py). So single hosts are a hash:ip set (the nft
+    backend's plain set) but for the IPv4 unspecified address; anything else
+    is a hash:net set of the union of the networks, the whole family written
+    as its two halves: the same addresses."""
+    if address_set.hosts_only and "0.0.0.0/32" not in address_set.elements:
+        return "hash:ip", tuple(entry_text(e, "hash:ip") for e in address_set.elements)
+    entries: list[str] = []
+    for network in union(address_set.elements, address_set.family):
+        entries += [str(n) for n in (network.subnets() if network.prefixlen == 0 else (network,))]
+    return "hash:net", tuple(entries)
 
 
 def zone_description(ruleset: HostRuleset) -> str:

@@ -19,8 +19,9 @@ from pathlib import Path
 
 from hasg.backends.base import AuditSource, Options, host_backend
 from hasg.backends.nftables.evaluate import Evaluator
-from hasg.backends.nftables.ruleset import Ruleset, named_values, read_ruleset
+from hasg.backends.nftables.ruleset import MAX_DUMP_BYTES, Ruleset, named_values, read_ruleset
 from hasg.backends.nftables.write import emit
+from hasg.core.input_files import read_text_capped
 from hasg.core.protocols import ALL_PORTS, canonical_protocol, has_ports, protocol_number
 from hasg.errors import NftReadError
 from hasg.hosts.options import add_host_audit_arguments
@@ -29,12 +30,7 @@ from hasg.hosts.probes import Address, Answer, Hints, Service, Unreadable
 
 def _read_path(path: Path, options: Options) -> NftView:
     del options  # the host and its site are the audit's, not the reading's
-    try:
-        text = path.read_text(encoding="utf-8")
-    except UnicodeDecodeError as error:
-        raise NftReadError(f"{path}: not UTF-8 text (byte {error.start})") from None
-    except OSError as error:
-        raise NftReadError(f"{path}: cannot be read: {error.strerror}") from None
+    text = read_text_capped(path, MAX_DUMP_BYTES, "nft ruleset", NftReadError)
     return read_host(text, str(path))
 
 

@@ -51,11 +51,14 @@ from hasg.backends.nftables.grammar import (
     parse_statement,
     parse_value,
 )
+from hasg.core.input_files import check_nesting
 from hasg.errors import NftReadError
 from hasg.hosts.probes import Address, beside
 
 # A host's ruleset, even firewalld's with large ipsets, is a few megabytes.
 MAX_DUMP_BYTES = 64 << 20
+# `nft -j` nests about ten levels (rule, expr, match, set, elem, prefix, ...).
+MAX_DUMP_DEPTH = 64
 # Families whose tables see a host's own traffic (nft(8), ADDRESS FAMILIES):
 # ip and ip6 per IP version, inet both, netdev at the device's ingress.
 # bridge and arp tables do not filter what reaches the host's IP stack.
@@ -181,22 +184,20 @@ def read_ruleset(text: str, source: str = "<nft -j>") -> Ruleset:
         raise NftReadError(
             f"{source}: larger than {MAX_DUMP_BYTES >> 20} MiB, which no host's ruleset is"
         )
+    # Before a recursive parser meets it: json.loads, and the reader, recurse
+    # once per level.
+    check_nesting(text, MAX_DUMP_DEPTH, source, NftReadError, syntax="json")
     try:
         document = json.loads(text)
     except json.JSONDecodeError as error:
         raise NftReadError(
             f"{source}:{error.lineno}:{error.colno}: not JSON: {error.msg}"
         ) from None
-    except RecursionError:
-        raise NftReadError(f"{source}: nested too deeply to be a ruleset") from None
     if not isinstance(document, dict) or not isinstance(document.get("nftables"), list):
         raise NftReadError(
             f'{source}:1:1: not the JSON of `nft -j list ruleset` (no "nftables" list)'
         )
-    try:
-        return _Reader(source).read(document["nftables"])
-    except RecursionError:
-        raise NftReadError(f"{source}: nested too deeply to be a ruleset") from None
+    return _Reader(source).read(document["nftables"])
 
 
 @dataclass

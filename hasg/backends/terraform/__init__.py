@@ -46,6 +46,22 @@ def _read_path(path: Path, options: Options) -> Located:
     return Located(*read_hcl_places(path, var_file=options.get("var_file")))
 
 
+def _with_lists(path: Path, options: Options, lists: Mapping[str, tuple[str, ...]]) -> Located:
+    """The module read with the policy's CIDR lists as its list variables,
+    one per family (`admin_cidrs_ipv4`, ...), over `--var-file`'s values."""
+    from hasg.backends.terraform.hcl import list_variable
+    from hasg.backends.terraform.read import read_hcl_places
+    from hasg.core.findings import Located
+    from hasg.core.networks import FAMILIES, family_of
+
+    variables = {
+        list_variable(name, family): [c for c in cidrs if family_of(c) == family]
+        for name, cidrs in lists.items()
+        for family in FAMILIES
+    }
+    return Located(*read_hcl_places(path, variables=variables, var_file=options.get("var_file")))
+
+
 def _audit_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--var-file",
@@ -66,5 +82,10 @@ BACKEND = Backend(
     write=_write,
     parse=_parse,
     as_one_text=_one_configuration,
-    audit=AuditSource("a Terraform file, or a module directory", _read_path, _audit_arguments),
+    audit=AuditSource(
+        "a Terraform file, or a module directory",
+        _read_path,
+        _audit_arguments,
+        with_lists=_with_lists,
+    ),
 )

@@ -20,9 +20,9 @@ from hasg.core.blueprint import DEFAULT_GROUP, Blueprint, Direction, Peer, Rule,
 from hasg.core.naming import unique_names
 from hasg.core.networks import FAMILIES, WORLD, Family, covers_world, family_of
 from hasg.core.peers import VPC_FALLBACK_LISTS, cidr_peer, icmp_for
+from hasg.core.ports import WORLD_SAFE_TCP_PORTS
 from hasg.core.protocols import Protocol
 from hasg.core.tags import ownership_tags
-from hasg.policy.model import WORLD_SAFE_TCP_PORTS
 
 MODULE_FILES = ("versions.tf", "variables.tf", "main.tf", "outputs.tf")
 RULE_TYPES: dict[Direction, str] = {

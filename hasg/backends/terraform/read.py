@@ -44,6 +44,7 @@ from hasg.core.blueprint import (
     SecurityGroup,
 )
 from hasg.core.findings import Location, Places
+from hasg.core.input_files import read_text_capped
 from hasg.core.networks import FAMILIES, family_of, parse_network
 from hasg.core.peers import expand_cidr_list
 from hasg.core.protocols import ALL_PORTS, ALL_TRAFFIC, Protocol, canonical_protocol, has_ports
@@ -73,6 +74,9 @@ _TEMPLATE = re.compile(r"(?<!\$)\$\{|(?<!%)%\{")
 _EVALUATOR_ERROR = re.compile(r"(?P<file>[^\s:;,][^:;,]*?):(?P<line>\d+),\d+(?:-\d+(?:,\d+)?)?: ")
 _DECLARED_KINDS = ("resource", "data", "variable", "module", "output")
 _EVALUATOR_PREFIX = "unable to create TerraformConverter: "
+# A module's file is kilobytes; a cap far above any real one, as for every
+# file hasg reads (hasg.core.input_files).
+MAX_CONFIG_BYTES = 16 << 20
 
 
 @dataclass(frozen=True)
@@ -312,7 +316,8 @@ def _declarations(
 
 
 def _file_blocks(path: Path, file: str, show: Callable[[str], str]) -> list[Declared]:
-    text = path.read_text(encoding="utf-8")  # the evaluator refused non-UTF-8 already
+    # The evaluator reads a file with invalid UTF-8 in a comment without a word.
+    text = read_text_capped(path, MAX_CONFIG_BYTES, "Terraform file", HclReadError)
     lines = _block_lines(text)
     if path.name.endswith(".tf.json"):
         tree = json.loads(text)
