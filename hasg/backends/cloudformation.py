@@ -20,7 +20,15 @@ from pathlib import Path
 from typing import Any
 
 from hasg.backends.base import AuditSource, Backend, Capabilities, Files, Options
-from hasg.core.blueprint import Blueprint, Direction, Peer, Rule, SecurityGroup
+from hasg.core.blueprint import (
+    DIRECTIONS,
+    Blueprint,
+    Direction,
+    Peer,
+    PeerKind,
+    Rule,
+    SecurityGroup,
+)
 from hasg.core.cidr_patterns import cidr_shape_pattern, narrow_cidr_pattern
 from hasg.core.naming import unique_names
 from hasg.core.networks import (
@@ -66,7 +74,13 @@ RULE_TYPES: dict[Direction, str] = {
 }
 GROUP_TYPE = "AWS::EC2::SecurityGroup"
 # The property naming the other side of a rule, per direction and peer kind.
-_PEER_PROPERTY: dict[tuple[Direction, str], str] = {
+# The one table of how a rule resource names its peer, by direction and kind:
+# the writer sets that property, and the reader reads exactly these (a "vpc"
+# peer is CidrIp: Ref VpcCidr).
+PEER_PROPERTY: dict[tuple[Direction, PeerKind], str] = {
+    **{(d, "cidr_ipv4"): "CidrIp" for d in DIRECTIONS},
+    **{(d, "vpc"): "CidrIp" for d in DIRECTIONS},
+    **{(d, "cidr_ipv6"): "CidrIpv6" for d in DIRECTIONS},
     ("ingress", "group"): "SourceSecurityGroupId",
     ("egress", "group"): "DestinationSecurityGroupId",
     ("ingress", "prefix_list"): "SourcePrefixListId",
@@ -99,7 +113,7 @@ def _list_slots(blueprint: Blueprint) -> dict[tuple[str, Family], list[str]]:
 
 def _slot(rule: Rule, blueprint: Blueprint) -> tuple[str, int] | None:
     """(parameter, index) of a rule whose CIDR comes from a policy CIDR list."""
-    if rule.peer.variable is None or rule.peer.kind not in ("cidr_ipv4", "cidr_ipv6"):
+    if rule.peer.variable is None or not rule.peer.is_network:
         return None
     family = family_of(rule.peer.value)
     cidrs = _list_slots(blueprint)[(rule.peer.variable, family)]
@@ -124,9 +138,9 @@ def _readable_rule_id(role: str, rule: Rule, blueprint: Blueprint) -> str:
     peer = rule.peer
     if slot is not None:
         what = f"{slot[0]}N{slot[1]}"
-    elif peer.kind == "vpc":
+    elif peer.is_vpc:
         what = "Vpc"
-    elif peer.kind == "group":
+    elif peer.is_group:
         what = camel(peer.value)
     else:
         what = re.sub(r"[^A-Za-z0-9]", "x", peer.value)
@@ -176,7 +190,7 @@ def _parameters(blueprint: Blueprint) -> dict[str, dict[str, Any]]:
         }
     }
     rules = [r for g in blueprint for r in g.rules]
-    vpc_rules = [r for r in rules if r.peer.kind == "vpc"]
+    vpc_rules = [r for r in rules if r.peer.is_vpc]
     if vpc_rules:
         shortest, longest = VPC_PREFIXES
         parameters[VPC_CIDR_PARAMETER] = {
@@ -239,16 +253,14 @@ def _guarded(
 def _peer_properties(rule: Rule, blueprint: Blueprint, ids: Mapping[Named, str]) -> dict[str, Any]:
     peer = rule.peer
     slot = _slot(rule, blueprint)
-    cidr_property = "CidrIpv6" if peer.kind == "cidr_ipv6" else "CidrIp"
+    value: Any = peer.value
     if slot is not None:
-        return {cidr_property: {"Fn::Select": [slot[1], {"Ref": slot[0]}]}}
-    if peer.kind == "vpc":
-        return {"CidrIp": {"Ref": VPC_CIDR_PARAMETER}}
-    if peer.kind == "group":
-        return {_PEER_PROPERTY[(rule.direction, "group")]: {"Ref": ids[(peer.value, None)]}}
-    if peer.kind == "prefix_list":
-        return {_PEER_PROPERTY[(rule.direction, "prefix_list")]: peer.value}
-    return {cidr_property: peer.value}
+        value = {"Fn::Select": [slot[1], {"Ref": slot[0]}]}
+    elif peer.is_vpc:
+        value = {"Ref": VPC_CIDR_PARAMETER}
+    elif peer.is_group:
+        value = {"Ref": ids[(peer.value, None)]}
+    return {PEER_PROPERTY[(rule.direction, peer.kind)]: value}
 
 
 def _rule_properties(rule: Rule) -> dict[str, Any]:
@@ -645,8 +657,8 @@ class _Reader:
 
 
 _READ_PEERS: dict[Direction, tuple[str, ...]] = {
-    "ingress": ("CidrIp", "CidrIpv6", "SourceSecurityGroupId", "SourcePrefixListId"),
-    "egress": ("CidrIp", "CidrIpv6", "DestinationSecurityGroupId", "DestinationPrefixListId"),
+    direction: tuple(dict.fromkeys(p for (d, _), p in PEER_PROPERTY.items() if d == direction))
+    for direction in DIRECTIONS
 }
 
 

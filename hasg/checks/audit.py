@@ -430,7 +430,7 @@ def _grant_kind(
       family (0.0.0.0/0, ::/0, or pieces that add up to it);
     - beyond the policy: any other port the policy does not grant.
     """
-    if rule.peer.kind in ("cidr_ipv4", "cidr_ipv6"):
+    if rule.peer.is_network:
         if rule.direction == "ingress":
             openness = _widest(extra, rule, live)
             if openness is not None:
@@ -440,9 +440,7 @@ def _grant_kind(
             everything = [
                 r.peer.value
                 for r in live
-                if r.direction == "egress"
-                and r.protocol == ALL_TRAFFIC
-                and r.peer.kind in ("cidr_ipv4", "cidr_ipv6")
+                if r.direction == "egress" and r.protocol == ALL_TRAFFIC and r.peer.is_network
             ]
             for openness in wide_open(everything):
                 if openness.world and openness.family == family:
@@ -466,7 +464,7 @@ def _widest(extra: PortSet, rule: Rule, live: Sequence[Rule]) -> Openness | None
     own = ipaddress.ip_network(rule.peer.value)
     pieces: list[tuple[PortSet, tuple[str, ...]]] = [(extra, (rule.peer.value,))]
     for other in live:
-        if other.direction != "ingress" or other.peer.kind not in ("cidr_ipv4", "cidr_ipv6"):
+        if other.direction != "ingress" or not other.peer.is_network:
             continue
         ports = PortSet.of_rule(other)
         split: list[tuple[PortSet, tuple[str, ...]]] = []
@@ -492,7 +490,7 @@ def _strictly_inside(inner: Network, outer: Network) -> bool:
 def _holds_every_node(
     peer: Peer, groups: Sequence[MappedGroup], every_node: frozenset[str], vpc_cidrs: Sequence[str]
 ) -> bool:
-    if peer.kind == "group":
+    if peer.is_group:
         meant = {p.value for p in peers_meant(peer, groups) if p != peer}
         return bool(every_node) and every_node <= meant
     return holds_whole_vpc(peer, vpc_cidrs)

@@ -378,9 +378,9 @@ def peer_holds(
     where it is known."""
     if peer_key(outer, vpc_cidrs) == peer_key(inner, vpc_cidrs):
         return True
-    if inner.kind == "group":
+    if inner.is_group:
         return inner.value in set(roles) and holds_whole_vpc(outer, vpc_cidrs)
-    if inner.kind == "vpc":
+    if inner.is_vpc:
         return holds_whole_vpc(outer, vpc_cidrs)
     kind, value = peer_key(outer, vpc_cidrs)
     inner_kind, inner_value = peer_key(inner, vpc_cidrs)

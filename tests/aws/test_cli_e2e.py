@@ -457,7 +457,7 @@ def test_aws_region_alone_is_honoured_and_beats_aws_default_region(world: World)
     ("args", "message"),
     [
         (["plan", "--vpc", "vpc-0123456789abcdef0", "--jsn"], "unrecognized arguments: --jsn"),
-        (["audit"], "one of the arguments --vpc --hcl --nft --groups-json is required"),
+        (["audit"], "one of the arguments --vpc --from --hcl --nft --groups-json is required"),
         (["plan"], "the following arguments are required: --vpc"),
         (["graph", "--format", "png"], "invalid choice: 'png'"),
         (["no-such-command"], "invalid choice: 'no-such-command'"),

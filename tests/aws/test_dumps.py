@@ -456,7 +456,10 @@ def test_the_cli_refuses_what_does_not_fit_in_one_line(
     bad.write_text("[]\n", encoding="utf-8")
     for argv, message in (
         (["audit", "--groups-json", str(bad)], f"{bad}: document 1 (line 1): a JSON list"),
-        (["audit", "--groups-json", str(groups), "--hcl", "x.tf"], "not with --hcl or --nft"),
+        (
+            ["audit", "--groups-json", str(groups), "--hcl", "x.tf"],
+            "not with --from, --hcl or --nft",
+        ),
         (["audit", "--groups-json", str(groups), "--region", "eu-west-1"], "reads files, not AWS"),
         (["verify", "--groups-json", str(groups), "--profile", "p"], "reads files, not AWS"),
         (["verify", "--groups-json", str(bad)], "a JSON list"),

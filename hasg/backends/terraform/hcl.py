@@ -16,14 +16,32 @@ from collections.abc import Iterable, Mapping
 from typing import NamedTuple
 
 from hasg.backends.terraform.writer import Block, Expr, Value, quote, render
-from hasg.core.blueprint import DEFAULT_GROUP, Blueprint, Direction, Peer, Rule, SecurityGroup
+from hasg.core.blueprint import (
+    DEFAULT_GROUP,
+    Blueprint,
+    Direction,
+    Peer,
+    PeerKind,
+    Rule,
+    SecurityGroup,
+)
 from hasg.core.naming import unique_names
 from hasg.core.networks import FAMILIES, WORLD, Family, covers_world, family_of
 from hasg.core.peers import VPC_FALLBACK_LISTS, cidr_peer, icmp_for
-from hasg.core.ports import WORLD_SAFE_TCP_PORTS
+from hasg.core.ports import world_safe
 from hasg.core.protocols import Protocol
 from hasg.core.tags import ownership_tags
 
+# The one table of how an aws_vpc_security_group_*_rule names its peer, by
+# kind: the writer sets that attribute, and the reader reads exactly these
+# (a "vpc" peer is cidr_ipv4 = data.aws_vpc's cidr_block).
+PEER_ATTRIBUTE: dict[PeerKind, str] = {
+    "group": "referenced_security_group_id",
+    "vpc": "cidr_ipv4",
+    "prefix_list": "prefix_list_id",
+    "cidr_ipv4": "cidr_ipv4",
+    "cidr_ipv6": "cidr_ipv6",
+}
 MODULE_FILES = ("versions.tf", "variables.tf", "main.tf", "outputs.tf")
 RULE_TYPES: dict[Direction, str] = {
     "ingress": "aws_vpc_security_group_ingress_rule",
@@ -106,9 +124,15 @@ def _variables(blueprint: Blueprint) -> list[Block]:
     )
     blocks = [vpc_id]
     for name, cidrs in blueprint.cidr_lists.items():
+        # The one world guard's exemption (tcp/80 and tcp/443, or a flow that
+        # says public), as CloudFormation's parameter patterns judge it.
         risky = sorted(
-            {r.ports_text() for g in blueprint for r in g.list_rules if r.peer.value == name}
-            - {f"tcp/{p}" for p in WORLD_SAFE_TCP_PORTS}
+            {
+                r.ports_text()
+                for g in blueprint
+                for r in g.list_rules
+                if r.peer.value == name and not r.public and not world_safe(r)
+            }
         )
         for family in FAMILIES:
             variable = list_variable(name, family)
@@ -201,7 +225,7 @@ def _world_validation(variable: str, family: Family, risky: list[str]) -> Block:
 
 
 def _needs_vpc_cidr(blueprint: Blueprint) -> bool:
-    return any(r.peer.kind == "vpc" for g in blueprint for r in g.rules) or any(
+    return any(r.peer.is_vpc for g in blueprint for r in g.rules) or any(
         name in VPC_FALLBACK_LISTS for name in blueprint.cidr_lists
     )
 
@@ -429,15 +453,13 @@ def _rule_block(group: SecurityGroup, rule: Rule, name: str, tags: Mapping[str, 
     block = Block("resource", (RULE_TYPES[rule.direction], name))
     _rule_body(block, group, rule)
     peer = rule.peer
-    if peer.kind == "group":
-        block.attr("referenced_security_group_id", Expr(group_id_reference(peer.value)))
-    elif peer.kind == "vpc":
-        block.attr("cidr_ipv4", Expr(_VPC_CIDR))
-    elif peer.kind == "prefix_list":
-        block.attr("prefix_list_id", peer.value)
-    else:
-        block.attr(peer.kind, peer.value)
-    if rule.direction == "ingress" and peer.kind in ("group", "prefix_list"):
+    value: Value = peer.value
+    if peer.is_group:
+        value = Expr(group_id_reference(peer.value))
+    elif peer.is_vpc:
+        value = Expr(_VPC_CIDR)
+    block.attr(PEER_ATTRIBUTE[peer.kind], value)
+    if rule.direction == "ingress" and (peer.is_group or peer.is_prefix_list):
         # An explicit "no CIDR": checkov's open-ingress checks (CKV_AWS_24, 25, 260,
         # 277) know neither referenced_security_group_id nor prefix_list_id and read
         # an ingress rule without cidr_ipv4 as open to the world

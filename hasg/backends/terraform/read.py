@@ -28,6 +28,7 @@ from pathlib import Path
 from typing import Any
 
 from hasg.backends.terraform.hcl import (
+    PEER_ATTRIBUTE,
     RULE_TYPES,
     list_local_expression,
     list_variable,
@@ -59,7 +60,7 @@ LEGACY_RULE_TYPE = "aws_security_group_rule"
 SECURITY_GROUP_TYPES = frozenset({*GROUP_TYPES, LEGACY_RULE_TYPE, *RULE_TYPES.values()})
 # What the AWS provider sets when a group has no description (aws_security_group docs).
 PROVIDER_DEFAULT_DESCRIPTION = "Managed by Terraform"
-_PEER_FIELDS = ("cidr_ipv4", "cidr_ipv6", "prefix_list_id", "referenced_security_group_id")
+_PEER_FIELDS = tuple(sorted(set(PEER_ATTRIBUTE.values())))
 _CLASSIC_PEER_FIELDS = (
     "cidr_blocks",
     "ipv6_cidr_blocks",
