@@ -15,7 +15,7 @@ default group is at hand for a policy with `restrict_default_group`
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from functools import partial
 from typing import TYPE_CHECKING
 
@@ -82,6 +82,8 @@ class LiveState:
     others: tuple[SecurityGroupTypeDef, ...] = ()
     # The VPC's default group, once `with_default_group` has read it in.
     default_group_id: str = ""
+    # The account that owns each group the read found (its OwnerId), by group id.
+    owner_ids: Mapping[str, str] = field(default_factory=dict)
 
     def digest(self, role: str) -> str:
         """The policy digest the role's group carries ("" when none)."""
@@ -177,7 +179,8 @@ def live_state(cluster: str, raw_groups: Iterable[SecurityGroupTypeDef]) -> Live
     claims: dict[str, list[SecurityGroupTypeDef]] = {}
     blockers: list[Blocker] = []
     others: list[SecurityGroupTypeDef] = []
-    for raw in sorted(raw_groups, key=lambda g: g.get("GroupId", "")):
+    ordered = sorted(raw_groups, key=lambda g: g.get("GroupId", ""))
+    for raw in ordered:
         role = tags_of(raw).get(ROLE_TAG, "")
         if not is_owned(raw, cluster, role):
             others.append(raw)
@@ -209,7 +212,14 @@ def live_state(cluster: str, raw_groups: Iterable[SecurityGroupTypeDef]) -> Live
     group_ids = {role: raw.get("GroupId", "") for role, raw in chosen.items()}
     roles_by_id = {group_id: role for role, group_id in group_ids.items()}
     groups = [group_from_aws(role, raw, roles_by_id) for role, raw in chosen.items()]
-    return LiveState(Blueprint(cluster, tuple(groups)), group_ids, tuple(blockers), tuple(others))
+    owner_ids = {raw.get("GroupId", ""): raw.get("OwnerId", "") for raw in ordered}
+    return LiveState(
+        Blueprint(cluster, tuple(groups)),
+        group_ids,
+        tuple(blockers),
+        tuple(others),
+        owner_ids=owner_ids,
+    )
 
 
 def with_default_group(live: LiveState, vpc_id: str) -> LiveState:
@@ -266,10 +276,18 @@ def group_from_aws(
     )
 
 
-def read_rules(client: EC2Client, group_ids: Mapping[str, str]) -> list[tuple[str, str, Rule]]:
+def read_rules(
+    client: EC2Client, group_ids: Mapping[str, str], owner_ids: Mapping[str, str]
+) -> list[tuple[str, str, Rule]]:
     """(role, rule id `sgr-...`, Rule) for every rule of the groups `group_ids`
     (role -> group id) names: one paginated DescribeSecurityGroupRules, read-only.
-    A referenced group of the cluster is named by its role, as `live_state` does."""
+    A referenced group of the cluster is named by its role, as `live_state` does.
+
+    `owner_ids` (group id -> OwnerId, from the DescribeSecurityGroups that found
+    the groups) stands in for a rule's GroupOwnerId where the answer lacks it:
+    EC2 answers it (API reference, SecurityGroupRule.GroupOwnerId), moto 5
+    leaves it out, and without an owner every reference to a group of the same
+    account would read as another account's."""
     if not group_ids:
         return []
     roles_by_id = {group_id: role for role, group_id in group_ids.items()}
@@ -281,11 +299,13 @@ def read_rules(client: EC2Client, group_ids: Mapping[str, str]) -> list[tuple[st
         for raw in page.get("SecurityGroupRules", []):
             role = roles_by_id.get(raw.get("GroupId", ""))
             if role is not None:
-                found.append((role, raw.get("SecurityGroupRuleId", ""), _rule_of(raw, roles_by_id)))
+                owner = raw.get("GroupOwnerId") or owner_ids.get(raw.get("GroupId", ""), "")
+                rule = _rule_of(raw, roles_by_id, owner)
+                found.append((role, raw.get("SecurityGroupRuleId", ""), rule))
     return sorted(found, key=lambda item: (item[0], item[1]))
 
 
-def _rule_of(raw: SecurityGroupRuleTypeDef, roles_by_id: Mapping[str, str]) -> Rule:
+def _rule_of(raw: SecurityGroupRuleTypeDef, roles_by_id: Mapping[str, str], owner: str) -> Rule:
     """A SecurityGroupRule as the one-peer IpPermission it is, read by the one
     reader of IpPermissions (`from_ip_permissions`)."""
     description = raw.get("Description", "")  # absent and empty are one to a Rule
@@ -318,7 +338,7 @@ def _rule_of(raw: SecurityGroupRuleTypeDef, roles_by_id: Mapping[str, str]) -> R
             "with no peer hasg knows (CidrIpv4, CidrIpv6, PrefixListId, ReferencedGroupInfo)"
         )
     direction: Direction = "egress" if raw.get("IsEgress") else "ingress"
-    (rule,) = from_ip_permissions(direction, [permission], roles_by_id, raw.get("GroupOwnerId", ""))
+    (rule,) = from_ip_permissions(direction, [permission], roles_by_id, owner)
     return rule
 
 
