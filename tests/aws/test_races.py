@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 import boto3
@@ -240,3 +240,45 @@ def test_groups_of_an_older_hasg_gain_the_digest_and_then_rest(cloud: Cloud) -> 
     cloud.calls.clear()
     assert apply(BASE, vpc_id=cloud.vpc_id, session=cloud.session).changes.empty
     assert sorted(cloud.calls.names) == ["DescribeSecurityGroups", "DescribeVpcs"]
+
+
+def test_a_description_edited_by_hand_during_its_update_is_another_writer(cloud: Cloud) -> None:
+    """A description update the read-back finds undone reads as 'not done' only
+    while the rule holds the description the plan saw: a third text is a writer."""
+    apply(BASE, vpc_id=cloud.vpc_id, session=cloud.session)
+    edited = BASE.replace(
+        groups=tuple(
+            g.replace(
+                rules=tuple(
+                    replace(r, description="SSH for the operators")
+                    if r.peer.kind == "group" and r.covers("tcp", 22)
+                    else r
+                    for r in g.rules
+                )
+            )
+            for g in BASE
+        )
+    )
+    session = new_session()
+    update = "ec2.UpdateSecurityGroupRuleDescriptionsIngress"
+    call = threading.local()  # each call of a wave runs in a thread of its own
+
+    def sent(params: dict[str, Any], **_: Any) -> None:
+        call.params = params
+
+    def meddle(**_: Any) -> None:
+        # Right after each of hasg's updates of ingress rules, a person's own.
+        permissions = [
+            {**p, "UserIdGroupPairs": [{**pair, "Description": "by hand"}]}
+            for p in call.params["IpPermissions"]
+            for pair in p["UserIdGroupPairs"]
+        ]
+        cloud.ec2.update_security_group_rule_descriptions_ingress(
+            GroupId=call.params["GroupId"], IpPermissions=permissions
+        )
+
+    session.events.register(f"provide-client-params.{update}", sent)
+    session.events.register(f"after-call.{update}", meddle)
+    with pytest.raises(ConcurrentChangeError, match="changed under this apply") as raised:
+        apply(edited, vpc_id=cloud.vpc_id, session=session)
+    assert "description 'by hand'" in str(raised.value)
