@@ -12,6 +12,7 @@ import hasg
 from hasg.backends import nftables
 from hasg.core.hosts import HostRuleset, host_rulesets
 from hasg.core.inventory import load_inventory, load_inventory_text
+from tests.guard import require
 from tests.hosts.conftest import FIXTURES
 from tests.hosts.lab import Lab, missing_capability
 
@@ -47,8 +48,7 @@ def test_example_runs(index: int, tmp_path: Path, monkeypatch: pytest.MonkeyPatc
 
 def nft_json_of(ruleset: HostRuleset, directory: Path) -> str:
     """What `nft -j list ruleset` answers once the host's file is loaded."""
-    if missing_capability() is not None:
-        pytest.skip("needs a network namespace to produce real `nft -j` output")
+    require(missing_capability())  # a network namespace makes the real `nft -j` output
     path = directory / "host.nft"
     path.write_text(nftables.ruleset_text(ruleset), encoding="utf-8")
     with Lab([ruleset.host]) as lab:
