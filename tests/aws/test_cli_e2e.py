@@ -14,6 +14,7 @@ import subprocess
 import sys
 from collections.abc import Iterator
 from dataclasses import dataclass
+from importlib import metadata
 from pathlib import Path
 from types import ModuleType
 from typing import Any
@@ -471,8 +472,17 @@ def test_usage_errors_exit_1_not_the_changes_code(
 
 
 def test_help_and_version_exit_0(world: World) -> None:
-    for args in (["--help"], ["plan", "--help"], ["--version"]):
-        assert world.hasg(*args).returncode == 0, args
+    for args in (["--help"], ["plan", "--help"]):
+        shown = world.hasg(*args)
+        assert shown.returncode == 0, args
+        assert shown.stdout.startswith(f"usage: hasg {' '.join(args[:-1])}".rstrip()), shown.stdout
+    # The version the installed package declares (its metadata, from pyproject.toml).
+    version = world.hasg("--version")
+    assert (version.returncode, version.stdout, version.stderr) == (
+        0,
+        f"hasg {metadata.version('hasg')}\n",
+        "",
+    )
 
 
 @pytest.mark.parametrize(
