@@ -159,14 +159,18 @@ def execute(client: EC2Client, plan: Plan, *, max_workers: int = DEFAULT_WORKERS
     executor = _Executor(client, plan, max_workers)
     try:
         executor.run()
-        if not plan.changes.empty:
-            check_read_back(client, plan, executor.group_ids)
-    except (ConcurrentChangeError, OwnershipError, _UpdateNotDone):
+    except (ConcurrentChangeError, OwnershipError):
         raise
     except HasgError as error:
         raise _stopped(error) from error
     except (ClientError, BotoCoreError) as error:
         raise _stopped(translate(error)) from error
+    if not plan.changes.empty:
+        # Every change landed: what the read-back finds is said as it is.
+        try:
+            check_read_back(client, plan, executor.group_ids)
+        except (ClientError, BotoCoreError) as error:
+            raise _stopped(translate(error)) from error
     group_ids = {role: g for role, g in executor.group_ids.items() if role != DEFAULT_GROUP}
     return ApplyResult(plan.vpc.id, plan.changes, dict(sorted(group_ids.items())))
 
@@ -212,7 +216,7 @@ def check_read_back(client: EC2Client, plan: Plan, group_ids: Mapping[str, str])
         if role in group_ids and group_ids[role] != group_id
     ]
     if not back.blockers and not moved and (undone := _updates_not_done(plan, changes)):
-        raise _UpdateNotDone(_update_not_done_message(plan, undone))
+        raise AwsError(_update_not_done_message(plan, undone))
     differences = [
         *(b.message for b in back.blockers),
         *(
@@ -241,10 +245,6 @@ def check_read_back(client: EC2Client, plan: Plan, group_ids: Mapping[str, str])
         f"{digest or 'none'}) or a person is changing these groups: when it is done, "
         "run `hasg plan` and apply again"
     )
-
-
-class _UpdateNotDone(AwsError):
-    """The endpoint answered a description update as done and did not do it."""
 
 
 def _updates_not_done(plan: Plan, changes: Changes) -> list[RuleChange]:
