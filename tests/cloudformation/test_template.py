@@ -30,7 +30,7 @@ from hasg.core.blueprint import Peer, Rule, SecurityGroup
 from hasg.core.quotas import RULES_PER_GROUP
 from hasg.errors import QuotaError, UsageError
 
-from .tooling import cfn_lint, checkov_cloudformation, write_templates
+from .tooling import cfn_lint, write_templates
 
 ADMINS = ["203.0.113.7/32", "2001:db8:2::/64"]
 USERS = ["198.51.100.0/24", "2001:db8:1::/48"]
@@ -49,8 +49,14 @@ def policies() -> dict[str, Policy]:
 
 
 @pytest.fixture(scope="module")
-def templates(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, dict[str, Blueprint]]:
-    directory = tmp_path_factory.mktemp("templates")
+def scanned(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The directory whose subdirectories checkov scans in one run (scan_each)."""
+    return tmp_path_factory.mktemp("scanned")
+
+
+@pytest.fixture(scope="module")
+def templates(scanned: Path) -> tuple[Path, dict[str, Blueprint]]:
+    directory = scanned / "templates"
     return directory, write_templates(directory, **policies())
 
 
@@ -87,8 +93,20 @@ def test_cfn_lint_does_fail_a_broken_rule(tmp_path: Path) -> None:
 
 
 @pytest.fixture(scope="module")
-def checkov_report(checkov: Checkov, templates: tuple[Path, dict[str, Blueprint]]) -> CheckovReport:
-    return checkov_cloudformation(checkov, templates[0])
+def checkov_reports(
+    checkov: Checkov, scanned: Path, templates: tuple[Path, dict[str, Blueprint]]
+) -> dict[str, CheckovReport]:
+    """The templates of every policy, and one of a policy with SSH open to the
+    world, in one checkov run: a report each."""
+    blueprint = compile_policy(with_flows(chef_automate_ha(), PUBLIC_SSH))
+    (scanned / "open").mkdir()
+    (scanned / "open" / "open.yaml").write_text(to_cloudformation(blueprint), encoding="utf-8")
+    return checkov.scan_each(scanned, framework="cloudformation")
+
+
+@pytest.fixture(scope="module")
+def checkov_report(checkov_reports: dict[str, CheckovReport]) -> CheckovReport:
+    return checkov_reports["templates"]
 
 
 def test_checkov_passes_every_check(checkov_report: CheckovReport) -> None:
@@ -113,10 +131,8 @@ def test_checkov_evaluated_every_rule(
     assert checkov_report.resources("CKV_AWS_24") >= ingress
 
 
-def test_checkov_fails_ssh_open_to_the_world(checkov: Checkov, tmp_path: Path) -> None:
-    blueprint = compile_policy(with_flows(chef_automate_ha(), PUBLIC_SSH))
-    (tmp_path / "open.yaml").write_text(to_cloudformation(blueprint), encoding="utf-8")
-    report = checkov_cloudformation(checkov, tmp_path)
+def test_checkov_fails_ssh_open_to_the_world(checkov_reports: dict[str, CheckovReport]) -> None:
+    report = checkov_reports["open"]
     failed = {(c["check_id"], c["resource"]) for c in report.failed}
     assert ("CKV_AWS_24", f"{RULE_TYPES['ingress']}.BastionTcp22From0x0x0x0x0") in failed
 
