@@ -564,7 +564,7 @@ def read_importable(client: EC2Client, blueprint: Blueprint, vpc_id: str) -> Liv
         vpc_cidr=vpc.cidr,
         group_ids=owned,
         group_descriptions={g.role: g.description for g in live.blueprint if g.role in owned},
-        rules=[LiveRule(*found) for found in read_rules(client, owned)],
+        rules=[LiveRule(*found) for found in read_rules(client, owned, live.owner_ids)],
         strangers=[(b.role, b.group_id, b.message) for b in misnamed],
         refused=refused,
     )

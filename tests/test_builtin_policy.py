@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import ipaddress
 from pathlib import Path
 
 import pytest
@@ -11,16 +10,43 @@ from hasg import DOCUMENTED_TABLE, Port, chef_automate_ha, compile_policy
 from hasg.checks.coverage import check_coverage
 from hasg.checks.reachability import reachability
 from hasg.cli import main
-from hasg.core.blueprint import Blueprint
+from hasg.core.blueprint import Blueprint, Rule
 from hasg.core.networks import wide_open
 from hasg.core.ports import PortSet
 
 NODES = ("automate", "chef_server", "postgresql", "opensearch")
 
 
+# Users and admins of both families: their rules come from the policy's CIDR
+# lists, which the built-in policy leaves empty.
+USER_CIDRS = ["198.51.100.0/24", "2001:db8:1::/48"]
+ADMIN_CIDRS = ["203.0.113.7/32", "2001:db8:2::/64"]
+
+
 @pytest.fixture(scope="module")
 def blueprint() -> Blueprint:
     return compile_policy(chef_automate_ha())
+
+
+@pytest.fixture(scope="module")
+def with_people() -> Blueprint:
+    """The built-in policy with user and admin CIDRs."""
+    return compile_policy(chef_automate_ha(user_cidrs=USER_CIDRS, admin_cidrs=ADMIN_CIDRS))
+
+
+def inbound_from_networks(blueprint: Blueprint) -> list[tuple[str, Rule, tuple[str, ...]]]:
+    """(role, rule, its networks) for every ingress rule whose peer is a CIDR,
+    a policy CIDR list (its networks as the Blueprint holds them) included."""
+    found = []
+    for group in blueprint:
+        for rule in (*group.rules, *group.list_rules):
+            if rule.direction != "ingress":
+                continue
+            if rule.peer.kind in ("cidr_ipv4", "cidr_ipv6"):
+                found.append((group.role, rule, (rule.peer.value,)))
+            elif rule.peer.kind == "cidr_list":
+                found.append((group.role, rule, blueprint.cidr_lists[rule.peer.value]))
+    return found
 
 
 def test_the_documented_table_has_42_cells() -> None:
@@ -63,11 +89,14 @@ def test_removing_a_flow_uncovers_its_cells() -> None:
     assert "OpenSearch outgoing TCP 9300" in uncovered
 
 
-def test_nothing_is_open_to_the_world_inbound(blueprint: Blueprint) -> None:
-    for group in blueprint:
-        for rule in group.rules_for("ingress"):
-            if rule.peer.kind.startswith("cidr"):
-                assert ipaddress.ip_network(rule.peer.value).prefixlen > 0, rule
+def test_nothing_is_open_to_the_world_inbound(with_people: Blueprint) -> None:
+    checked = inbound_from_networks(with_people)
+    # Users reach automate and chef_server on 443 and 80, admins the bastion's SSH:
+    # each as a list rule and once per CIDR of both families.
+    assert len(checked) == 2 * 2 * (1 + len(USER_CIDRS)) + (1 + len(ADMIN_CIDRS))
+    for role, rule, networks in checked:
+        assert networks, (role, rule)
+        assert not wide_open(networks), (role, rule, networks)
 
 
 def test_no_allow_all_rule_anywhere(blueprint: Blueprint) -> None:
@@ -80,12 +109,16 @@ def test_only_the_bastion_reaches_the_internet_and_only_on_80_443(blueprint: Blu
     assert {(r.direction, r.from_port) for _, r in world} == {("egress", 80), ("egress", 443)}
 
 
-def test_ssh_only_from_the_bastion_and_admins(blueprint: Blueprint) -> None:
-    for group in blueprint:
-        for rule in group.rules_for("ingress"):
-            if rule.covers("tcp", 22):
+def test_ssh_only_from_the_bastion_and_admins(with_people: Blueprint) -> None:
+    checked = {"bastion": 0, "nodes": 0}
+    for group in with_people:
+        for rule in (*group.rules, *group.list_rules):
+            if rule.direction == "ingress" and rule.covers("tcp", 22):
                 expected = "admin_cidrs" if group.role == "bastion" else "bastion"
                 assert rule.peer.value == expected or rule.peer.variable == expected, (group, rule)
+                checked["bastion" if group.role == "bastion" else "nodes"] += 1
+    # The admin list rule and one rule per admin CIDR; each node from the bastion group.
+    assert checked == {"bastion": 1 + len(ADMIN_CIDRS), "nodes": len(NODES)}
 
 
 @pytest.mark.parametrize(
@@ -202,7 +235,7 @@ CHEF_NODE_PAIRS = {
 }
 
 
-def test_tighter_than_upstream(blueprint: Blueprint) -> None:
+def test_tighter_than_upstream(blueprint: Blueprint, with_people: Blueprint) -> None:
     """Upstream: any node to any node on 5432-9638, SSH from 0.0.0.0/0, allow-all egress.
 
     Here exactly the documented pairs may talk (egress AND ingress), each on
@@ -216,12 +249,18 @@ def test_tighter_than_upstream(blueprint: Blueprint) -> None:
         allowed = reach.allowed(a, b)
         assert (allowed & upstream_range) != upstream_range, (a, b, str(allowed))
         assert len(allowed.as_list()) <= 6, (a, b, str(allowed))
-    for group in blueprint:
+    for group in (*blueprint, *with_people):
         for rule in group.rules:
             assert rule.protocol != "-1", rule  # no allow-all, in either direction
             assert rule.from_port == rule.to_port, rule  # one named port per rule
-            if rule.covers("tcp", 22) and rule.peer.kind.startswith("cidr"):
-                assert not wide_open([rule.peer.value]), rule
+    ssh_from_networks = [
+        (role, rule, networks)
+        for role, rule, networks in inbound_from_networks(with_people)
+        if rule.covers("tcp", 22)
+    ]
+    assert len(ssh_from_networks) == 1 + len(ADMIN_CIDRS)  # upstream: 0.0.0.0/0
+    for role, rule, networks in ssh_from_networks:
+        assert not wide_open(networks), (role, rule, networks)
 
 
 @pytest.mark.parametrize(

@@ -186,7 +186,13 @@ def many_cidr_flow(count: int, *, ipv6: bool = False) -> dict[str, Any]:
 
 
 def test_sixty_rules_fit() -> None:
-    compile_policy(base(**many_cidr_flow(60)))
+    """AWS's quota is 60 inbound rules per family: all 60 are compiled, each
+    from its CIDR, none dropped or merged to fit."""
+    data = many_cidr_flow(60)
+    web = compile_policy(base(**data))["web"]
+    assert [(r.direction, r.ports_text()) for r in web.rules] == [("ingress", "tcp/443")] * 60
+    assert sorted(r.peer.value for r in web.rules) == sorted(data["user_cidrs"])
+    assert quota_usage(web)[("ingress", "ipv4")] == 60
 
 
 def test_sixty_one_rules_do_not() -> None:

@@ -367,7 +367,8 @@ def assert_holds(
     cloud: Cloud, blueprint: Blueprint, vpc_id: str | None = None, cidr: str = VPC_CIDR
 ) -> None:
     """moto holds exactly `blueprint`: one group per role, with its name,
-    description, tags and rules (descriptions too), and nothing else of the cluster."""
+    description, tags and rules (descriptions too), and nothing else of the cluster.
+    For the built-in policy's PostgreSQL group, one permission is also read raw."""
     groups = cloud.groups(vpc_id)
     want = expected(blueprint, cidr)
     live = _cluster_of(blueprint.cluster, groups)
@@ -378,6 +379,55 @@ def assert_holds(
     assert live.rule_set() == want.rule_set()
     names = [g["GroupName"] for g in groups]
     assert len(names) == len(set(names)), "duplicate groups"
+    built_in = blueprint.cluster == BUILT_IN.cluster and "postgresql" in blueprint.roles
+    if built_in and blueprint["postgresql"] == BUILT_IN["postgresql"]:
+        assert_raw_postgresql_5432(groups)
+
+
+BUILT_IN = hasg.compile_policy(hasg.chef_automate_ha())
+# The built-in PostgreSQL group's inbound 5432, as DescribeSecurityGroups answers
+# it, written out by hand (Chef's ports table; hasg's descriptions): it judges
+# what apply sent without hasg's own reader. (group name, description) per pair.
+POSTGRESQL_5432_FROM = [
+    (
+        "chef-automate-ha-automate",
+        "Chef Automate to PostgreSQL: 5432 SQL, 6432 leader check, "
+        "7432 HAProxy (deprecated), 9631 Habitat API (Chef HA Firewall Checks)",
+    ),
+    (
+        "chef-automate-ha-chef-server",
+        "Chef Infra Server to PostgreSQL: 5432 SQL, 6432 leader check, "
+        "7432 HAProxy (deprecated), 9631 Habitat API (Chef HA Firewall Checks)",
+    ),
+    (
+        "chef-automate-ha-postgresql",
+        "PostgreSQL ring: replication 5432, leader check 6432, HAProxy 7432, "
+        "Habitat API 9631 and gossip 9638 TCP and UDP (Chef HA Firewall Checks)",
+    ),
+]
+ACCOUNT = "123456789012"  # moto's account
+
+
+def assert_raw_postgresql_5432(groups: list[Any]) -> None:
+    ids = {g["GroupName"]: g["GroupId"] for g in groups}
+    (postgresql,) = [g for g in groups if g["GroupName"] == "chef-automate-ha-postgresql"]
+    (permission,) = [p for p in postgresql["IpPermissions"] if p.get("FromPort") == 5432]
+    pairs = sorted(permission["UserIdGroupPairs"], key=lambda pair: pair["GroupId"])
+    assert {**permission, "UserIdGroupPairs": pairs} == {
+        "IpProtocol": "tcp",
+        "FromPort": 5432,
+        "ToPort": 5432,
+        "UserIdGroupPairs": sorted(
+            (
+                {"Description": why, "GroupId": ids[name], "UserId": ACCOUNT}
+                for name, why in POSTGRESQL_5432_FROM
+            ),
+            key=lambda pair: pair["GroupId"],
+        ),
+        "IpRanges": [],
+        "Ipv6Ranges": [],
+        "PrefixListIds": [],
+    }
 
 
 def assert_documented_cells_open(live: Blueprint) -> None:

@@ -10,11 +10,11 @@ from __future__ import annotations
 import importlib.util
 import json
 import os
-import re
 import subprocess
 import sys
 from collections.abc import Iterator
 from dataclasses import dataclass
+from importlib import metadata
 from pathlib import Path
 from types import ModuleType
 from typing import Any
@@ -472,8 +472,17 @@ def test_usage_errors_exit_1_not_the_changes_code(
 
 
 def test_help_and_version_exit_0(world: World) -> None:
-    for args in (["--help"], ["plan", "--help"], ["--version"]):
-        assert world.hasg(*args).returncode == 0, args
+    for args in (["--help"], ["plan", "--help"]):
+        shown = world.hasg(*args)
+        assert shown.returncode == 0, args
+        assert shown.stdout.startswith(f"usage: hasg {' '.join(args[:-1])}".rstrip()), shown.stdout
+    # The version the installed package declares (its metadata, from pyproject.toml).
+    version = world.hasg("--version")
+    assert (version.returncode, version.stdout, version.stderr) == (
+        0,
+        f"hasg {metadata.version('hasg')}\n",
+        "",
+    )
 
 
 @pytest.mark.parametrize(
@@ -491,50 +500,3 @@ def test_a_malformed_endpoint_url_is_one_line_before_any_call(
     else:
         env[where] = url
     failed_with(world.hasg(*args, env=env), f"{where}: {url!r} is not an endpoint URL")
-
-
-def moto_walkthrough() -> tuple[str, str]:
-    """The two shell blocks of docs/aws.md's "Trying it locally against moto":
-    starting the server, and the walkthrough itself."""
-    text = (ROOT / "docs" / "aws.md").read_text(encoding="utf-8")
-    section = text.split("## Trying it locally against moto", 1)[1]
-    blocks = re.findall(r"^```sh\n(.*?)^```$", section, re.MULTILINE | re.DOTALL)
-    assert len(blocks) >= 2, "the walkthrough lost a block"
-    return blocks[0], blocks[1]
-
-
-def test_the_moto_walkthrough_in_the_docs_runs_as_written(server: str, tmp_path: Path) -> None:
-    """Run the docs' walkthrough with bash, only pointed at this test's moto server
-    instead of port 5000: AWS_REGION alone (no AWS_DEFAULT_REGION) must do."""
-    start, walkthrough = moto_walkthrough()
-    assert "python -m moto.server -H 127.0.0.1 -p 5000 &" in start
-    assert "http://127.0.0.1:5000" in walkthrough and "AWS_DEFAULT_REGION" not in walkthrough
-    env = {k: v for k, v in fake_aws_environment(tmp_path).items() if k != "AWS_DEFAULT_REGION"}
-    for name in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY"):
-        env.pop(name)  # the walkthrough sets these itself
-    # `hasg` and `python` as this test run has them.
-    env["PATH"] = f"{Path(sys.executable).parent}{os.pathsep}{env.get('PATH', '')}"
-    script = walkthrough.replace("http://127.0.0.1:5000", server) + 'echo "VPC=$VPC"\n'
-    run = subprocess.run(
-        ["bash", "-c", script],
-        env=env,
-        stdin=subprocess.DEVNULL,
-        capture_output=True,
-        text=True,
-        timeout=300,
-        cwd=tmp_path,
-    )
-    assert run.returncode == 0, (run.stdout, run.stderr)
-    out = run.stdout
-    assert out.count("exit 2\n") == 1 and out.count("exit 0\n") == 1, out
-    assert (
-        out.index("exit 2\n")
-        < out.index("Apply complete: 5 group(s) created")
-        < out.index("exit 0\n")
-        < out.index("Destroy complete: 0 group(s) created, 5 deleted")
-    )
-    vpc = re.findall(r"^VPC=(vpc-[0-9a-f]+)$", out, re.MULTILINE)[-1]
-    ec2 = boto3.client("ec2", region_name=REGION, endpoint_url=server)
-    groups = ec2.describe_security_groups(Filters=[{"Name": "vpc-id", "Values": [vpc]}])
-    assert [g["GroupName"] for g in groups["SecurityGroups"]] == ["default"]
-    forget([vpc])

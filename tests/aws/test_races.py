@@ -4,9 +4,9 @@ state that matches neither (docs/aws.md, "Concurrent applies")."""
 
 from __future__ import annotations
 
-import contextlib
 import threading
 from collections.abc import Callable
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 import boto3
@@ -19,7 +19,7 @@ from hasg.backends.aws.read import live_state
 from hasg.core.blueprint import Blueprint
 from hasg.errors import ConcurrentChangeError, HasgError
 
-from .conftest import MUTATING, Cloud, assert_holds, expected, new_session
+from .conftest import MUTATING, CallLog, Cloud, assert_holds, expected, new_session
 
 BASE = hasg.compile_policy(hasg.chef_automate_ha())
 # Same roles, names and descriptions; different admin networks: different rules.
@@ -27,51 +27,90 @@ POLICY_A = hasg.compile_policy(hasg.chef_automate_ha(admin_cidrs=["203.0.113.7/3
 POLICY_B = hasg.compile_policy(hasg.chef_automate_ha(admin_cidrs=["198.51.100.9/32"]))
 
 
-Hook = Callable[[boto3.session.Session, threading.Barrier], None]
+# How long an apply waits at a meeting point for the other: far beyond what a
+# loaded machine needs to bring both there, and a broken meeting fails the test.
+MEETING_TIMEOUT = 20
 
 
-def at_first_change(session: boto3.session.Session, barrier: threading.Barrier) -> None:
+@dataclass
+class Meetings:
+    """The meeting points of one race, shared by its applies: at each, an apply
+    waits until the other has come too, so that both go on at once. A meeting
+    that breaks (the other never came, or stopped first) is noted, and the race
+    fails: a race whose applies did not meet proves nothing."""
+
+    parties: int
+    names: tuple[str, ...]
+    broken: list[str] = field(default_factory=list)
+
+    def __post_init__(self) -> None:
+        self.barriers = {
+            name: threading.Barrier(self.parties, timeout=MEETING_TIMEOUT) for name in self.names
+        }
+        self.lock = threading.Lock()
+
+    def meet(self, name: str) -> None:
+        try:
+            self.barriers[name].wait()
+        except threading.BrokenBarrierError:
+            with self.lock:
+                self.broken.append(name)
+
+    def release(self) -> None:
+        """An apply has ended: whoever still waits for it waits no longer."""
+        for barrier in self.barriers.values():
+            barrier.abort()
+
+
+FIRST_CHANGE = "first change"
+Hook = Callable[[boto3.session.Session, Meetings], None]
+
+
+def at_first_change(session: boto3.session.Session, meetings: Meetings) -> None:
     """Both have planned before either changes anything."""
     seen: list[str] = []
 
     def wait(model: Any, **_: Any) -> None:
         if model.name in MUTATING and not seen:
             seen.append(model.name)
-            meet(barrier)
+            meetings.meet(FIRST_CHANGE)
 
     session.events.register("before-call.ec2", wait)
 
 
-def at_each_create(session: boto3.session.Session, barrier: threading.Barrier) -> None:
-    """Every group's two creates land at once: one wins the name in EC2."""
-    barriers = {g.name: threading.Barrier(2, timeout=20) for g in BASE}
+def at_each_create(session: boto3.session.Session, meetings: Meetings) -> None:
+    """Every group's two creates, one per apply, land at once: one wins the name in EC2."""
 
     def wait(params: dict[str, Any], **_: Any) -> None:
-        meet(barriers[params["GroupName"]])
+        meetings.meet(params["GroupName"])
 
     session.events.register("provide-client-params.ec2.CreateSecurityGroup", wait)
 
 
-def meet(barrier: threading.Barrier) -> None:
-    # Broken: the other apply has stopped already; go on alone.
-    with contextlib.suppress(threading.BrokenBarrierError):
-        barrier.wait()
+@dataclass
+class Race:
+    """How each apply of a race ended (None: exit 0), and the EC2 calls each made."""
+
+    outcomes: dict[int, BaseException | None]
+    calls: dict[int, CallLog]
 
 
-def race(cloud: Cloud, hook: Hook, *blueprints: Blueprint) -> dict[int, BaseException | None]:
-    barrier = threading.Barrier(len(blueprints), timeout=20)
+def race(cloud: Cloud, hook: Hook, *blueprints: Blueprint) -> Race:
+    meetings = Meetings(len(blueprints), (FIRST_CHANGE, *(g.name for g in BASE)))
     outcomes: dict[int, BaseException | None] = {}
+    calls = {index: CallLog() for index in range(len(blueprints))}
 
     def run(index: int, blueprint: Blueprint) -> None:
         session = new_session()
-        hook(session, barrier)
+        session.events.register("before-call.ec2", calls[index].record)
+        hook(session, meetings)
         try:
             apply(blueprint, vpc_id=cloud.vpc_id, session=session)
             outcomes[index] = None
         except BaseException as error:
             outcomes[index] = error
         finally:
-            barrier.abort()
+            meetings.release()
 
     threads = [
         threading.Thread(target=run, args=(i, b), daemon=True) for i, b in enumerate(blueprints)
@@ -81,7 +120,8 @@ def race(cloud: Cloud, hook: Hook, *blueprints: Blueprint) -> dict[int, BaseExce
     for thread in threads:
         thread.join(timeout=120)
     assert len(outcomes) == len(blueprints), "an apply hung"
-    return outcomes
+    assert not meetings.broken, f"the applies did not meet at {meetings.broken}: {outcomes}"
+    return Race(outcomes, calls)
 
 
 def holds(cloud: Cloud, blueprint: Blueprint) -> bool:
@@ -113,7 +153,7 @@ def test_two_policies_applied_to_existing_groups_at_once(cloud: Cloud, rounds: i
     than either, is what EC2 holds; both read it back and say so."""
     apply(BASE, vpc_id=cloud.vpc_id, session=cloud.session)
 
-    outcomes = race(cloud, at_first_change, POLICY_A, POLICY_B)
+    outcomes = race(cloud, at_first_change, POLICY_A, POLICY_B).outcomes
 
     assert judge(cloud, outcomes, POLICY_A, POLICY_B) == 0
     assert not holds(cloud, POLICY_A) and not holds(cloud, POLICY_B)
@@ -128,11 +168,17 @@ def test_two_policies_applied_to_existing_groups_at_once(cloud: Cloud, rounds: i
 @pytest.mark.parametrize("rounds", range(3))
 def test_two_policies_applied_to_a_fresh_vpc_at_once(cloud: Cloud, rounds: int) -> None:
     """Both create every group; whoever loses a name finds the group holding the
-    other policy's digest and stops there."""
-    outcomes = race(cloud, at_each_create, POLICY_A, POLICY_B)
+    other policy's digest and stops there, before it changes a rule."""
+    raced = race(cloud, at_each_create, POLICY_A, POLICY_B)
 
-    judge(cloud, outcomes, POLICY_A, POLICY_B)
-    assert any(isinstance(e, ConcurrentChangeError) for e in outcomes.values()), outcomes
+    judge(cloud, raced.outcomes, POLICY_A, POLICY_B)
+    losers = [i for i, error in raced.outcomes.items() if error is not None]
+    assert losers, raced.outcomes
+    for loser in losers:
+        error = raced.outcomes[loser]
+        assert isinstance(error, ConcurrentChangeError), repr(error)
+        assert "now holds policy digest" in str(error), str(error)
+        assert raced.calls[loser].mutating == ["CreateSecurityGroup"] * len(BASE.groups)
 
 
 def test_without_the_read_back_both_exit_0_on_the_union(
@@ -142,7 +188,7 @@ def test_without_the_read_back_both_exit_0_on_the_union(
     monkeypatch.setattr(applier_module, "check_read_back", lambda *_: None)
     apply(BASE, vpc_id=cloud.vpc_id, session=cloud.session)
 
-    outcomes = race(cloud, at_first_change, POLICY_A, POLICY_B)
+    outcomes = race(cloud, at_first_change, POLICY_A, POLICY_B).outcomes
 
     assert list(outcomes.values()) == [None, None]
     assert not holds(cloud, POLICY_A) and not holds(cloud, POLICY_B)
@@ -194,3 +240,45 @@ def test_groups_of_an_older_hasg_gain_the_digest_and_then_rest(cloud: Cloud) -> 
     cloud.calls.clear()
     assert apply(BASE, vpc_id=cloud.vpc_id, session=cloud.session).changes.empty
     assert sorted(cloud.calls.names) == ["DescribeSecurityGroups", "DescribeVpcs"]
+
+
+def test_a_description_edited_by_hand_during_its_update_is_another_writer(cloud: Cloud) -> None:
+    """A description update the read-back finds undone reads as 'not done' only
+    while the rule holds the description the plan saw: a third text is a writer."""
+    apply(BASE, vpc_id=cloud.vpc_id, session=cloud.session)
+    edited = BASE.replace(
+        groups=tuple(
+            g.replace(
+                rules=tuple(
+                    replace(r, description="SSH for the operators")
+                    if r.peer.kind == "group" and r.covers("tcp", 22)
+                    else r
+                    for r in g.rules
+                )
+            )
+            for g in BASE
+        )
+    )
+    session = new_session()
+    update = "ec2.UpdateSecurityGroupRuleDescriptionsIngress"
+    call = threading.local()  # each call of a wave runs in a thread of its own
+
+    def sent(params: dict[str, Any], **_: Any) -> None:
+        call.params = params
+
+    def meddle(**_: Any) -> None:
+        # Right after each of hasg's updates of ingress rules, a person's own.
+        permissions = [
+            {**p, "UserIdGroupPairs": [{**pair, "Description": "by hand"}]}
+            for p in call.params["IpPermissions"]
+            for pair in p["UserIdGroupPairs"]
+        ]
+        cloud.ec2.update_security_group_rule_descriptions_ingress(
+            GroupId=call.params["GroupId"], IpPermissions=permissions
+        )
+
+    session.events.register(f"provide-client-params.{update}", sent)
+    session.events.register(f"after-call.{update}", meddle)
+    with pytest.raises(ConcurrentChangeError, match="changed under this apply") as raised:
+        apply(edited, vpc_id=cloud.vpc_id, session=session)
+    assert "description 'by hand'" in str(raised.value)

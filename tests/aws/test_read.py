@@ -9,9 +9,9 @@ from botocore.stub import Stubber
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from hasg.backends.aws.read import Vpc, live_state, read_groups_again
+from hasg.backends.aws.read import Vpc, live_state, read_groups_again, read_rules
 from hasg.backends.aws.session import make_client
-from hasg.core.blueprint import group_name
+from hasg.core.blueprint import Peer, Rule, group_name
 from hasg.core.tags import ownership_tags
 
 from .conftest import REGION
@@ -129,3 +129,54 @@ def test_only_the_stacks_no_traffic_rule_reads_as_no_rule(
         rules.append(({**MARKER, "IpProtocol": icmp}, marker_description))
     live = live_state("c", [raw_group(*rules)])
     assert sorted(r.description for r in live.blueprint["web"].rules) == ["near miss", "other"]
+
+
+# DescribeSecurityGroupRules answers, written out as EC2 gives them (API
+# reference, SecurityGroupRule): a rule of group sg-0web of account
+# 111122223333 that references sg-0db.
+RULE_TO_DB: dict[str, Any] = {
+    "SecurityGroupRuleId": "sgr-0123456789abcdef0",
+    "GroupId": "sg-0web",
+    "IsEgress": True,
+    "IpProtocol": "tcp",
+    "FromPort": 5432,
+    "ToPort": 5432,
+    "ReferencedGroupInfo": {"GroupId": "sg-0db", "UserId": "111122223333"},
+    "Description": "web queries the database",
+}
+
+
+def read_one_rule(answer: dict[str, Any], owner_ids: dict[str, str]) -> Rule:
+    client = make_client(region=REGION)
+    group_ids = {"web": "sg-0web", "db": "sg-0db"}
+    with Stubber(client) as stub:
+        stub.add_response(
+            "describe_security_group_rules",
+            {"SecurityGroupRules": [answer]},
+            {"Filters": [{"Name": "group-id", "Values": ["sg-0db", "sg-0web"]}]},
+        )
+        ((role, rule_id, rule),) = read_rules(client, group_ids, owner_ids)
+    assert (role, rule_id) == ("web", "sgr-0123456789abcdef0")
+    return rule
+
+
+def test_a_rule_names_a_group_of_its_own_account_by_role() -> None:
+    answered = {**RULE_TO_DB, "GroupOwnerId": "111122223333"}
+    rule = read_one_rule(answered, {"sg-0web": "111122223333"})
+    assert rule == Rule(
+        "egress", "tcp", 5432, 5432, Peer("group", "db"), description="web queries the database"
+    )
+
+
+def test_a_rule_without_group_owner_id_takes_its_groups_owner() -> None:
+    """moto 5 leaves GroupOwnerId out: the group's OwnerId, from the read that
+    found it, says whose the rule is."""
+    rule = read_one_rule(RULE_TO_DB, {"sg-0web": "111122223333"})
+    assert rule.peer == Peer("group", "db")
+
+
+def test_a_group_of_another_account_keeps_its_account() -> None:
+    other = {**RULE_TO_DB, "ReferencedGroupInfo": {"GroupId": "sg-0db", "UserId": "444455556666"}}
+    for answered in ({**other, "GroupOwnerId": "111122223333"}, other):
+        rule = read_one_rule(answered, {"sg-0web": "111122223333"})
+        assert rule.peer == Peer("group", "444455556666/sg-0db")

@@ -7,11 +7,11 @@ from __future__ import annotations
 import json
 import re
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import pytest
 import yaml
-from hypothesis import given, settings
+from hypothesis import example, given, settings
 from hypothesis import strategies as st
 from terraform.tooling import PUBLIC_SSH, Checkov, CheckovReport, every_kind_of_peer, with_flows
 
@@ -32,7 +32,7 @@ from hasg.core.networks import wide_open
 from hasg.core.quotas import RULES_PER_GROUP
 from hasg.errors import QuotaError, UsageError
 
-from .tooling import cfn_lint, checkov_cloudformation, write_templates
+from .tooling import cfn_lint, write_templates
 
 ADMINS = ["203.0.113.7/32", "2001:db8:2::/64"]
 USERS = ["198.51.100.0/24", "2001:db8:1::/48"]
@@ -50,8 +50,14 @@ def policies() -> dict[str, Policy]:
 
 
 @pytest.fixture(scope="module")
-def templates(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, dict[str, Blueprint]]:
-    directory = tmp_path_factory.mktemp("templates")
+def scanned(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The directory whose subdirectories checkov scans in one run (scan_each)."""
+    return tmp_path_factory.mktemp("scanned")
+
+
+@pytest.fixture(scope="module")
+def templates(scanned: Path) -> tuple[Path, dict[str, Blueprint]]:
+    directory = scanned / "templates"
     return directory, write_templates(directory, **policies())
 
 
@@ -88,8 +94,20 @@ def test_cfn_lint_does_fail_a_broken_rule(tmp_path: Path) -> None:
 
 
 @pytest.fixture(scope="module")
-def checkov_report(checkov: Checkov, templates: tuple[Path, dict[str, Blueprint]]) -> CheckovReport:
-    return checkov_cloudformation(checkov, templates[0])
+def checkov_reports(
+    checkov: Checkov, scanned: Path, templates: tuple[Path, dict[str, Blueprint]]
+) -> dict[str, CheckovReport]:
+    """The templates of every policy, and one of a policy with SSH open to the
+    world, in one checkov run: a report each."""
+    blueprint = compile_policy(with_flows(chef_automate_ha(), PUBLIC_SSH))
+    (scanned / "open").mkdir()
+    (scanned / "open" / "open.yaml").write_text(to_cloudformation(blueprint), encoding="utf-8")
+    return checkov.scan_each(scanned, framework="cloudformation")
+
+
+@pytest.fixture(scope="module")
+def checkov_report(checkov_reports: dict[str, CheckovReport]) -> CheckovReport:
+    return checkov_reports["templates"]
 
 
 def test_checkov_passes_every_check(checkov_report: CheckovReport) -> None:
@@ -114,10 +132,8 @@ def test_checkov_evaluated_every_rule(
     assert checkov_report.resources("CKV_AWS_24") >= ingress
 
 
-def test_checkov_fails_ssh_open_to_the_world(checkov: Checkov, tmp_path: Path) -> None:
-    blueprint = compile_policy(with_flows(chef_automate_ha(), PUBLIC_SSH))
-    (tmp_path / "open.yaml").write_text(to_cloudformation(blueprint), encoding="utf-8")
-    report = checkov_cloudformation(checkov, tmp_path)
+def test_checkov_fails_ssh_open_to_the_world(checkov_reports: dict[str, CheckovReport]) -> None:
+    report = checkov_reports["open"]
     failed = {(c["check_id"], c["resource"]) for c in report.failed}
     assert ("CKV_AWS_24", f"{RULE_TYPES['ingress']}.BastionTcp22From0x0x0x0x0") in failed
 
@@ -220,14 +236,28 @@ def test_backend_registers_by_name() -> None:
 
 # --------------------------------------------------------------------------- quota
 
+
+def _cidrs(count: int) -> list[tuple[Peer, int]]:
+    return [(Peer("cidr_ipv4", f"10.0.{n}.0/24"), 1) for n in range(count)]
+
+
+def _prefix_list(n: int, size: int, family: Literal["ipv4", "ipv6"]) -> tuple[Peer, int]:
+    peer = Peer("prefix_list", f"pl-{n:017x}", max_entries=size, prefix_list_family=family)
+    return peer, size if family == "ipv4" else 0
+
+
+# Each peer with what AWS counts for it against a group's IPv4 egress quota
+# (Amazon VPC quotas, "Inbound or outbound rules per security group"): a CIDR
+# one rule of its family, a referenced group one rule in each family, a
+# customer-managed prefix list its max entries in its family.
 egress_peers = st.one_of(
-    st.builds(lambda n: Peer("cidr_ipv4", f"10.{n // 256}.{n % 256}.0/24"), st.integers(0, 9999)),
-    st.builds(lambda n: Peer("cidr_ipv6", f"2001:db8:{n:x}::/48"), st.integers(0, 9999)),
-    st.just(Peer("group", "web")),
     st.builds(
-        lambda n, size, family: Peer(
-            "prefix_list", f"pl-{n:017x}", max_entries=size, prefix_list_family=family
-        ),
+        lambda n: (Peer("cidr_ipv4", f"10.{n // 256}.{n % 256}.0/24"), 1), st.integers(0, 9999)
+    ),
+    st.builds(lambda n: (Peer("cidr_ipv6", f"2001:db8:{n:x}::/48"), 0), st.integers(0, 9999)),
+    st.just((Peer("group", "web"), 1)),
+    st.builds(
+        lambda n, size, family: _prefix_list(n, size, family),
         st.integers(0, 999),
         st.integers(1, 30),
         st.sampled_from(["ipv4", "ipv6"]),
@@ -236,20 +266,32 @@ egress_peers = st.one_of(
 
 
 @settings(max_examples=200, deadline=None)
-@given(st.lists(egress_peers, max_size=80), st.sampled_from(["tcp", "udp", "-1", "50"]))
-def test_egress_quota_counts_the_inline_rule_as_aws_does(peers: list[Peer], protocol: str) -> None:
+# At the quota and one past it, written out: 59 rules and the inline one fit.
+@example(_cidrs(59), "tcp")
+@example([*_cidrs(59), (Peer("group", "web"), 1)], "tcp")
+@example([_prefix_list(1, 30, "ipv4"), _prefix_list(2, 29, "ipv4")], "50")
+@example([_prefix_list(1, 30, "ipv4"), _prefix_list(2, 30, "ipv4")], "-1")
+@example([_prefix_list(n, 30, "ipv6") for n in range(3)] + _cidrs(59), "udp")
+@given(
+    # One rule per peer: rules of a protocol without ports to one peer are one rule.
+    st.lists(egress_peers, max_size=80, unique_by=lambda peer_cost: peer_cost[0].value),
+    st.sampled_from(["tcp", "udp", "-1", "50"]),
+)
+def test_egress_quota_counts_the_inline_rule_as_aws_does(
+    peers: list[tuple[Peer, int]], protocol: str
+) -> None:
     """AWS counts a group reference in both families and a prefix list at its max
     entries; the inline no-traffic rule is one more IPv4 egress rule."""
     # Distinct ports keep rules to the same peer apart (AWS counts each).
     rules = tuple(
         Rule("egress", protocol, *((n, n) if protocol in ("tcp", "udp") else (-1, -1)), p, "out")
-        for n, p in enumerate(peers)
+        for n, (p, _) in enumerate(peers)
     )
     group = SecurityGroup("web", "c-web", "d", {}, rules=rules)
-    ipv4 = sum(r.peer.quota_cost for r in group.rules if r.peer.family in ("ipv4", "both"))
+    ipv4 = sum(cost for _, cost in peers)
     blueprint = Blueprint("c", (group,))
-    if ipv4 + 1 > RULES_PER_GROUP:
-        with pytest.raises(QuotaError, match="c-web"):
+    if ipv4 + 1 > 60:  # AWS's quota: 60 egress rules per family
+        with pytest.raises(QuotaError, match=f"c-web.* would have {ipv4 + 1} egress IPv4 rules"):
             template(blueprint)
     else:
         template(blueprint)

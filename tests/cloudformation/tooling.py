@@ -1,15 +1,12 @@
-"""What the CloudFormation tests judge templates with: cfn-lint and checkov."""
+"""What the CloudFormation tests judge templates with: cfn-lint (checkov: terraform.tooling)."""
 
 from __future__ import annotations
 
 import json
-import os
 import subprocess
 import sys
 from pathlib import Path
 from typing import Any
-
-from terraform.tooling import Checkov, CheckovReport, _report
 
 from hasg import Blueprint, Policy, compile_policy
 from hasg.backends.cloudformation import to_cloudformation
@@ -44,14 +41,3 @@ def cfn_lint(*templates: Path) -> list[dict[str, Any]]:
     assert done.returncode & ~(2 | 4 | 8) == 0, done.stderr[-3000:]
     findings: list[dict[str, Any]] = json.loads(done.stdout or "[]")
     return findings
-
-
-def checkov_cloudformation(checkov: Checkov, directory: Path) -> CheckovReport:
-    """Every CloudFormation check of the pinned checkov on a directory, offline."""
-    command = [str(checkov.executable), "--directory", str(directory)]
-    command += ["--framework", "cloudformation", "--output", "json", "--skip-download"]
-    env = {k: v for k, v in os.environ.items() if not k.startswith("PYTHON")}
-    done = subprocess.run(command, capture_output=True, text=True, env=env, timeout=600)
-    if done.returncode not in (0, 1) or not done.stdout.lstrip().startswith(("{", "[")):
-        raise AssertionError(f"checkov failed ({done.returncode}): {done.stderr[-3000:]}")
-    return _report(json.loads(done.stdout))

@@ -19,10 +19,9 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import pytest
-
 from hasg.core.blueprint import Blueprint
 from hasg.hosts.inventory import Host, Inventory
+from tests import guard
 
 AGENT = Path(__file__).with_name("netns_agent.py")
 # (host name, protocol, address, port): one probe from a host to another.
@@ -67,13 +66,9 @@ def require_lab(*tools: str) -> None:
 
 
 def require(reason: str | None, what: str = "the packet test") -> None:
-    """The one guard of the lab tests: skip for `reason` (None: nothing
-    missing), but with CI=true fail, since CI installs everything."""
-    if reason is None:
-        return
-    if os.environ.get("CI") == "true":
-        pytest.fail(f"CI=true and {what} cannot run: {reason}")
-    pytest.skip(reason)
+    """Skip for `reason` (None: nothing missing), or with CI=true fail, through
+    the suite's one guard (tests/guard.py)."""
+    guard.require(None if reason is None else f"{what} cannot run: {reason}")
 
 
 def run(*command: str, stdin: str | None = None) -> str:

@@ -11,14 +11,13 @@ need it skip and say why; in CI (CI=true: .ci/run installs both) they fail.
 from __future__ import annotations
 
 import json
-import os
 import shutil
 import subprocess
 from dataclasses import dataclass
 from pathlib import Path
 from xml.etree import ElementTree
 
-import pytest
+from tests import guard
 
 REPO = Path(__file__).resolve().parents[2]
 MERMAID_SCRIPT = Path(__file__).with_name("mermaid_parse.mjs")
@@ -26,12 +25,7 @@ MERMAID_SCRIPT = Path(__file__).with_name("mermaid_parse.mjs")
 
 def require(tool: str, found: bool, install: str) -> None:
     """Skip without `tool` on a dev machine; fail in CI, where .ci/run installs it."""
-    if found:
-        return
-    message = f"{tool} is not installed ({install})"
-    if os.environ.get("CI", "").lower() == "true":
-        pytest.fail(message)
-    pytest.skip(message)
+    guard.require(None if found else f"{tool} is not installed ({install})")
 
 
 @dataclass(frozen=True)

@@ -7,6 +7,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import jsonschema
 import pytest
 
 import hasg
@@ -51,7 +52,6 @@ def test_hasg_verify_reads_a_policy_file_and_speaks_json(
 def test_hasg_schema_is_json_schema_that_accepts_init_files_and_refuses_bad_ones(
     capsys: pytest.CaptureFixture[str],
 ) -> None:
-    jsonschema = pytest.importorskip("jsonschema")
     assert main(["schema"]) == 0
     schema = json.loads(capsys.readouterr().out)
     assert schema == policy_json_schema()

@@ -104,23 +104,20 @@ def test_verify_and_audit_report_a_rule_of_every_ip_protocol(number: int) -> Non
 
     report = verify(policy, live)
 
-    text = str(PortSet.of_rule(extra))
-    expected = f"proto/{number}" if protocol not in ("tcp", "udp", "icmp", "icmpv6") else text
-    assert text == expected
+    # The four protocols with ports in the policy's port words (icmp/8: type 8,
+    # any code), every other one as proto/NUMBER (docs/aws.md).
+    expected = {1: "icmp/8", 6: "tcp/5-7", 17: "udp/5-7", 58: "icmpv6/8"}.get(
+        number, f"proto/{number}"
+    )
+    assert str(PortSet.of_rule(extra)) == expected
+    assert extra.ports_text() == expected
     assert any(
-        b.message.startswith(f"bastion ingress opens {text} from 198.51.100.0/24")
+        b.message.startswith(f"bastion ingress opens {expected} from 198.51.100.0/24")
         for b in report.of_kind("unnamed_cidr")
     ), report.breaches
-    assert extra.ports_text() == (
-        expected
-        if protocol not in ("tcp", "udp")
-        else "tcp/5-7"
-        if protocol == "tcp"
-        else "udp/5-7"
-    )
     findings = hasg.audit_blueprint(built, live).findings
     assert [(f.kind, f.detail) for f in findings] == [
-        ("extra_rule", f"ingress {extra.ports_text()} from 198.51.100.0/24")
+        ("extra_rule", f"ingress {expected} from 198.51.100.0/24")
     ]
     json.loads(verify_json(report))
 

@@ -14,6 +14,7 @@ it reads the module back with the example's values; see test_module.py).
 from __future__ import annotations
 
 import json
+import shutil
 from pathlib import Path
 from typing import Any
 
@@ -87,6 +88,7 @@ def write_tfvars(path: Path, values: dict[str, Any]) -> Path:
 
 def emitted(policy: Policy, directory: Path) -> Path:
     """The module hasg emits for a policy, written to a directory."""
+    directory.mkdir(parents=True, exist_ok=True)
     for name, text in to_hcl_module(compile_policy(policy)).items():
         (directory / name).write_text(text, encoding="utf-8")
     return directory
@@ -110,22 +112,34 @@ def example_report(checkov: Checkov) -> CheckovReport:
     return checkov.scan(EXAMPLE, var_file=EXAMPLE_TFVARS)
 
 
-def test_committed_terraform_passes_every_check(checkov: Checkov) -> None:
-    report = checkov.scan(TERRAFORM)
+@pytest.fixture(scope="module")
+def scanned(checkov: Checkov, tmp_path_factory: pytest.TempPathFactory) -> dict[str, CheckovReport]:
+    """The committed Terraform and three emitted modules, in one checkov run
+    (`Checkov.scan_each`): a report per directory."""
+    parent = tmp_path_factory.mktemp("scanned")
+    # The whole of terraform/, so that the example finds the module it calls.
+    shutil.copytree(TERRAFORM, parent / "committed", ignore=shutil.ignore_patterns(".*"))
+    assert main(["emit-hcl", "--out", str(parent / "fresh")]) == 0
+    emitted(every_kind_of_peer(), parent / "every-peer")
+    emitted(with_flows(chef_automate_ha(), PUBLIC_SSH), parent / "public-ssh")
+    return checkov.scan_each(parent)
+
+
+def test_committed_terraform_passes_every_check(scanned: dict[str, CheckovReport]) -> None:
+    report = scanned["committed"]
     assert_passes(report)
     skipped_groups = {c["resource"].split(".")[-1] for c in report.skipped}
     assert skipped_groups == set(compile_policy(chef_automate_ha()).roles)
 
 
-def test_fresh_emit_hcl_output_passes_every_check(checkov: Checkov, tmp_path: Path) -> None:
-    assert main(["emit-hcl", "--out", str(tmp_path)]) == 0
-    assert_passes(checkov.scan(tmp_path))
+def test_fresh_emit_hcl_output_passes_every_check(scanned: dict[str, CheckovReport]) -> None:
+    assert_passes(scanned["fresh"])
 
 
 def test_emitted_policy_with_every_kind_of_peer_passes_every_check(
-    checkov: Checkov, tmp_path: Path
+    scanned: dict[str, CheckovReport],
 ) -> None:
-    assert_passes(checkov.scan(emitted(every_kind_of_peer(), tmp_path)))
+    assert_passes(scanned["every-peer"])
 
 
 def test_example_with_concrete_values_passes(example_report: CheckovReport) -> None:
@@ -164,8 +178,7 @@ def test_ssh_open_to_the_world_through_the_example_fails(checkov: Checkov, tmp_p
     assert report.outcomes("CKV_AWS_24")[f'{bastion}_ipv6["::/0"]'] == "PASSED"
 
 
-def test_policy_with_public_ssh_fails(checkov: Checkov, tmp_path: Path) -> None:
-    public_ssh = with_flows(chef_automate_ha(), PUBLIC_SSH)
-    report = checkov.scan(emitted(public_ssh, tmp_path))
+def test_policy_with_public_ssh_fails(scanned: dict[str, CheckovReport]) -> None:
+    report = scanned["public-ssh"]
     address = f"{RULE_TYPES['ingress']}.bastion_tcp_22_from_0_0_0_0_0"
     assert failures(report) == {("CKV_AWS_24", address)}

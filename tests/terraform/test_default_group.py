@@ -136,8 +136,10 @@ def test_checkov_ckv2_aws_12_passes_with_the_option_and_fails_without(
 ) -> None:
     (tmp_path / "on").mkdir()
     (tmp_path / "off").mkdir()
-    restricting = checkov.scan(vpc_and_module(RESTRICTING, tmp_path / "on"))
-    leaving = checkov.scan(vpc_and_module(LEAVING, tmp_path / "off"))
+    vpc_and_module(RESTRICTING, tmp_path / "on")
+    vpc_and_module(LEAVING, tmp_path / "off")
+    reports = checkov.scan_each(tmp_path)  # one checkov start-up for both
+    restricting, leaving = reports["on"], reports["off"]
 
     assert restricting.outcomes("CKV2_AWS_12") == {"aws_vpc.main": "PASSED"}
     assert leaving.outcomes("CKV2_AWS_12") == {"aws_vpc.main": "FAILED"}

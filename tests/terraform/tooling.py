@@ -172,15 +172,18 @@ def resource_type(address: str) -> str:
 class Checkov:
     executable: Path
 
-    def scan(self, directory: Path, *, var_file: Path | None = None) -> CheckovReport:
-        """Every Terraform check of the pinned checkov on a directory, and the local
-        modules it calls; never a network call (`--skip-download`)."""
+    def scan(
+        self, directory: Path, *, var_file: Path | None = None, framework: str = "terraform"
+    ) -> CheckovReport:
+        """Every check of the pinned checkov for a framework (Terraform, and the
+        local modules it calls; or CloudFormation) on a directory; never a
+        network call (`--skip-download`)."""
         command = [
             str(self.executable),
             "--directory",
             str(directory),
             "--framework",
-            "terraform",
+            framework,
             "--output",
             "json",
             "--skip-download",
@@ -198,6 +201,36 @@ class Checkov:
                 f"checkov failed ({done.returncode}): {done.stderr[-3000:] or done.stdout[-3000:]}"
             )
         return _report(json.loads(done.stdout))
+
+    def scan_each(self, parent: Path, *, framework: str = "terraform") -> dict[str, CheckovReport]:
+        """One scan of every directory under `parent`, a report each: each
+        checkov run pays its start-up (about 2 s), and checkov reads each
+        directory as a module of its own, so a check's result is the one a
+        scan of that directory alone gives (its graph checks included). A part's
+        resource_count is the number of resources checked there."""
+        whole = self.scan(parent, framework=framework)
+        parts = sorted(d.name for d in parent.iterdir() if d.is_dir())
+
+        def part_of(path: str) -> str:
+            relative = Path(path).resolve().relative_to(parent.resolve())
+            assert relative.parts[0] in parts, path
+            return relative.parts[0]
+
+        reports = {}
+        for name in parts:
+            passed, failed, skipped = (
+                tuple(c for c in checks if part_of(c["file_abs_path"]) == name)
+                for checks in (whole.passed, whole.failed, whole.skipped)
+            )
+            resources = {(c["file_abs_path"], c["resource"]) for c in passed + failed + skipped}
+            reports[name] = CheckovReport(
+                passed=passed,
+                failed=failed,
+                skipped=skipped,
+                parsing_errors=tuple(e for e in whole.parsing_errors if part_of(e) == name),
+                resource_count=len(resources),
+            )
+        return reports
 
 
 def _report(raw: Any) -> CheckovReport:

@@ -15,7 +15,7 @@ default group is at hand for a policy with `restrict_default_group`
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from functools import partial
 from typing import TYPE_CHECKING
 
@@ -85,6 +85,8 @@ class LiveState:
     others: tuple[SecurityGroupTypeDef, ...] = ()
     # The VPC's default group, once `with_default_group` has read it in.
     default_group_id: str = ""
+    # The account that owns each group the read found (its OwnerId), by group id.
+    owner_ids: Mapping[str, str] = field(default_factory=dict)
 
     def digest(self, role: str) -> str:
         """The policy digest the role's group carries ("" when none)."""
@@ -180,7 +182,8 @@ def live_state(cluster: str, raw_groups: Iterable[SecurityGroupTypeDef]) -> Live
     claims: dict[str, list[SecurityGroupTypeDef]] = {}
     blockers: list[Blocker] = []
     others: list[SecurityGroupTypeDef] = []
-    for raw in sorted(raw_groups, key=lambda g: g.get("GroupId", "")):
+    ordered = sorted(raw_groups, key=lambda g: g.get("GroupId", ""))
+    for raw in ordered:
         role = tags_of(raw).get(ROLE_TAG, "")
         if not is_owned(raw, cluster, role):
             others.append(raw)
@@ -212,7 +215,14 @@ def live_state(cluster: str, raw_groups: Iterable[SecurityGroupTypeDef]) -> Live
     group_ids = {role: raw.get("GroupId", "") for role, raw in chosen.items()}
     roles_by_id = {group_id: role for role, group_id in group_ids.items()}
     groups = [group_from_aws(role, raw, roles_by_id) for role, raw in chosen.items()]
-    return LiveState(Blueprint(cluster, tuple(groups)), group_ids, tuple(blockers), tuple(others))
+    owner_ids = {raw.get("GroupId", ""): raw.get("OwnerId", "") for raw in ordered}
+    return LiveState(
+        Blueprint(cluster, tuple(groups)),
+        group_ids,
+        tuple(blockers),
+        tuple(others),
+        owner_ids=owner_ids,
+    )
 
 
 def with_default_group(live: LiveState, vpc_id: str) -> LiveState:
@@ -269,14 +279,24 @@ def group_from_aws(
     )
 
 
-def read_rules(client: EC2Client, group_ids: Mapping[str, str]) -> list[tuple[str, str, Rule]]:
+def read_rules(
+    client: EC2Client, group_ids: Mapping[str, str], owner_ids: Mapping[str, str]
+) -> list[tuple[str, str, Rule]]:
     """(role, rule id `sgr-...`, Rule) for every rule of the groups `group_ids`
     (role -> group id) names: one paginated DescribeSecurityGroupRules, read-only.
-    A referenced group of the cluster is named by its role, as `live_state` does."""
+    A referenced group of the cluster is named by its role, as `live_state` does.
+
+    `owner_ids` (group id -> OwnerId, from the DescribeSecurityGroups that found
+    the groups) stands in for a rule's GroupOwnerId where the answer lacks it:
+    EC2 answers it (API reference, SecurityGroupRule.GroupOwnerId), moto 5
+    leaves it out, and without an owner every reference to a group of the same
+    account would read as another account's."""
     roles_by_id = {group_id: role for role, group_id in group_ids.items()}
     found = [
         (roles_by_id[group_id], rule_id, rule)
-        for group_id, rule_id, rule in _described_rules(client, roles_by_id, lambda _: roles_by_id)
+        for group_id, rule_id, rule in _described_rules(
+            client, roles_by_id, lambda _: roles_by_id, owner_ids
+        )
     ]
     return sorted(found, key=lambda item: (item[0], item[1]))
 
@@ -285,20 +305,25 @@ def rule_ids(
     client: EC2Client,
     groups: Mapping[str, str],
     roles_by_id: Callable[[str], Mapping[str, str]],
+    owner_ids: Mapping[str, str] | None = None,
 ) -> dict[tuple[str, RuleKey], str]:
     """The id (`sgr-...`) of every rule of the groups `groups` (key -> group
     id) names, by the group's key and the rule's `Rule.key`. The group peers
     of a group's rules are named through `roles_by_id(its id)`, as the rules
-    being labelled name them. One paginated DescribeSecurityGroupRules, read-only."""
+    being labelled name them; `owner_ids` as for `read_rules`. One paginated
+    DescribeSecurityGroupRules, read-only."""
     keys = {group_id: key for key, group_id in groups.items()}
     return {
         (keys[group_id], rule.key): rule_id
-        for group_id, rule_id, rule in _described_rules(client, keys, roles_by_id)
+        for group_id, rule_id, rule in _described_rules(client, keys, roles_by_id, owner_ids or {})
     }
 
 
 def _described_rules(
-    client: EC2Client, group_ids: Iterable[str], names: Callable[[str], Mapping[str, str]]
+    client: EC2Client,
+    group_ids: Iterable[str],
+    names: Callable[[str], Mapping[str, str]],
+    owner_ids: Mapping[str, str],
 ) -> Iterable[tuple[str, str, Rule]]:
     """(group id, rule id, Rule) for every rule of the groups `group_ids`,
     the group peers of a group's rules named through `names(its id)`."""
@@ -312,11 +337,11 @@ def _described_rules(
         for raw in page.get("SecurityGroupRules", []):
             group_id = raw.get("GroupId", "")
             if group_id in wanted:
-                rule = rule_of(raw, names(group_id))
+                rule = rule_of(raw, names(group_id), owner_ids.get(group_id, ""))
                 yield group_id, raw.get("SecurityGroupRuleId", ""), rule
 
 
-def rule_of(raw: SecurityGroupRuleTypeDef, roles_by_id: Mapping[str, str]) -> Rule:
+def rule_of(raw: SecurityGroupRuleTypeDef, roles_by_id: Mapping[str, str], owner: str = "") -> Rule:
     """A SecurityGroupRule as the one-peer IpPermission it is, read by the one
     reader of IpPermissions (`from_ip_permissions`)."""
     description = raw.get("Description", "")  # absent and empty are one to a Rule
@@ -349,7 +374,9 @@ def rule_of(raw: SecurityGroupRuleTypeDef, roles_by_id: Mapping[str, str]) -> Ru
             "with no peer hasg knows (CidrIpv4, CidrIpv6, PrefixListId, ReferencedGroupInfo)"
         )
     direction: Direction = "egress" if raw.get("IsEgress") else "ingress"
-    (rule,) = from_ip_permissions(direction, [permission], roles_by_id, raw.get("GroupOwnerId", ""))
+    # The rule's own GroupOwnerId, else its group's owner as the caller read it.
+    owner_id = raw.get("GroupOwnerId") or owner
+    (rule,) = from_ip_permissions(direction, [permission], roles_by_id, owner_id)
     return rule
 
 
