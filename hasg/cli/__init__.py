@@ -516,7 +516,7 @@ def _probe(args: argparse.Namespace) -> ExitCode:
         timeout=args.timeout,
         unnamed_ports=args.unnamed_ports,
     )
-    return _reported(report, args, str(args.nft))
+    return _reported(report, args, str(args.inventory))
 
 
 def _graph(args: argparse.Namespace) -> ExitCode:

@@ -199,7 +199,9 @@ def _connection(
     back = _through(ruleset, reply, OUTBOUND_HOOKS if inbound else INBOUND_HOOKS)
     if back.outcome == "open":
         return there
-    return Answer(back.outcome, f"its reply is {back.why}", back.where)
+    # "its reply is dropped by ...", "its reply cannot be decided: ..."
+    link = "" if back.outcome == "undecided" else "is "
+    return Answer(back.outcome, f"its reply {link}{back.why}", back.where)
 
 
 def _first_packet(
