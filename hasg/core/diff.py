@@ -8,14 +8,11 @@ reads no clock, so the plan a user reviews is exactly what apply executes.
 
 from __future__ import annotations
 
-import hashlib
-import json
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field, replace
 from typing import Literal
 
 from hasg.core.blueprint import DEFAULT_GROUP, Blueprint, Peer, Rule, SecurityGroup, by_role
-from hasg.core.tags import POLICY_DIGEST_TAG
 
 RuleAction = Literal["add", "remove", "update"]
 GroupAction = Literal["create", "delete"]
@@ -218,38 +215,3 @@ def _group_blockers(want: SecurityGroup, have: SecurityGroup) -> Iterable[Blocke
             f"the group tagged for role {want.role} is named {have.name}, not {want.name}, "
             "and AWS cannot rename a group; replace it (`hasg destroy`, then `hasg apply`)",
         )
-
-
-# 16 hex digits (64 bits): two different policies colliding is not a concern,
-# and the tag stays short in the console.
-_DIGEST_LENGTH = 16
-
-
-def policy_digest(blueprint: Blueprint) -> str:
-    """A short stable hash of what the Blueprint puts in AWS: every group's
-    role, name, description, tags and rules with their descriptions. Two
-    applies of different policies write different digests on the groups, which
-    is how each tells that the other is at work (docs/aws.md, "Concurrent applies")."""
-    document = [
-        [
-            group.role,
-            group.name,
-            group.description,
-            sorted((k, v) for k, v in group.tags.items() if k != POLICY_DIGEST_TAG),
-            [[*r.key[:4], r.peer.kind, r.peer.value, r.description] for r in group.rules],
-        ]
-        for group in blueprint
-    ]
-    # Only when the policy speaks of the default group, so that the digest of
-    # every policy without `restrict_default_group` stays what it was.
-    restricts = [] if blueprint.default_group is None else [len(blueprint.default_group)]
-    text = json.dumps([blueprint.cluster, document, *restricts], separators=(",", ":"))
-    return hashlib.sha256(text.encode()).hexdigest()[:_DIGEST_LENGTH]
-
-
-def with_digest(blueprint: Blueprint) -> Blueprint:
-    """The Blueprint with its digest as a tag on every group, so that a group
-    applied from it (or converged to it) says which policy it holds."""
-    digest = policy_digest(blueprint)
-    groups = tuple(g.replace(tags={**g.tags, POLICY_DIGEST_TAG: digest}) for g in blueprint)
-    return blueprint.replace(groups=groups)
