@@ -31,16 +31,28 @@ Command = Callable[[argparse.Namespace], ExitCode]
 SubParsers: TypeAlias = "argparse._SubParsersAction[argparse.ArgumentParser]"
 
 
-def load_policy(args: argparse.Namespace) -> Policy:
-    """The policy named by --policy, or the built-in Chef Automate HA policy."""
+def load_policy(args: argparse.Namespace, inventory: object = None) -> Policy:
+    """The policy named by --policy, or the built-in Chef Automate HA policy:
+    with an inventory that says which port the hosts' sshd listens on
+    (config.toml's `ssh_port`), the built-in policy opens that one. A policy
+    file is taken as it is: one whose port differs is refused with the fix."""
     path: Path | None = getattr(args, "policy", None)
     if path is None:
         from hasg.catalog import chef_automate_ha
 
-        return chef_automate_ha()
+        ssh_port = None if inventory is None else _inventory_ssh_port(inventory)
+        return chef_automate_ha() if ssh_port is None else chef_automate_ha(ssh_port=ssh_port)
     from hasg.policy.file import load_policy_file
 
     return load_policy_file(path)
+
+
+def _inventory_ssh_port(inventory: object) -> int | None:
+    from hasg.hosts.inventory import Inventory, load_inventory
+
+    if not isinstance(inventory, Inventory):
+        inventory = load_inventory(Path(str(inventory)))
+    return inventory.ssh_port
 
 
 def compiled(args: argparse.Namespace) -> Blueprint:
@@ -142,9 +154,10 @@ def emit_files(backend: Backend, args: argparse.Namespace) -> ExitCode:
 
     if args.out is None and backend.as_one_text is None:
         raise UsageError(f"the {backend.name} target writes several files: give --out DIR")
-    policy = load_policy(args)
     options = {name: getattr(args, name) for name in backend.option_defaults() if name in args}
-    files = backend.emit(compile_policy(policy), {**options, "ssh_port": policy.ssh_port})
+    policy = load_policy(args, options.get("inventory"))
+    blueprint = compile_policy(policy)
+    files = backend.emit(blueprint, {**options, "ssh_port": policy.ssh_port})
     if args.out is None:
         assert backend.as_one_text is not None  # refused above
         sys.stdout.write(backend.as_one_text(files))
@@ -375,7 +388,7 @@ def _audit(args: argparse.Namespace) -> ExitCode:
     if unused:
         raise UsageError(f"{', '.join(unused)} read AWS: not with --from {target}")
     options = vars(audit_source_parser(target).parse_args(args.extra))
-    report = audit_from(load_policy(args), target, path, **options)
+    report = audit_from(load_policy(args, options.get("inventory")), target, path, **options)
     return _reported(report, args, str(path))
 
 
@@ -504,7 +517,7 @@ def _probe(args: argparse.Namespace) -> ExitCode:
     from hasg.checks.probe import probe
 
     report = probe(
-        load_policy(args),
+        load_policy(args, args.inventory),
         args.inventory,
         bastion=args.bastion or (),
         networks=args.networks or (),
@@ -516,7 +529,7 @@ def _probe(args: argparse.Namespace) -> ExitCode:
         timeout=args.timeout,
         unnamed_ports=args.unnamed_ports,
     )
-    return _reported(report, args, str(args.nft))
+    return _reported(report, args, str(args.inventory))
 
 
 def _graph(args: argparse.Namespace) -> ExitCode:
