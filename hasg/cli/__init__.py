@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING, Any, NamedTuple, NoReturn, TypeAlias
 from hasg.cli.aws import COMMANDS as AWS_COMMANDS
 from hasg.cli.aws import aws_options, check_map_options, map_options
 from hasg.cli.aws import declare as declare_aws
+from hasg.cli.notes import warn_lockouts
 from hasg.errors import ExitCode, HasgError, UsageError
 
 if TYPE_CHECKING:
@@ -90,7 +91,8 @@ def _emit_terraform(backend: Backend, args: argparse.Namespace) -> ExitCode:
     if args.import_from_vpc is None:
         given = [f"--{o.replace('_', '-')}" for o in _IMPORT_OPTIONS if getattr(args, o)]
         if given:
-            raise UsageError(f"{', '.join(given)} go with --import-from-vpc")
+            verb = "goes" if len(given) == 1 else "go"
+            raise UsageError(f"{', '.join(given)} {verb} with --import-from-vpc")
         return emit_files(backend, args)
     from hasg.backends.terraform.imports import IMPORTS_FILE
     from hasg.workflows import import_from_vpc
@@ -99,8 +101,11 @@ def _emit_terraform(backend: Backend, args: argparse.Namespace) -> ExitCode:
         raise UsageError(
             f"--import-from-vpc writes {IMPORTS_FILE} beside the module: give --out DIR"
         )
+    from hasg.core.compile import compile_policy
+
+    policy = load_policy(args)
     adopted = import_from_vpc(
-        load_policy(args),
+        policy,
         args.import_from_vpc,
         region=args.region,
         profile=args.profile,
@@ -108,6 +113,7 @@ def _emit_terraform(backend: Backend, args: argparse.Namespace) -> ExitCode:
     )
     write_files(adopted.files, args.out)
     print(f"{adopted.imports} import blocks in {args.out / IMPORTS_FILE}", file=sys.stderr)
+    warn_lockouts(compile_policy(policy))
     return _reported(adopted.report, args)
 
 
@@ -161,8 +167,10 @@ def emit_files(backend: Backend, args: argparse.Namespace) -> ExitCode:
     if args.out is None:
         assert backend.as_one_text is not None  # refused above
         sys.stdout.write(backend.as_one_text(files))
-        return ExitCode.OK
-    write_files(files, args.out)
+    else:
+        write_files(files, args.out)
+    # Once it has worked: a command that fails says one thing, why.
+    warn_lockouts(blueprint)
     return ExitCode.OK
 
 
@@ -224,7 +232,9 @@ def _declare_emit(sub: SubParsers) -> None:
     # so that `hasg --help` imports no backend and a new target needs no edit here.
     emit = sub.add_parser(
         "emit",
-        help="write the policy as a target's files: Terraform, host firewalls",
+        # Named here, not found: `hasg --help` imports no backend (tests/test_cli.py
+        # checks that every target is named).
+        help="write the policy as a target's files: Terraform, CloudFormation, nftables, firewalld",
         description="Write the policy as the files of one target.\n"
         "Each target takes --policy FILE and --out DIR, and options of its own.",
         formatter_class=RawDescriptionHelpFormatter,
@@ -291,8 +301,11 @@ def _init(args: argparse.Namespace) -> ExitCode:
         return ExitCode.OK
     out: Path = args.out
     # An edited policy is worth more than a fresh copy: never overwrite it unasked.
-    with out.open("w" if args.force else "x", encoding="utf-8") as file:
-        file.write(text)
+    try:
+        with out.open("w" if args.force else "x", encoding="utf-8") as file:
+            file.write(text)
+    except FileExistsError:
+        raise UsageError(f"{out} exists: give --force to overwrite it") from None
     print(f"wrote {out}", file=sys.stderr)
     return ExitCode.OK
 

@@ -90,9 +90,20 @@ class Changes:
         return not (self.groups or self.rules or self.tags or self.default_group)
 
     def count(self, action: GroupAction | RuleAction) -> int:
+        """How many groups or rules the action applies to. The rules removed
+        are those revoked and those a deleted group takes with it: every rule
+        the plan lists under a group to delete."""
         if action in ("create", "delete"):
             return sum(1 for g in self.groups if g.action == action)
-        return sum(1 for r in self.rules if r.action == action)
+        if action != "remove":
+            return sum(1 for r in self.rules if r.action == action)
+        deleted = [g for g in self.groups if g.action == "delete"]
+        gone = {g.role for g in deleted}
+        revoked = sum(1 for r in self.rules if r.action == "remove" and r.role not in gone)
+        return revoked + sum(len(g.group.rules) for g in deleted)
+
+    def __str__(self) -> str:
+        return self.summary()
 
     def summary(self, *, done: bool = False) -> str:
         """`5 group(s) to create, ...`, or, once `done`, `5 group(s) created, ...`."""

@@ -40,6 +40,17 @@ class Plan:
         return self.changes.empty
 
     @property
+    def changes_pending(self) -> bool:
+        """Whether apply would change anything (`changes_pending` of `hasg plan --json`)."""
+        return not self.changes.empty
+
+    def __str__(self) -> str:
+        """The plan as `hasg plan` prints it: a line per group and rule, the summary."""
+        from hasg.backends.aws.render import render_plan
+
+        return render_plan(self)
+
+    @property
     def blockers(self) -> tuple[Blocker, ...]:
         return self.changes.blockers
 
