@@ -133,7 +133,8 @@ def test_fast_paths_never_import_boto3(args: list[str]) -> None:
         f"    main({args!r})\n"
         "except SystemExit:\n"
         "    pass\n"
-        "heavy = ('boto3', 'botocore', 'hcl2', 'lark', 'tfparse', 'hasg.backends.terraform.read')\n"
+        "heavy = ('boto3', 'botocore', 'hcl2', 'lark', 'tfparse', 'hasg.backends.terraform.read',\n"
+        "         'shtab', 'hasg.cli.completion')\n"
         "heavy = sorted(m for m in heavy if m in sys.modules)\n"
         "print(heavy, file=sys.stderr)\n"
     )

@@ -821,6 +821,29 @@ class RawDescriptionHelpFormatter(_Width, argparse.RawDescriptionHelpFormatter):
     pass
 
 
+def _declare_completion(sub: SubParsers) -> None:
+    completion = sub.add_parser(
+        "completion",
+        help="print the shell completion script: bash or zsh",
+        description="Print the completion script of a shell, made from hasg's own parser "
+        "(shtab): commands, options, choices, each target's options, paths. bash: "
+        "`hasg completion bash > ~/.local/share/bash-completion/completions/hasg`; zsh: "
+        "`hasg completion zsh > ~/.zfunc/_hasg`, with ~/.zfunc in fpath before compinit.",
+    )
+    completion.add_argument("shell", choices=SHELLS, help="the shell: bash or zsh")
+    completion.set_defaults(run=_completion)
+
+
+def _completion(args: argparse.Namespace) -> ExitCode:
+    from hasg.cli.completion import completion_script
+
+    sys.stdout.write(completion_script(args.shell, build_parser()))
+    return ExitCode.OK
+
+
+SHELLS = ("bash", "zsh")
+
+
 def _declare_coverage(sub: SubParsers) -> None:
     cover = sub.add_parser(
         "coverage", help="show how the policy covers Chef's documented port table"
@@ -847,6 +870,7 @@ COMMANDS: dict[str, Callable[[SubParsers], None]] = {
         name: partial(declare_aws, name=name, policy_option=policy_option, compiled=compiled)
         for name in AWS_COMMANDS
     },
+    "completion": _declare_completion,
 }
 
 
