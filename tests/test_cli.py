@@ -371,7 +371,7 @@ def test_emit_warns_when_nobody_can_reach_the_bastion(
         printed = capsys.readouterr()
         assert printed.out and printed.err == (
             "hasg: warning: nobody can reach bastion on tcp/22: the policy's admin_cidrs is "
-            "empty; add the CIDRs that may (`hasg init --admin-cidr CIDR` writes a policy "
+            "empty; add the CIDRs that may reach it (`hasg init --admin-cidr CIDR` writes a policy "
             "with them)\n"
         )
     policy = tmp_path / "policy.yaml"

@@ -25,7 +25,12 @@ def lockouts(blueprint: Blueprint) -> tuple[str, ...]:
                 ports.append(rule.ports_text())
     return tuple(
         f"nobody can reach {role} on {', '.join(ports)}: the policy's {name} is empty; "
-        f"add the CIDRs that may (`hasg init --{name.removesuffix('s').replace('_', '-')} "
-        f"CIDR` writes a policy with them)"
+        f"add the CIDRs that may reach it (`hasg init {init_option(name)} CIDR` writes a "
+        "policy with them)"
         for (role, name), ports in sorted(found.items())
     )
+
+
+def init_option(name: str) -> str:
+    """`hasg init`'s option that fills a CIDR list: `admin_cidrs` -> `--admin-cidr`."""
+    return "--" + name.removesuffix("s").replace("_", "-")
