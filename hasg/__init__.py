@@ -29,6 +29,7 @@ if TYPE_CHECKING:  # the names below, for type checkers; at run time they load o
     from hasg.checks.reachability import Reachability, VerifyReport, reachability, verify
     from hasg.core.blueprint import Blueprint, Peer, Rule, SecurityGroup
     from hasg.core.compile import compile_policy
+    from hasg.core.lockouts import lockouts
     from hasg.errors import (
         AwsError,
         ConcurrentChangeError,
@@ -84,6 +85,7 @@ _HOMES = {
     "hasg.core.blueprint": ("Blueprint", "Peer", "Rule", "SecurityGroup"),
     "hasg.catalog": ("DOCUMENTED_TABLE", "chef_automate_ha"),
     "hasg.core.compile": ("compile_policy",),
+    "hasg.core.lockouts": ("lockouts",),
     "hasg.checks.coverage": ("check_coverage",),
     "hasg.errors": (
         "AwsError",
@@ -175,6 +177,7 @@ __all__ = [
     "import_from_vpc",
     "load_policy_file",
     "load_policy_text",
+    "lockouts",
     "plan",
     "policy_json_schema",
     "probe",

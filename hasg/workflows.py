@@ -167,9 +167,9 @@ def audit_vpc(
     from hasg.backends.aws.session import aws_errors, make_client
 
     check_live_arguments("hasg.audit_vpc", policy, vpc_id, known_clusters)
-    mapping = _checked_mapping("hasg.audit_vpc", policy, role_map, map_tag)
+    mapping = _checked_mapping(policy, role_map, map_tag)
     if mapping is not None and known_clusters:
-        raise UsageError("hasg.audit_vpc: known_clusters are hasg clusters: not with a map")
+        raise UsageError("--known-cluster names hasg clusters: not with --map or --map-tag")
 
     with aws_errors():
         client = make_client(session, region=region, profile=profile, endpoint_url=endpoint_url)
@@ -204,7 +204,7 @@ def audit_dumps(
     dumped = _dumped("hasg.audit_dumps", policy, files, vpc_id, role_map, map_tag)
     check_live_arguments("hasg.audit_dumps", policy, dumped.vpc_id, known_clusters)
     if dumped.mapping is not None and known_clusters:
-        raise UsageError("hasg.audit_dumps: known_clusters are hasg clusters: not with a map")
+        raise UsageError("--known-cluster names hasg clusters: not with --map or --map-tag")
     client, vpc, source = dumped.client, dumped.vpc_id, dumped.source
     if dumped.mapping is None:
         return audit_live(client, policy, vpc, known_clusters=known_clusters, source=source)
@@ -251,7 +251,7 @@ def _dumped(
         raise UsageError(f"{where}: expected a hasg.Policy, not {type(policy).__name__}")
     if vpc_id is not None:
         check_live_arguments(where, policy, vpc_id)
-    mapping = _checked_mapping(where, policy, role_map, map_tag)
+    mapping = _checked_mapping(policy, role_map, map_tag)
     listed = [files] if isinstance(files, (str, Path)) else files
     if not isinstance(listed, Sequence) or not all(isinstance(f, (str, Path)) for f in listed):
         raise UsageError(f"{where}: files are paths of the AWS CLI's output, not {files!r}")
@@ -294,16 +294,17 @@ def _audit_mapped(
 
 
 def _checked_mapping(
-    where: str, policy: Policy, role_map: object, map_tag: object
+    policy: Policy, role_map: object, map_tag: object
 ) -> tuple[RoleMap | None, str | None] | None:
-    """The map or the tag, refused as the CLI refuses them; None for hasg's own groups."""
+    """The map or the tag, refused as the CLI refuses them, in its words (the
+    options are the keywords role_map and map_tag); None for hasg's own groups."""
     if role_map is not None and map_tag is not None:
-        raise UsageError(f"{where}: a map or a map tag, not both")
+        raise UsageError("--map or --map-tag, not both")
     if role_map is not None:
-        return check_role_map(where, role_map, [r.id for r in policy.roles]), None
+        return check_role_map("--map", role_map, [r.id for r in policy.roles]), None
     if map_tag is not None:
         if not isinstance(map_tag, str) or not map_tag.strip():
-            raise UsageError(f"{where}: the map tag is a tag key, not {map_tag!r}")
+            raise UsageError(f"--map-tag: a tag key, not {map_tag!r}")
         return None, map_tag
     return None
 
@@ -379,7 +380,7 @@ def verify_vpc(
     from hasg.backends.aws.session import aws_errors, make_client
 
     check_live_arguments("hasg.verify_vpc", policy, vpc_id)
-    mapping = _checked_mapping("hasg.verify_vpc", policy, role_map, map_tag)
+    mapping = _checked_mapping(policy, role_map, map_tag)
 
     with aws_errors():
         client = make_client(session, region=region, profile=profile, endpoint_url=endpoint_url)

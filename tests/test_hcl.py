@@ -413,14 +413,21 @@ def test_names_say_what_the_rule_is() -> None:
     assert len(names) == len(set(names))
 
 
-def test_every_group_and_rule_has_description_and_tags() -> None:
+def test_every_group_and_rule_has_a_description_and_only_groups_have_tags() -> None:
+    """Groups carry the tags `hasg apply` writes, the policy digest included;
+    rules none, as neither `hasg apply` nor a CloudFormation stack tags a rule."""
     module = to_hcl_module(compile_policy(chef_automate_ha()))
     blocks = re.split(r"\n(?=resource )", module["main.tf"])
     resources = [b for b in blocks if b.startswith("resource")]
     assert len(resources) > 50
     for block in resources:
-        assert "  description " in block and 'managed-by     = "hasg"' in block, block
-        assert '"hasg:cluster" = "chef-automate-ha"' in block and '"hasg:role"' in block
+        assert "  description " in block, block
+        if block.startswith('resource "aws_security_group" '):
+            assert 'managed-by           = "hasg"' in block, block
+            assert '"hasg:cluster"       = "chef-automate-ha"' in block and '"hasg:role"' in block
+            assert '"hasg:policy-digest" = local.policy_digest' in block
+        else:
+            assert "tags" not in block, block
 
 
 def test_vpc_and_cidr_lists_are_variables_and_ids_are_outputs() -> None:

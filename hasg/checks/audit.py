@@ -42,6 +42,7 @@ from hasg.core.mapping import JOIN, MappedGroup, mapped_blueprint, peers_meant
 from hasg.core.networks import Network, Openness, family_of, wide_open, within
 from hasg.core.ports import NOTHING, PortSet, union
 from hasg.core.protocols import ALL_TRAFFIC
+from hasg.core.tags import POLICY_DIGEST_TAG
 from hasg.errors import ExitCode
 from hasg.hosts.inventory import Inventory
 from hasg.hosts.probes import Expect, HostView, Place, Remote, Service, allows, remotes_of
@@ -130,16 +131,22 @@ def audit_blueprint(
         finding("changed_group", b.role, b.message, where.group(b.role), b.message)
         for b in changes.blockers
     ]
+    # The policy digest is a hash of what the audit compares: a difference in
+    # any of it is reported as what it is, never once more as the digest's.
+    differing = [
+        (t.role, {k: v for k, v in t.tags.items() if k != POLICY_DIGEST_TAG}) for t in changes.tags
+    ]
     findings += [
         finding(
             "changed_group",
-            t.role,
+            role,
             "tags differ from the policy's: "
-            + ", ".join(f"{k}={v!r}" for k, v in sorted(t.tags.items())),
-            where.group(t.role),
+            + ", ".join(f"{k}={v!r}" for k, v in sorted(tags.items())),
+            where.group(role),
             "tags",
         )
-        for t in changes.tags
+        for role, tags in differing
+        if tags
     ]
     whole = {c.role for c in changes.groups}
     findings += [

@@ -460,7 +460,7 @@ def verify_text(report: VerifyReport) -> str:
             "Also reachable through CIDR rules on both sides (a CIDR that holds the whole VPC):",
         ]
         lines += [f"      {s} -> {d}: {ports}" for (s, d), ports in incidental]
-    lines += ["", "verify: ok" if report.ok else f"verify: {len(report.breaches)} breaches"]
+    lines += ["", "verify: ok" if report.ok else f"verify: {_breaches(len(report.breaches))}"]
     return "\n".join(lines) + "\n"
 
 
@@ -482,3 +482,7 @@ def verify_json(report: VerifyReport) -> str:
         "breaches": [b.to_json() for b in report.breaches],
     }
     return json.dumps(document, indent=2) + "\n"
+
+
+def _breaches(count: int) -> str:
+    return f"{count} breach" if count == 1 else f"{count} breaches"

@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING, Any, NamedTuple, NoReturn, TypeAlias
 from hasg.cli.aws import COMMANDS as AWS_COMMANDS
 from hasg.cli.aws import aws_options, check_map_options, map_options
 from hasg.cli.aws import declare as declare_aws
+from hasg.cli.notes import warn_lockouts
 from hasg.errors import ExitCode, HasgError, UsageError
 
 if TYPE_CHECKING:
@@ -31,16 +32,28 @@ Command = Callable[[argparse.Namespace], ExitCode]
 SubParsers: TypeAlias = "argparse._SubParsersAction[argparse.ArgumentParser]"
 
 
-def load_policy(args: argparse.Namespace) -> Policy:
-    """The policy named by --policy, or the built-in Chef Automate HA policy."""
+def load_policy(args: argparse.Namespace, inventory: object = None) -> Policy:
+    """The policy named by --policy, or the built-in Chef Automate HA policy:
+    with an inventory that says which port the hosts' sshd listens on
+    (config.toml's `ssh_port`), the built-in policy opens that one. A policy
+    file is taken as it is: one whose port differs is refused with the fix."""
     path: Path | None = getattr(args, "policy", None)
     if path is None:
         from hasg.catalog import chef_automate_ha
 
-        return chef_automate_ha()
+        ssh_port = None if inventory is None else _inventory_ssh_port(inventory)
+        return chef_automate_ha() if ssh_port is None else chef_automate_ha(ssh_port=ssh_port)
     from hasg.policy.file import load_policy_file
 
     return load_policy_file(path)
+
+
+def _inventory_ssh_port(inventory: object) -> int | None:
+    from hasg.hosts.inventory import Inventory, load_inventory
+
+    if not isinstance(inventory, Inventory):
+        inventory = load_inventory(Path(str(inventory)))
+    return inventory.ssh_port
 
 
 def compiled(args: argparse.Namespace) -> Blueprint:
@@ -78,7 +91,8 @@ def _emit_terraform(backend: Backend, args: argparse.Namespace) -> ExitCode:
     if args.import_from_vpc is None:
         given = [f"--{o.replace('_', '-')}" for o in _IMPORT_OPTIONS if getattr(args, o)]
         if given:
-            raise UsageError(f"{', '.join(given)} go with --import-from-vpc")
+            verb = "goes" if len(given) == 1 else "go"
+            raise UsageError(f"{', '.join(given)} {verb} with --import-from-vpc")
         return emit_files(backend, args)
     from hasg.backends.terraform.imports import IMPORTS_FILE
     from hasg.workflows import import_from_vpc
@@ -87,8 +101,11 @@ def _emit_terraform(backend: Backend, args: argparse.Namespace) -> ExitCode:
         raise UsageError(
             f"--import-from-vpc writes {IMPORTS_FILE} beside the module: give --out DIR"
         )
+    from hasg.core.compile import compile_policy
+
+    policy = load_policy(args)
     adopted = import_from_vpc(
-        load_policy(args),
+        policy,
         args.import_from_vpc,
         region=args.region,
         profile=args.profile,
@@ -96,6 +113,7 @@ def _emit_terraform(backend: Backend, args: argparse.Namespace) -> ExitCode:
     )
     write_files(adopted.files, args.out)
     print(f"{adopted.imports} import blocks in {args.out / IMPORTS_FILE}", file=sys.stderr)
+    warn_lockouts(compile_policy(policy))
     return _reported(adopted.report, args)
 
 
@@ -142,14 +160,17 @@ def emit_files(backend: Backend, args: argparse.Namespace) -> ExitCode:
 
     if args.out is None and backend.as_one_text is None:
         raise UsageError(f"the {backend.name} target writes several files: give --out DIR")
-    policy = load_policy(args)
     options = {name: getattr(args, name) for name in backend.option_defaults() if name in args}
-    files = backend.emit(compile_policy(policy), {**options, "ssh_port": policy.ssh_port})
+    policy = load_policy(args, options.get("inventory"))
+    blueprint = compile_policy(policy)
+    files = backend.emit(blueprint, {**options, "ssh_port": policy.ssh_port})
     if args.out is None:
         assert backend.as_one_text is not None  # refused above
         sys.stdout.write(backend.as_one_text(files))
-        return ExitCode.OK
-    write_files(files, args.out)
+    else:
+        write_files(files, args.out)
+    # Once it has worked: a command that fails says one thing, why.
+    warn_lockouts(blueprint)
     return ExitCode.OK
 
 
@@ -211,7 +232,9 @@ def _declare_emit(sub: SubParsers) -> None:
     # so that `hasg --help` imports no backend and a new target needs no edit here.
     emit = sub.add_parser(
         "emit",
-        help="write the policy as a target's files: Terraform, host firewalls",
+        # Named here, not found: `hasg --help` imports no backend (tests/test_cli.py
+        # checks that every target is named).
+        help="write the policy as a target's files: Terraform, CloudFormation, nftables, firewalld",
         description="Write the policy as the files of one target.\n"
         "Each target takes --policy FILE and --out DIR, and options of its own.",
         formatter_class=RawDescriptionHelpFormatter,
@@ -278,8 +301,11 @@ def _init(args: argparse.Namespace) -> ExitCode:
         return ExitCode.OK
     out: Path = args.out
     # An edited policy is worth more than a fresh copy: never overwrite it unasked.
-    with out.open("w" if args.force else "x", encoding="utf-8") as file:
-        file.write(text)
+    try:
+        with out.open("w" if args.force else "x", encoding="utf-8") as file:
+            file.write(text)
+    except FileExistsError:
+        raise UsageError(f"{out} exists: give --force to overwrite it") from None
     print(f"wrote {out}", file=sys.stderr)
     return ExitCode.OK
 
@@ -375,7 +401,7 @@ def _audit(args: argparse.Namespace) -> ExitCode:
     if unused:
         raise UsageError(f"{', '.join(unused)} read AWS: not with --from {target}")
     options = vars(audit_source_parser(target).parse_args(args.extra))
-    report = audit_from(load_policy(args), target, path, **options)
+    report = audit_from(load_policy(args, options.get("inventory")), target, path, **options)
     return _reported(report, args, str(path))
 
 
@@ -504,7 +530,7 @@ def _probe(args: argparse.Namespace) -> ExitCode:
     from hasg.checks.probe import probe
 
     report = probe(
-        load_policy(args),
+        load_policy(args, args.inventory),
         args.inventory,
         bastion=args.bastion or (),
         networks=args.networks or (),
@@ -795,6 +821,29 @@ class RawDescriptionHelpFormatter(_Width, argparse.RawDescriptionHelpFormatter):
     pass
 
 
+def _declare_completion(sub: SubParsers) -> None:
+    completion = sub.add_parser(
+        "completion",
+        help="print the shell completion script: bash or zsh",
+        description="Print the completion script of a shell, made from hasg's own parser "
+        "(shtab): commands, options, choices, each target's options, paths. bash: "
+        "`hasg completion bash > ~/.local/share/bash-completion/completions/hasg`; zsh: "
+        "`hasg completion zsh > ~/.zfunc/_hasg`, with ~/.zfunc in fpath before compinit.",
+    )
+    completion.add_argument("shell", choices=SHELLS, help="the shell: bash or zsh")
+    completion.set_defaults(run=_completion)
+
+
+def _completion(args: argparse.Namespace) -> ExitCode:
+    from hasg.cli.completion import completion_script
+
+    sys.stdout.write(completion_script(args.shell, build_parser()))
+    return ExitCode.OK
+
+
+SHELLS = ("bash", "zsh")
+
+
 def _declare_coverage(sub: SubParsers) -> None:
     cover = sub.add_parser(
         "coverage", help="show how the policy covers Chef's documented port table"
@@ -821,6 +870,7 @@ COMMANDS: dict[str, Callable[[SubParsers], None]] = {
         name: partial(declare_aws, name=name, policy_option=policy_option, compiled=compiled)
         for name in AWS_COMMANDS
     },
+    "completion": _declare_completion,
 }
 
 

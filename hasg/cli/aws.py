@@ -13,6 +13,7 @@ from collections.abc import Callable
 from functools import partial
 from typing import TYPE_CHECKING, Any, TextIO
 
+from hasg.cli.notes import warn_lockouts
 from hasg.errors import ExitCode, HasgError, UsageError
 
 if TYPE_CHECKING:
@@ -135,18 +136,24 @@ def _client(args: argparse.Namespace) -> EC2Client:
 
 
 def _read_plan(args: argparse.Namespace, blueprint: Blueprint) -> tuple[EC2Client, Plan]:
+    from hasg.backends.aws.boundary import check_vpc_id
     from hasg.backends.aws.planner import make_plan
     from hasg.backends.aws.session import aws_errors
 
+    # Before any read: the reads run at once, and each would refuse it.
+    check_vpc_id(args.vpc)
     with aws_errors():
         client = _client(args)
         return client, make_plan(client, blueprint, args.vpc)
 
 
 def _plan(args: argparse.Namespace, *, compiled: Compiled) -> ExitCode:
-    _, plan = _read_plan(args, compiled(args))
+    blueprint = compiled(args)
+    _, plan = _read_plan(args, blueprint)
     _show(plan, args, sys.stdout)
     plan.check()
+    # Once it has worked: a command that fails says one thing, why.
+    warn_lockouts(blueprint)
     if args.detailed_exitcode and not plan.empty:
         return ExitCode.CHANGES
     return ExitCode.OK
@@ -154,7 +161,7 @@ def _plan(args: argparse.Namespace, *, compiled: Compiled) -> ExitCode:
 
 def _apply(args: argparse.Namespace, *, compiled: Compiled, destroy: bool) -> ExitCode:
     from hasg.backends.aws.applier import execute
-    from hasg.backends.aws.render import render_plan, result_json
+    from hasg.backends.aws.render import result_json
     from hasg.core.blueprint import Blueprint
 
     blueprint = compiled(args)
@@ -175,13 +182,10 @@ def _apply(args: argparse.Namespace, *, compiled: Compiled, destroy: bool) -> Ex
     result = execute(client, plan)
     if args.json:
         _write_json(result_json(plan, result), sys.stdout)
-        return ExitCode.OK
-    if plan.empty:
-        sys.stdout.write(render_plan(plan))
     else:
-        print(f"{verb.capitalize()} complete: {plan.changes.summary(done=True)}.")
-    for role, group_id in result.group_ids.items():
-        print(f"  {role:<16} {group_id}  {plan.group_name(role)}")
+        sys.stdout.write(str(result))
+    if not destroy:
+        warn_lockouts(blueprint)
     return ExitCode.OK
 
 

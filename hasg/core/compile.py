@@ -6,6 +6,7 @@ from collections.abc import Iterable
 from typing import Literal
 
 from hasg.core.blueprint import Blueprint, Direction, Peer, Rule, SecurityGroup, group_name
+from hasg.core.digest import with_digest
 from hasg.core.no_traffic import is_no_traffic_egress
 from hasg.core.peers import cidr_peer, expand_cidr_list, icmp_for
 from hasg.core.protocols import Protocol
@@ -27,8 +28,10 @@ from hasg.policy.model import (
 
 def compile_policy(policy: Policy, *, check_quotas: bool = True) -> Blueprint:
     """One group per role; for each flow the ingress on the destination's group
-    and the egress on the source's group. Deterministic: equal policies give
-    equal Blueprints, whatever the order of their flows."""
+    and the egress on the source's group; on every group the tags of the
+    policy, hasg's own and the policy digest (`hasg.core.digest`), which every
+    target writes. Deterministic: equal policies give equal Blueprints,
+    whatever the order of their flows."""
     merged: dict[str, dict[tuple[object, ...], list[Rule]]] = {r.id: {} for r in policy.roles}
     templates: dict[str, dict[tuple[object, ...], list[Rule]]] = {r.id: {} for r in policy.roles}
     for flow in policy.flows:
@@ -64,6 +67,7 @@ def compile_policy(policy: Policy, *, check_quotas: bool = True) -> Blueprint:
         cidr_lists={name: getattr(policy, name) for name in sorted(used_lists)},
         default_group=() if policy.restrict_default_group else None,
     )
+    blueprint = with_digest(blueprint)
     if check_quotas:
         check_rule_quotas(blueprint)
     return blueprint

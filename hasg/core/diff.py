@@ -8,14 +8,11 @@ reads no clock, so the plan a user reviews is exactly what apply executes.
 
 from __future__ import annotations
 
-import hashlib
-import json
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field, replace
 from typing import Literal
 
 from hasg.core.blueprint import DEFAULT_GROUP, Blueprint, Peer, Rule, SecurityGroup, by_role
-from hasg.core.tags import POLICY_DIGEST_TAG
 
 RuleAction = Literal["add", "remove", "update"]
 GroupAction = Literal["create", "delete"]
@@ -93,9 +90,20 @@ class Changes:
         return not (self.groups or self.rules or self.tags or self.default_group)
 
     def count(self, action: GroupAction | RuleAction) -> int:
+        """How many groups or rules the action applies to. The rules removed
+        are those revoked and those a deleted group takes with it: every rule
+        the plan lists under a group to delete."""
         if action in ("create", "delete"):
             return sum(1 for g in self.groups if g.action == action)
-        return sum(1 for r in self.rules if r.action == action)
+        if action != "remove":
+            return sum(1 for r in self.rules if r.action == action)
+        deleted = [g for g in self.groups if g.action == "delete"]
+        gone = {g.role for g in deleted}
+        revoked = sum(1 for r in self.rules if r.action == "remove" and r.role not in gone)
+        return revoked + sum(len(g.group.rules) for g in deleted)
+
+    def __str__(self) -> str:
+        return self.summary()
 
     def summary(self, *, done: bool = False) -> str:
         """`5 group(s) to create, ...`, or, once `done`, `5 group(s) created, ...`."""
@@ -218,38 +226,3 @@ def _group_blockers(want: SecurityGroup, have: SecurityGroup) -> Iterable[Blocke
             f"the group tagged for role {want.role} is named {have.name}, not {want.name}, "
             "and AWS cannot rename a group; replace it (`hasg destroy`, then `hasg apply`)",
         )
-
-
-# 16 hex digits (64 bits): two different policies colliding is not a concern,
-# and the tag stays short in the console.
-_DIGEST_LENGTH = 16
-
-
-def policy_digest(blueprint: Blueprint) -> str:
-    """A short stable hash of what the Blueprint puts in AWS: every group's
-    role, name, description, tags and rules with their descriptions. Two
-    applies of different policies write different digests on the groups, which
-    is how each tells that the other is at work (docs/aws.md, "Concurrent applies")."""
-    document = [
-        [
-            group.role,
-            group.name,
-            group.description,
-            sorted((k, v) for k, v in group.tags.items() if k != POLICY_DIGEST_TAG),
-            [[*r.key[:4], r.peer.kind, r.peer.value, r.description] for r in group.rules],
-        ]
-        for group in blueprint
-    ]
-    # Only when the policy speaks of the default group, so that the digest of
-    # every policy without `restrict_default_group` stays what it was.
-    restricts = [] if blueprint.default_group is None else [len(blueprint.default_group)]
-    text = json.dumps([blueprint.cluster, document, *restricts], separators=(",", ":"))
-    return hashlib.sha256(text.encode()).hexdigest()[:_DIGEST_LENGTH]
-
-
-def with_digest(blueprint: Blueprint) -> Blueprint:
-    """The Blueprint with its digest as a tag on every group, so that a group
-    applied from it (or converged to it) says which policy it holds."""
-    digest = policy_digest(blueprint)
-    groups = tuple(g.replace(tags={**g.tags, POLICY_DIGEST_TAG: digest}) for g in blueprint)
-    return blueprint.replace(groups=groups)

@@ -140,7 +140,8 @@ def host_rulesets(
                 inventory.problem(
                     "ssh_port",
                     f"the hosts listen for SSH on {inventory.ssh_port}, but the policy opens "
-                    f"{ssh_port}; build the policy with ssh_port={inventory.ssh_port}",
+                    f"{ssh_port}: set `ssh_port: {inventory.ssh_port}` in the policy file "
+                    f"(`hasg init --ssh-port {inventory.ssh_port}` writes one)",
                 )
             ]
         )
@@ -162,8 +163,9 @@ def host_rulesets(
         names = {r.peer for r in rules if r.names_set}
         sets = tuple(sorted(s for s in resolver.sets if s.name in names))
         rulesets.append(HostRuleset(blueprint.cluster, host, tuple(sorted(set(rules))), sets))
-    if resolver.problems:
-        raise InventoryError(resolver.problems)
+    problems = resolver.problems()
+    if problems:
+        raise InventoryError(problems)
     return tuple(sorted(rulesets, key=lambda r: r.host))
 
 
@@ -173,7 +175,16 @@ class _Resolver:
     inventory: Inventory
     absent_roles: bool = False
     sets: set[AddressSet] = field(default_factory=set)
-    problems: list[Problem] = field(default_factory=list)
+    refused: list[Problem] = field(default_factory=list)
+    # What the inventory lacks (a role's hosts, the `vpc` networks), by key:
+    # one problem each, naming the rules that need it.
+    lacking: dict[str, _Lacking] = field(default_factory=dict)
+
+    def problems(self) -> list[Problem]:
+        """One problem per thing the inventory lacks, however many rules need
+        it (a missing --bastion is one line, not one per rule), then the rest."""
+        found = [self.inventory.problem(key, str(lack)) for key, lack in self.lacking.items()]
+        return found + [p for p in self.refused if p not in found]
 
     def rules(self, group: SecurityGroup, rules: Iterable[Rule]) -> Iterable[HostRule]:
         for rule in rules:
@@ -220,18 +231,18 @@ class _Resolver:
                 if role in self.inventory.external_roles
                 else "list its hosts" + (" or give --bastion" if role == "bastion" else "")
             )
-            self._refuse(
-                role, f"role {role} has no hosts, but {owner}'s rule `{rule}` needs them; {why}"
-            )
+            lack = _Lacking(f"role {role} has no hosts, but ", ("needs them", "need them"), why)
+            self._lacks(role, lack, owner, rule)
 
     def _vpc(self, owner: str, rule: Rule) -> Iterable[tuple[Family, str]]:
         networks = self.inventory.networks
         if not networks:
-            self._refuse(
-                "networks",
-                f"{owner}'s rule `{rule}` names the vpc peer; give --network CIDR "
-                "(or `networks:` in the inventory) for the networks it stands for",
+            fix = (
+                "give --network CIDR (or `networks:` in the inventory) for the networks it "
+                "stands for"
             )
+            lack = _Lacking("", ("names the vpc peer", "name the vpc peer"), fix)
+            self._lacks("networks", lack, owner, rule)
         # `vpc` is what the site says it is: judged by the one world guard,
         # as a CIDR written in the policy would be.
         too_open = exposure(networks, (rule,), public=rule.public)
@@ -252,8 +263,35 @@ class _Resolver:
 
     def _refuse(self, key: str, message: str) -> None:
         problem = self.inventory.problem(key, message)
-        if problem not in self.problems:
-            self.problems.append(problem)
+        if problem not in self.refused:
+            self.refused.append(problem)
+
+    def _lacks(self, key: str, lack: _Lacking, owner: str, rule: Rule) -> None:
+        needers = self.lacking.setdefault(key, lack).needers
+        if (owner, rule) not in needers:
+            needers.append((owner, rule))
+
+
+@dataclass
+class _Lacking:
+    """Something the inventory lacks and the rules that need it, said once:
+    `role bastion has no hosts, but automate's rule `...` needs them; ...`, or
+    `..., but 18 rules of automate, chef_server (the first: ...) need them; ...`."""
+
+    prefix: str
+    verbs: tuple[str, str]  # for one rule, for several
+    fix: str
+    needers: list[tuple[str, Rule]] = field(default_factory=list)
+
+    def __str__(self) -> str:
+        owner, rule = self.needers[0]
+        if len(self.needers) == 1:
+            return f"{self.prefix}{owner}'s rule `{rule}` {self.verbs[0]}; {self.fix}"
+        owners = ", ".join(dict.fromkeys(o for o, _ in self.needers))
+        return (
+            f"{self.prefix}{len(self.needers)} rules of {owners} (the first: {owner}'s "
+            f"`{rule}`) {self.verbs[1]}; {self.fix}"
+        )
 
 
 # --------------------------------------------------------------------------- comparison form

@@ -224,6 +224,10 @@ class Port(_Frozen):
             and "to_port" not in data
             and "from_port" in data
             and data.get("protocol", "tcp") in ("tcp", "udp")
+            # Only a number: a from_port that is refused is refused once, not
+            # again as the to_port the file never wrote.
+            and isinstance(data["from_port"], int)
+            and not isinstance(data["from_port"], bool)
         ):
             return {**data, "to_port": data["from_port"]}
         return data

@@ -26,7 +26,7 @@ import hasg
 from hasg.backends.aws.read import live_state
 from hasg.catalog import DOCUMENTED_TABLE
 from hasg.core.blueprint import Blueprint
-from hasg.core.diff import with_digest
+from hasg.core.digest import with_digest
 from hasg.core.tags import CLUSTER_TAG
 from hasg.core.transforms import resolve_vpc_peers
 
@@ -349,7 +349,7 @@ def blueprint() -> Blueprint:
 def expected(blueprint: Blueprint, vpc_cidr: str = VPC_CIDR) -> Blueprint:
     """What AWS holds once `blueprint` is applied: the VPC's CIDR for "vpc", and
     the policy digest tag on every group."""
-    return with_digest(resolve_vpc_peers(blueprint, vpc_cidr))
+    return resolve_vpc_peers(with_digest(blueprint), vpc_cidr)
 
 
 def _cluster_of(cluster: str, groups: list[Any]) -> Blueprint:

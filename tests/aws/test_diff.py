@@ -14,9 +14,8 @@ from hasg.core.diff import (
     RuleChange,
     TagChange,
     diff,
-    policy_digest,
-    with_digest,
 )
+from hasg.core.digest import policy_digest, with_digest
 from hasg.core.protocols import canonical_protocol, has_ports
 from hasg.core.tags import POLICY_DIGEST_TAG, ownership_tags
 from hasg.core.transforms import resolve_vpc_peers

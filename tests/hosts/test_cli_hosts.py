@@ -21,10 +21,12 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 import hasg
+from hasg import chef_automate_ha, compile_policy
 from hasg.backends import firewalld, nftables
 from hasg.backends.nftables import write
 from hasg.checks.audit import HOST_CLAIM
 from hasg.cli import main
+from hasg.core.blueprint import Peer
 from hasg.hosts.inventory import load_inventory
 from hasg.hosts.resolve import HostRuleset, host_rulesets
 from hasg.workflows import audit_host
@@ -85,9 +87,9 @@ def test_emit_names_the_files_of_a_host_no_longer_in_the_inventory(
     out.mkdir()
     (out / stale.rstrip("/")).mkdir() if stale.endswith("/") else (out / stale).write_text("")
     assert main(["emit", target, "--inventory", str(CONFIG), *SITE, "--out", str(out)]) == 0
-    assert capsys.readouterr().err.splitlines()[-1] == (
+    assert (
         f"note: {out} also holds {stale}, which this run did not write: remove what is stale"
-    )
+    ) in capsys.readouterr().err.splitlines()
     assert (out / stale.rstrip("/")).exists()
 
 
@@ -134,6 +136,32 @@ def test_a_role_without_hosts_is_refused_naming_the_inventory(
     )
 
 
+def test_a_missing_bastion_is_one_line_however_many_rules_need_it(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """18 rules of 4 roles need the bastion's hosts: one line says so, and
+    names one of them; the networks the `vpc` peer needs, another."""
+    args = ["emit", "nftables", "--inventory", str(CONFIG)]
+    alone = refused(capsys, tmp_path / "out", *args, "--network", "198.18.0.0/24")
+    needers = [
+        r
+        for g in compile_policy(chef_automate_ha())
+        for r in g.rules_for("ingress")
+        if r.peer == Peer("group", "bastion")
+    ]
+    assert alone == (
+        f"hasg: error: {CONFIG}: bastion: role bastion has no hosts, but {len(needers)} rules "
+        "of automate, chef_server, opensearch, postgresql (the first: automate's "
+        "`ingress tcp/22 from group bastion`) need them; list its hosts or give --bastion\n"
+    )
+    both = refused(capsys, tmp_path / "out", *args).splitlines()
+    assert len(both) == 2 and both[1].startswith(f"{CONFIG}: networks: 4 rules of automate, ")
+    assert both[1].endswith(
+        "name the vpc peer; give --network CIDR (or `networks:` in the "
+        "inventory) for the networks it stands for"
+    )
+
+
 def test_an_ssh_port_other_than_the_policys_is_refused(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
@@ -142,8 +170,43 @@ def test_an_ssh_port_other_than_the_policys_is_refused(
         CONFIG.read_text(encoding="utf-8").replace('ssh_port = "22"', 'ssh_port = "2222"'),
         encoding="utf-8",
     )
-    error = refused(capsys, tmp_path / "out", "emit", "nftables", "--inventory", str(config), *SITE)
-    assert "listen for SSH on 2222, but the policy opens 22" in error
+    policy = tmp_path / "policy.yaml"
+    assert main(["init", "--out", str(policy)]) == 0
+    capsys.readouterr()
+    args = ["emit", "nftables", "--inventory", str(config), *SITE, "--policy", str(policy)]
+    error = refused(capsys, tmp_path / "out", *args)
+    assert error == (
+        f"hasg: error: {config}:17:1: ssh_port: the hosts listen for SSH on 2222, but the "
+        "policy opens 22: set `ssh_port: 2222` in the policy file (`hasg init --ssh-port "
+        "2222` writes one)\n"
+    )
+
+
+def test_without_a_policy_the_built_in_one_takes_the_inventorys_ssh_port(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """config.toml's `ssh_port = "2222"`: the built-in policy opens 2222 where
+    it would open 22, and the files are those of `hasg init --ssh-port 2222`."""
+    config = tmp_path / "config.toml"
+    config.write_text(
+        CONFIG.read_text(encoding="utf-8").replace('ssh_port = "22"', 'ssh_port = "2222"'),
+        encoding="utf-8",
+    )
+    policy = tmp_path / "policy.yaml"
+    assert main(["init", "--ssh-port", "2222", "--out", str(policy)]) == 0
+    for target in ("nftables", "firewalld"):
+        built_in, explicit = tmp_path / f"{target}-built-in", tmp_path / f"{target}-explicit"
+        args = ["emit", target, "--inventory", str(config), *SITE]
+        assert main([*args, "--out", str(built_in)]) == 0
+        assert main([*args, "--policy", str(policy), "--out", str(explicit)]) == 0
+        written = {
+            p.relative_to(built_in): p.read_bytes() for p in built_in.rglob("*") if p.is_file()
+        }
+        assert written == {
+            p.relative_to(explicit): p.read_bytes() for p in explicit.rglob("*") if p.is_file()
+        }
+        assert any(b"2222" in text for text in written.values())
+    capsys.readouterr()
 
 
 def test_firewalld_refuses_enforced_egress_and_writes_nothing(

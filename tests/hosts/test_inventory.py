@@ -151,8 +151,10 @@ def test_an_empty_role_the_policy_needs_is_refused_where_the_file_names_it() -> 
 def test_the_vpc_peer_needs_networks() -> None:
     blueprint = hasg.compile_policy(hasg.chef_automate_ha())
     inventory = load_chef_config(CONFIG).with_options(bastion=["198.18.0.5"])
-    with pytest.raises(InventoryError, match="names the vpc peer; give --network CIDR"):
+    with pytest.raises(InventoryError, match="name the vpc peer; give --network CIDR") as caught:
         host_rulesets(blueprint, inventory)
+    (problem,) = caught.value.problems  # one, whatever the number of rules
+    assert problem.message.startswith("4 rules of automate, chef_server (the first: ")
 
 
 def test_yaml_inventory_dual_stack_hosts_and_errors_with_positions() -> None:

@@ -113,7 +113,9 @@ def test_hasg_init_never_overwrites_a_file_unasked(
 
     assert main(["init", "--out", str(path)]) == 1
     assert path.read_text(encoding="utf-8") == "my edits\n"
-    assert "File exists" in capsys.readouterr().err
+    assert capsys.readouterr().err == (
+        f"hasg: error: {path} exists: give --force to overwrite it\n"
+    )
 
     assert main(["init", "--out", str(path), "--force"]) == 0
     assert load_policy_file(path) == hasg.chef_automate_ha()
@@ -476,3 +478,26 @@ def test_the_cli_prints_loading_errors_and_exits_1(
     assert capsys.readouterr().err == (
         f"hasg: error: {path}:2:11: ssh_port: input should be greater than or equal to 1 (got 0)\n"
     )
+
+
+@pytest.mark.parametrize(
+    ("value", "message"),
+    [
+        ('"5432"', "'5432' is text; write 5432 without quotes"),
+        ("true", "True is a yes/no value, not a number; write a whole number"),
+    ],
+)
+def test_a_bad_from_port_is_blamed_once_not_also_as_the_to_port(value: str, message: str) -> None:
+    """`to_port` left out is `from_port`: a from_port that is refused is not
+    refused again as a to_port the file never wrote."""
+    text = dump_policy(hasg.chef_automate_ha()).replace(
+        "ports: [tcp/5432, tcp/6432, tcp/7432, tcp/9631]",
+        f"ports: [{{protocol: tcp, from_port: {value}}}, tcp/6432]",
+        1,
+    )
+    with pytest.raises(PolicyFileError) as caught:
+        load_policy_text(text, name="policy.yaml")
+    (problem,) = caught.value.problems
+    assert (problem.path, problem.message) == ("flows[0].ports[0].from_port", message)
+    fixed = text.replace(f"from_port: {value}", "from_port: 5432")
+    assert load_policy_text(fixed).flows[0].ports[0] == hasg.Port.tcp(5432)

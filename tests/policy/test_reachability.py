@@ -368,3 +368,15 @@ def _blueprint(**rules: list[Rule]) -> Blueprint:
     return Blueprint(
         "test", tuple(SecurityGroup(role, role, role, {}, tuple(r)) for role, r in rules.items())
     )
+
+
+@pytest.mark.parametrize("count", [1, 2])
+def test_the_verdict_counts_in_english(count: int) -> None:
+    """`verify: 1 breach`, `verify: 2 breaches`."""
+    extra = [
+        Rule("ingress", "tcp", port, port, Peer("cidr_ipv4", "203.0.113.9/32"), "x")
+        for port in (2222, 2223)[:count]
+    ]
+    report = hasg.verify(BUILT_IN, drifted(COMPILED, "automate", add=extra))
+    assert len(report.breaches) == count
+    assert report.to_text().endswith(f"verify: {count} {'breach' if count == 1 else 'breaches'}\n")

@@ -3,7 +3,8 @@ equals what `hasg apply` leaves in a VPC (moto's EC2, in-process).
 
 The HCL names the VPC's CIDR as `data.aws_vpc.this.cidr_block`; AWS holds the
 CIDR itself. That one peer is resolved to the VPC's CIDR before comparing;
-everything else, descriptions and tags included, must be equal as it is.
+everything else, descriptions and tags included (the policy digest, which the
+module computes from its variables), must be equal as it is.
 """
 
 from __future__ import annotations
@@ -101,18 +102,9 @@ def _moto_keeps_prefix_list_descriptions_like_ec2(monkeypatch: pytest.MonkeyPatc
 
 def as_applied(blueprint: Blueprint) -> Blueprint:
     """The groups as AWS holds them: no policy CIDR lists (Terraform's variables,
-    expanded into `rules`) and no policy digest tag (`hasg apply`'s own record of
-    which policy it applied, docs/aws.md; Terraform has its state)."""
-    return Blueprint(
-        blueprint.cluster,
-        tuple(
-            g.replace(
-                list_rules=(),
-                tags={k: v for k, v in g.tags.items() if k != POLICY_DIGEST_TAG},
-            )
-            for g in blueprint
-        ),
-    )
+    expanded into `rules`). Tags stay, the policy digest among them: every
+    target writes the same ones."""
+    return Blueprint(blueprint.cluster, tuple(g.replace(list_rules=()) for g in blueprint))
 
 
 def applied(blueprint: Blueprint, session: boto3.session.Session, vpc_id: str) -> Blueprint:
@@ -127,6 +119,7 @@ def applied(blueprint: Blueprint, session: boto3.session.Session, vpc_id: str) -
 def assert_equivalent(hcl: Blueprint, live: Blueprint) -> None:
     from_terraform = resolve_vpc_peers(hcl, VPC_CIDR)
     assert from_terraform.rule_set() == live.rule_set()
+    assert all(POLICY_DIGEST_TAG in g.tags for g in (*from_terraform, *live))
     assert as_applied(from_terraform) == as_applied(live)
 
 

@@ -174,8 +174,8 @@ def test_an_inline_ingress_block_in_a_hasg_group_is_drift(
     module = module_copy(tmp_path)
     edit(
         module / "main.tf",
-        '  name                   = "chef-automate-ha-bastion"\n',
-        '  name                   = "chef-automate-ha-bastion"\n'
+        '  name        = "chef-automate-ha-bastion"\n',
+        '  name        = "chef-automate-ha-bastion"\n'
         "  ingress {\n"
         "    from_port   = 22\n"
         "    to_port     = 22\n"

@@ -644,8 +644,9 @@ def test_the_command_writes_the_module_and_imports(
     assert plain.stdout == hasg("emit-hcl").stdout
     for args, message in (
         (["--import-from-vpc", vpc, "--endpoint-url", server], "give --out DIR"),
-        (["--region", "us-east-1"], "--region go with --import-from-vpc"),
-        (["--json"], "--json go with --import-from-vpc"),
+        (["--region", "us-east-1"], "--region goes with --import-from-vpc"),
+        (["--json"], "--json goes with --import-from-vpc"),
+        (["--json", "--region", "us-east-1"], "--region, --json go with --import-from-vpc"),
     ):
         refused = hasg("emit", "terraform", *args)
         assert refused.returncode == 1 and refused.stderr.count("\n") == 1, refused.stderr

@@ -24,7 +24,7 @@ leaves a state the next run's plan starts from, so it converges.
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from functools import partial
 from itertools import groupby
 from typing import TYPE_CHECKING, TypeVar
@@ -77,11 +77,26 @@ _CONTINUE = "apply stopped; once that is fixed, run it again: it starts from wha
 
 @dataclass(frozen=True)
 class ApplyResult:
-    """What apply (or destroy) changed, and the group id of every role it leaves."""
+    """What apply (or destroy) changed, and the group id of every role it leaves.
+    Printed, it is what `hasg apply` prints once done."""
 
     vpc_id: str
     changes: Changes
     group_ids: Mapping[str, str]
+    # The plan carried out: what the text names the VPC and the groups by.
+    plan: Plan | None = field(default=None, repr=False, compare=False)
+
+    @property
+    def changes_pending(self) -> bool:
+        """Whether there was anything to change (`changes_pending` of `hasg apply --json`)."""
+        return not self.changes.empty
+
+    def __str__(self) -> str:
+        if self.plan is None:
+            return f"{self.changes.summary(done=True)}.\n"
+        from hasg.backends.aws.render import render_result
+
+        return render_result(self.plan, self)
 
 
 def apply(
@@ -168,7 +183,7 @@ def execute(client: EC2Client, plan: Plan, *, max_workers: int = DEFAULT_WORKERS
         except BOTO_ERRORS as error:
             raise _stopped(translate(error)) from error
     group_ids = {role: g for role, g in executor.group_ids.items() if role != DEFAULT_GROUP}
-    return ApplyResult(plan.vpc.id, plan.changes, dict(sorted(group_ids.items())))
+    return ApplyResult(plan.vpc.id, plan.changes, dict(sorted(group_ids.items())), plan)
 
 
 def _stopped(error: HasgError) -> HasgError:

@@ -40,7 +40,7 @@ def check_live_arguments(
     if isinstance(known_clusters, str):
         raise UsageError(f"{where}: known_clusters is a list of cluster names, not one string")
     for cluster in known_clusters:
-        check_names(where, cluster)
+        check_names("--known-cluster", cluster)
 
 
 def read_live(

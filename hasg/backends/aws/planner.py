@@ -10,7 +10,8 @@ from hasg.backends.aws.boundary import check_blueprint, check_vpc_id
 from hasg.backends.aws.read import LiveState, Vpc, holders, name_conflicts, read_cluster
 from hasg.backends.aws.session import DEFAULT_WORKERS, aws_errors, make_client
 from hasg.core.blueprint import Blueprint
-from hasg.core.diff import Blocker, Changes, diff, with_digest
+from hasg.core.diff import Blocker, Changes, diff
+from hasg.core.digest import with_digest
 from hasg.core.transforms import resolve_vpc_peers
 from hasg.errors import HasgError, OwnershipError
 
@@ -37,6 +38,17 @@ class Plan:
     @property
     def empty(self) -> bool:
         return self.changes.empty
+
+    @property
+    def changes_pending(self) -> bool:
+        """Whether apply would change anything (`changes_pending` of `hasg plan --json`)."""
+        return not self.changes.empty
+
+    def __str__(self) -> str:
+        """The plan as `hasg plan` prints it: a line per group and rule, the summary."""
+        from hasg.backends.aws.render import render_plan
+
+        return render_plan(self)
 
     @property
     def blockers(self) -> tuple[Blocker, ...]:
@@ -92,7 +104,10 @@ def make_plan(
         default_group=blueprint.default_group is not None,
         max_workers=max_workers,
     )
-    desired = with_digest(resolve_vpc_peers(blueprint, vpc.cidr))
+    # The digest as the compiler computes it, before the VPC's CIDR is filled
+    # in, so that apply tags as the Terraform module and the stack do; again
+    # here, since a library caller's Blueprint may hold none, or a stale one.
+    desired = resolve_vpc_peers(with_digest(blueprint), vpc.cidr)
     changes = diff(desired, live.blueprint, new_group_rules=vpc.new_group_rules)
     groups = tuple(
         replace(c, group_id=live.group_ids[c.role]) if c.action == "delete" else c

@@ -21,6 +21,11 @@ def render_plan(plan: Plan, *, color: bool = False) -> str:
     where = f"cluster {plan.cluster} in {plan.vpc.id} ({plan.vpc.cidr})"
     if plan.empty and not plan.blockers:
         count = len(plan.live.blueprint.groups)
+        if not plan.desired.groups and not count:  # a destroy, with nothing left
+            return (
+                f"Nothing to destroy: cluster {plan.cluster} has no group in {plan.vpc.id} "
+                f"({plan.vpc.cidr}).\n"
+            )
         return f"No changes: the {count} group(s) of {where} match the policy.\n"
 
     def paint(line: str) -> str:
@@ -58,6 +63,21 @@ def render_plan(plan: Plan, *, color: bool = False) -> str:
         lines.extend(paint(f"! {b.message}") for b in changes.blockers)
     lines += ["", f"Plan: {changes.summary()}."]
     return "\n".join(lines) + "\n"
+
+
+def render_result(plan: Plan, result: ApplyResult) -> str:
+    """What `hasg apply` and `hasg destroy` print once done (after the plan):
+    what changed, or that nothing had to, and each role's group."""
+    if plan.empty:
+        head = render_plan(plan)
+    else:
+        verb = "Apply" if plan.desired.groups else "Destroy"
+        head = f"{verb} complete: {plan.changes.summary(done=True)}.\n"
+    groups = [
+        f"  {role:<16} {group_id}  {plan.group_name(role)}\n"
+        for role, group_id in result.group_ids.items()
+    ]
+    return head + "".join(groups)
 
 
 def _default_group_lines(plan: Plan) -> list[str]:

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import dataclasses
 import re
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable
 from typing import NamedTuple
 
 from hasg.backends.terraform.writer import Block, Expr, Value, quote, render
@@ -25,12 +25,21 @@ from hasg.core.blueprint import (
     Rule,
     SecurityGroup,
 )
+from hasg.core.digest import (
+    CIDR_SEPARATOR,
+    DIGEST_LENGTH,
+    LINE_SEPARATOR,
+    list_inputs,
+    list_line,
+    policy_digest,
+    shape,
+)
 from hasg.core.naming import unique_names
 from hasg.core.networks import FAMILIES, WORLD, Family, covers_world, family_of
 from hasg.core.peers import VPC_FALLBACK_LISTS, cidr_peer, icmp_for
 from hasg.core.ports import world_safe
 from hasg.core.protocols import Protocol
-from hasg.core.tags import ownership_tags
+from hasg.core.tags import POLICY_DIGEST_TAG
 
 # The one table of how an aws_vpc_security_group_*_rule names its peer, by
 # kind: the writer sets that attribute, and the reader reads exactly these
@@ -230,14 +239,56 @@ def _needs_vpc_cidr(blueprint: Blueprint) -> bool:
     )
 
 
-def _list_locals(blueprint: Blueprint) -> Block:
+def _list_locals(blueprint: Blueprint, digest_local: bool) -> Block:
     """Per list and family, a map keyed by the CIDR: stable for_each keys that
-    are known at plan time even when the VPC's CIDR is not."""
+    are known at plan time even when the VPC's CIDR is not. And the policy
+    digest of the lists' values as given (`_digest_follows_variables`)."""
     block = Block("locals")
     for name in blueprint.cidr_lists:
         for family in FAMILIES:
             block.attr(f"{name}_{family}", Expr(list_local_expression(name, family)))
+    if digest_local:
+        block.blank().comment(
+            f"{POLICY_DIGEST_TAG} as hasg computes it (hasg.core.digest): the hash of the "
+            "policy's shape, then each CIDR list as given."
+        )
+        block.attr(POLICY_SHAPE_LOCAL, shape(blueprint))
+        block.attr(POLICY_DIGEST_LOCAL, Expr(digest_expression(blueprint)))
     return block
+
+
+POLICY_SHAPE_LOCAL = "policy_shape"
+POLICY_DIGEST_LOCAL = "policy_digest"
+
+
+def _digest_follows_variables(blueprint: Blueprint) -> bool:
+    """Whether the groups' digest tag is the policy digest of the Blueprint
+    with CIDR list variables: then the module computes it from the variables,
+    so that groups made with other values carry the digest `hasg apply` of a
+    policy with those values writes. Any other tag is written as it is."""
+    if not blueprint.cidr_lists or not blueprint.groups:
+        return False
+    digest = policy_digest(blueprint)
+    return all(g.tags.get(POLICY_DIGEST_TAG) == digest for g in blueprint)
+
+
+def digest_expression(blueprint: Blueprint) -> str:
+    """`hasg.core.digest.digest_of` in Terraform: sha256 of the shape and one
+    line per list and family, made of the variable's values."""
+    lines = [f"local.{POLICY_SHAPE_LOCAL}"]
+    for name, family, _ in list_inputs(blueprint):
+        values = f"join({quote(CIDR_SEPARATOR)}, var.{list_variable(name, family)})"
+        # `admin_cidrs_ipv4=` holds no character to escape: list names are [a-z0-9_].
+        lines.append(f'"{list_line(name, family, ())}${{{values}}}"')
+    text = f"join({quote(LINE_SEPARATOR)}, [{', '.join(lines)}])"
+    return f"substr(sha256({text}), 0, {DIGEST_LENGTH})"
+
+
+def _group_tags(group: SecurityGroup, digest_local: bool) -> dict[str, Value]:
+    tags: dict[str, Value] = dict(group.tags)
+    if digest_local:
+        tags[POLICY_DIGEST_TAG] = Expr(f"local.{POLICY_DIGEST_LOCAL}")
+    return tags
 
 
 def list_local_expression(name: str, family: str) -> str:
@@ -257,8 +308,9 @@ def _main(blueprint: Blueprint) -> list[Block]:
     blocks: list[Block] = []
     if _needs_vpc_cidr(blueprint):
         blocks.append(Block("data", ("aws_vpc", "this")).attr("id", Expr("var.vpc_id")))
+    digest_local = _digest_follows_variables(blueprint)
     if blueprint.cidr_lists:
-        blocks.append(_list_locals(blueprint))
+        blocks.append(_list_locals(blueprint, digest_local))
     for group in blueprint:
         blocks.append(
             Block("resource", (GROUP_TYPE, group.role))
@@ -266,21 +318,21 @@ def _main(blueprint: Blueprint) -> list[Block]:
             .attr("name", group.name)
             .attr("description", group.description)
             .attr("vpc_id", Expr("var.vpc_id"))
-            .attr("revoke_rules_on_delete", True)
-            .attr("tags", dict(group.tags))
+            .attr("tags", _group_tags(group, digest_local))
         )
     if blueprint.default_group is not None:
         blocks.append(_default_group_block(blueprint.default_group))
+    # The rule resources carry no tags: CloudFormation's rule resources take
+    # none and `hasg apply` writes none, so every target leaves the same rules.
     names = rule_resource_names(blueprint)
     for group in blueprint:
-        tags = dict(sorted(ownership_tags(blueprint.cluster, group.role).items()))
         for rule in group.list_rules:
             for family in FAMILIES:
                 name = names[(group.role, rule.key, family)]
-                blocks.append(_list_rule_block(group, rule, family, name, tags))
+                blocks.append(_list_rule_block(group, rule, family, name))
         for rule in group.rules:
             if rule.peer.variable is None:
-                blocks.append(_rule_block(group, rule, names[(group.role, rule.key, "")], tags))
+                blocks.append(_rule_block(group, rule, names[(group.role, rule.key, "")]))
     return blocks
 
 
@@ -449,7 +501,7 @@ def _rule_body(block: Block, group: SecurityGroup, rule: Rule) -> None:
         block.attr("to_port", ports[1])
 
 
-def _rule_block(group: SecurityGroup, rule: Rule, name: str, tags: Mapping[str, str]) -> Block:
+def _rule_block(group: SecurityGroup, rule: Rule, name: str) -> Block:
     block = Block("resource", (RULE_TYPES[rule.direction], name))
     _rule_body(block, group, rule)
     peer = rule.peer
@@ -466,18 +518,15 @@ def _rule_block(group: SecurityGroup, rule: Rule, name: str, tags: Mapping[str, 
         # (bridgecrewio/checkov#6624). null changes nothing for Terraform and keeps
         # those checks evaluating the rule, where a skip would stop them for good.
         block.attr("cidr_ipv4", Expr("null"))
-    return block.attr("tags", dict(tags))
+    return block
 
 
-def _list_rule_block(
-    group: SecurityGroup, rule: Rule, family: str, name: str, tags: Mapping[str, str]
-) -> Block:
+def _list_rule_block(group: SecurityGroup, rule: Rule, family: str, name: str) -> Block:
     block = Block("resource", (RULE_TYPES[rule.direction], name))
     block.attr("for_each", Expr(f"local.{rule.peer.value}_{family}"))
     block.blank()
     _rule_body(block, group, _for_family(rule, family))
-    block.attr(f"cidr_{family}", Expr("each.value"))
-    return block.attr("tags", dict(tags))
+    return block.attr(f"cidr_{family}", Expr("each.value"))
 
 
 def _outputs(blueprint: Blueprint) -> list[Block]:

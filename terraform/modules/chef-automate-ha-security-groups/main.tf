@@ -7,75 +7,79 @@ locals {
   admin_cidrs_ipv6 = zipmap(var.admin_cidrs_ipv6, var.admin_cidrs_ipv6)
   user_cidrs_ipv4  = length(concat(var.user_cidrs_ipv4, var.user_cidrs_ipv6)) == 0 ? tomap({ vpc = data.aws_vpc.this.cidr_block }) : zipmap(var.user_cidrs_ipv4, var.user_cidrs_ipv4)
   user_cidrs_ipv6  = zipmap(var.user_cidrs_ipv6, var.user_cidrs_ipv6)
+
+  # hasg:policy-digest as hasg computes it (hasg.core.digest): the hash of the policy's shape, then each CIDR list as given.
+  policy_shape  = "e111a89b1d4bf95f3bec75534ddc6986c6ef56407ff77333e67ab1401a4dd190"
+  policy_digest = substr(sha256(join("\n", [local.policy_shape, "admin_cidrs_ipv4=${join(",", var.admin_cidrs_ipv4)}", "admin_cidrs_ipv6=${join(",", var.admin_cidrs_ipv6)}", "user_cidrs_ipv4=${join(",", var.user_cidrs_ipv4)}", "user_cidrs_ipv6=${join(",", var.user_cidrs_ipv6)}"])), 0, 16)
 }
 
 resource "aws_security_group" "automate" {
   # checkov:skip=CKV2_AWS_5: this module only creates the group; the caller attaches it to what plays the automate role (output security_group_ids)
-  name                   = "chef-automate-ha-automate"
-  description            = "Chef Automate HA frontend nodes (UI, API, data collector)"
-  vpc_id                 = var.vpc_id
-  revoke_rules_on_delete = true
+  name        = "chef-automate-ha-automate"
+  description = "Chef Automate HA frontend nodes (UI, API, data collector)"
+  vpc_id      = var.vpc_id
   tags = {
-    Name           = "chef-automate-ha-automate"
-    "hasg:cluster" = "chef-automate-ha"
-    "hasg:role"    = "automate"
-    managed-by     = "hasg"
+    Name                 = "chef-automate-ha-automate"
+    "hasg:cluster"       = "chef-automate-ha"
+    "hasg:policy-digest" = local.policy_digest
+    "hasg:role"          = "automate"
+    managed-by           = "hasg"
   }
 }
 
 resource "aws_security_group" "bastion" {
   # checkov:skip=CKV2_AWS_5: this module only creates the group; the caller attaches it to what plays the bastion role (output security_group_ids)
-  name                   = "chef-automate-ha-bastion"
-  description            = "Chef Automate HA bastion: deploys and verifies the cluster"
-  vpc_id                 = var.vpc_id
-  revoke_rules_on_delete = true
+  name        = "chef-automate-ha-bastion"
+  description = "Chef Automate HA bastion: deploys and verifies the cluster"
+  vpc_id      = var.vpc_id
   tags = {
-    Name           = "chef-automate-ha-bastion"
-    "hasg:cluster" = "chef-automate-ha"
-    "hasg:role"    = "bastion"
-    managed-by     = "hasg"
+    Name                 = "chef-automate-ha-bastion"
+    "hasg:cluster"       = "chef-automate-ha"
+    "hasg:policy-digest" = local.policy_digest
+    "hasg:role"          = "bastion"
+    managed-by           = "hasg"
   }
 }
 
 resource "aws_security_group" "chef_server" {
   # checkov:skip=CKV2_AWS_5: this module only creates the group; the caller attaches it to what plays the chef_server role (output security_group_ids)
-  name                   = "chef-automate-ha-chef-server"
-  description            = "Chef Infra Server HA frontend nodes"
-  vpc_id                 = var.vpc_id
-  revoke_rules_on_delete = true
+  name        = "chef-automate-ha-chef-server"
+  description = "Chef Infra Server HA frontend nodes"
+  vpc_id      = var.vpc_id
   tags = {
-    Name           = "chef-automate-ha-chef-server"
-    "hasg:cluster" = "chef-automate-ha"
-    "hasg:role"    = "chef_server"
-    managed-by     = "hasg"
+    Name                 = "chef-automate-ha-chef-server"
+    "hasg:cluster"       = "chef-automate-ha"
+    "hasg:policy-digest" = local.policy_digest
+    "hasg:role"          = "chef_server"
+    managed-by           = "hasg"
   }
 }
 
 resource "aws_security_group" "opensearch" {
   # checkov:skip=CKV2_AWS_5: this module only creates the group; the caller attaches it to what plays the opensearch role (output security_group_ids)
-  name                   = "chef-automate-ha-opensearch"
-  description            = "Chef Automate HA OpenSearch backend nodes (Habitat ring)"
-  vpc_id                 = var.vpc_id
-  revoke_rules_on_delete = true
+  name        = "chef-automate-ha-opensearch"
+  description = "Chef Automate HA OpenSearch backend nodes (Habitat ring)"
+  vpc_id      = var.vpc_id
   tags = {
-    Name           = "chef-automate-ha-opensearch"
-    "hasg:cluster" = "chef-automate-ha"
-    "hasg:role"    = "opensearch"
-    managed-by     = "hasg"
+    Name                 = "chef-automate-ha-opensearch"
+    "hasg:cluster"       = "chef-automate-ha"
+    "hasg:policy-digest" = local.policy_digest
+    "hasg:role"          = "opensearch"
+    managed-by           = "hasg"
   }
 }
 
 resource "aws_security_group" "postgresql" {
   # checkov:skip=CKV2_AWS_5: this module only creates the group; the caller attaches it to what plays the postgresql role (output security_group_ids)
-  name                   = "chef-automate-ha-postgresql"
-  description            = "Chef Automate HA PostgreSQL backend nodes (Habitat ring)"
-  vpc_id                 = var.vpc_id
-  revoke_rules_on_delete = true
+  name        = "chef-automate-ha-postgresql"
+  description = "Chef Automate HA PostgreSQL backend nodes (Habitat ring)"
+  vpc_id      = var.vpc_id
   tags = {
-    Name           = "chef-automate-ha-postgresql"
-    "hasg:cluster" = "chef-automate-ha"
-    "hasg:role"    = "postgresql"
-    managed-by     = "hasg"
+    Name                 = "chef-automate-ha-postgresql"
+    "hasg:cluster"       = "chef-automate-ha"
+    "hasg:policy-digest" = local.policy_digest
+    "hasg:role"          = "postgresql"
+    managed-by           = "hasg"
   }
 }
 
@@ -88,11 +92,6 @@ resource "aws_vpc_security_group_ingress_rule" "automate_tcp_80_from_user_cidrs_
   from_port         = 80
   to_port           = 80
   cidr_ipv4         = each.value
-  tags = {
-    "hasg:cluster" = "chef-automate-ha"
-    "hasg:role"    = "automate"
-    managed-by     = "hasg"
-  }
 }
 
 resource "aws_vpc_security_group_ingress_rule" "automate_tcp_80_from_user_cidrs_ipv6" {
@@ -104,11 +103,6 @@ resource "aws_vpc_security_group_ingress_rule" "automate_tcp_80_from_user_cidrs_
   from_port         = 80
   to_port           = 80
   cidr_ipv6         = each.value
-  tags = {
-    "hasg:cluster" = "chef-automate-ha"
-    "hasg:role"    = "automate"
-    managed-by     = "hasg"
-  }
 }
 
 resource "aws_vpc_security_group_ingress_rule" "automate_tcp_443_from_user_cidrs_ipv4" {
@@ -120,11 +114,6 @@ resource "aws_vpc_security_group_ingress_rule" "automate_tcp_443_from_user_cidrs
   from_port         = 443
   to_port           = 443
   cidr_ipv4         = each.value
-  tags = {
-    "hasg:cluster" = "chef-automate-ha"
-    "hasg:role"    = "automate"
-    managed-by     = "hasg"
-  }
 }
 
 resource "aws_vpc_security_group_ingress_rule" "automate_tcp_443_from_user_cidrs_ipv6" {
@@ -136,11 +125,6 @@ resource "aws_vpc_security_group_ingress_rule" "automate_tcp_443_from_user_cidrs
   from_port         = 443
   to_port           = 443
   cidr_ipv6         = each.value
-  tags = {
-    "hasg:cluster" = "chef-automate-ha"
-    "hasg:role"    = "automate"
-    managed-by     = "hasg"
-  }
 }
 
 resource "aws_vpc_security_group_egress_rule" "automate_tcp_5432_to_postgresql" {
@@ -150,11 +134,6 @@ resource "aws_vpc_security_group_egress_rule" "automate_tcp_5432_to_postgresql" 
   from_port                    = 5432
   to_port                      = 5432
   referenced_security_group_id = aws_security_group.postgresql.id
-  tags = {
-    "hasg:cluster" = "chef-automate-ha"
-    "hasg:role"    = "automate"
-    managed-by     = "hasg"
-  }
 }
 
 resource "aws_vpc_security_group_egress_rule" "automate_tcp_6432_to_postgresql" {
@@ -164,11 +143,6 @@ resource "aws_vpc_security_group_egress_rule" "automate_tcp_6432_to_postgresql" 
   from_port                    = 6432
   to_port                      = 6432
   referenced_security_group_id = aws_security_group.postgresql.id
-  tags = {
-    "hasg:cluster" = "chef-automate-ha"
-    "hasg:role"    = "automate"
-    managed-by     = "hasg"
-  }
 }
 
 resource "aws_vpc_security_group_egress_rule" "automate_tcp_7432_to_postgresql" {
@@ -178,11 +152,6 @@ resource "aws_vpc_security_group_egress_rule" "automate_tcp_7432_to_postgresql" 
   from_port                    = 7432
   to_port                      = 7432
   referenced_security_group_id = aws_security_group.postgresql.id
-  tags = {
-    "hasg:cluster" = "chef-automate-ha"
-    "hasg:role"    = "automate"
-    managed-by     = "hasg"
-  }
 }
 
 resource "aws_vpc_security_group_egress_rule" "automate_tcp_9200_to_opensearch" {
@@ -192,11 +161,6 @@ resource "aws_vpc_security_group_egress_rule" "automate_tcp_9200_to_opensearch" 
   from_port                    = 9200
   to_port                      = 9200
   referenced_security_group_id = aws_security_group.opensearch.id
-  tags = {
-    "hasg:cluster" = "chef-automate-ha"
-    "hasg:role"    = "automate"
-    managed-by     = "hasg"
-  }
 }
 
 resource "aws_vpc_security_group_egress_rule" "automate_tcp_9631_to_opensearch" {
@@ -206,11 +170,6 @@ resource "aws_vpc_security_group_egress_rule" "automate_tcp_9631_to_opensearch" 
   from_port                    = 9631
   to_port                      = 9631
   referenced_security_group_id = aws_security_group.opensearch.id
-  tags = {
-    "hasg:cluster" = "chef-automate-ha"
-    "hasg:role"    = "automate"
-    managed-by     = "hasg"
-  }
 }
 
 resource "aws_vpc_security_group_egress_rule" "automate_tcp_9631_to_postgresql" {
@@ -220,11 +179,6 @@ resource "aws_vpc_security_group_egress_rule" "automate_tcp_9631_to_postgresql" 
   from_port                    = 9631
   to_port                      = 9631
   referenced_security_group_id = aws_security_group.postgresql.id
-  tags = {
-    "hasg:cluster" = "chef-automate-ha"
-    "hasg:role"    = "automate"
-    managed-by     = "hasg"
-  }
 }
 
 resource "aws_vpc_security_group_ingress_rule" "automate_tcp_22_from_bastion" {
@@ -235,11 +189,6 @@ resource "aws_vpc_security_group_ingress_rule" "automate_tcp_22_from_bastion" {
   to_port                      = 22
   referenced_security_group_id = aws_security_group.bastion.id
   cidr_ipv4                    = null
-  tags = {
-    "hasg:cluster" = "chef-automate-ha"
-    "hasg:role"    = "automate"
-    managed-by     = "hasg"
-  }
 }
 
 resource "aws_vpc_security_group_ingress_rule" "automate_tcp_443_from_chef_server" {
@@ -250,11 +199,6 @@ resource "aws_vpc_security_group_ingress_rule" "automate_tcp_443_from_chef_serve
   to_port                      = 443
   referenced_security_group_id = aws_security_group.chef_server.id
   cidr_ipv4                    = null
-  tags = {
-    "hasg:cluster" = "chef-automate-ha"
-    "hasg:role"    = "automate"
-    managed-by     = "hasg"
-  }
 }
 
 resource "aws_vpc_security_group_ingress_rule" "automate_tcp_7799_from_bastion" {
@@ -265,11 +209,6 @@ resource "aws_vpc_security_group_ingress_rule" "automate_tcp_7799_from_bastion" 
   to_port                      = 7799
   referenced_security_group_id = aws_security_group.bastion.id
   cidr_ipv4                    = null
-  tags = {
-    "hasg:cluster" = "chef-automate-ha"
-    "hasg:role"    = "automate"
-    managed-by     = "hasg"
-  }
 }
 
 resource "aws_vpc_security_group_ingress_rule" "automate_tcp_9631_from_bastion" {
@@ -280,11 +219,6 @@ resource "aws_vpc_security_group_ingress_rule" "automate_tcp_9631_from_bastion" 
   to_port                      = 9631
   referenced_security_group_id = aws_security_group.bastion.id
   cidr_ipv4                    = null
-  tags = {
-    "hasg:cluster" = "chef-automate-ha"
-    "hasg:role"    = "automate"
-    managed-by     = "hasg"
-  }
 }
 
 resource "aws_vpc_security_group_ingress_rule" "automate_tcp_9638_from_bastion" {
@@ -295,11 +229,6 @@ resource "aws_vpc_security_group_ingress_rule" "automate_tcp_9638_from_bastion" 
   to_port                      = 9638
   referenced_security_group_id = aws_security_group.bastion.id
   cidr_ipv4                    = null
-  tags = {
-    "hasg:cluster" = "chef-automate-ha"
-    "hasg:role"    = "automate"
-    managed-by     = "hasg"
-  }
 }
 
 resource "aws_vpc_security_group_ingress_rule" "bastion_tcp_22_from_admin_cidrs_ipv4" {
@@ -311,11 +240,6 @@ resource "aws_vpc_security_group_ingress_rule" "bastion_tcp_22_from_admin_cidrs_
   from_port         = 22
   to_port           = 22
   cidr_ipv4         = each.value
-  tags = {
-    "hasg:cluster" = "chef-automate-ha"
-    "hasg:role"    = "bastion"
-    managed-by     = "hasg"
-  }
 }
 
 resource "aws_vpc_security_group_ingress_rule" "bastion_tcp_22_from_admin_cidrs_ipv6" {
@@ -327,11 +251,6 @@ resource "aws_vpc_security_group_ingress_rule" "bastion_tcp_22_from_admin_cidrs_
   from_port         = 22
   to_port           = 22
   cidr_ipv6         = each.value
-  tags = {
-    "hasg:cluster" = "chef-automate-ha"
-    "hasg:role"    = "bastion"
-    managed-by     = "hasg"
-  }
 }
 
 resource "aws_vpc_security_group_egress_rule" "bastion_tcp_22_to_automate" {
@@ -341,11 +260,6 @@ resource "aws_vpc_security_group_egress_rule" "bastion_tcp_22_to_automate" {
   from_port                    = 22
   to_port                      = 22
   referenced_security_group_id = aws_security_group.automate.id
-  tags = {
-    "hasg:cluster" = "chef-automate-ha"
-    "hasg:role"    = "bastion"
-    managed-by     = "hasg"
-  }
 }
 
 resource "aws_vpc_security_group_egress_rule" "bastion_tcp_22_to_chef_server" {
@@ -355,11 +269,6 @@ resource "aws_vpc_security_group_egress_rule" "bastion_tcp_22_to_chef_server" {
   from_port                    = 22
   to_port                      = 22
   referenced_security_group_id = aws_security_group.chef_server.id
-  tags = {
-    "hasg:cluster" = "chef-automate-ha"
-    "hasg:role"    = "bastion"
-    managed-by     = "hasg"
-  }
 }
 
 resource "aws_vpc_security_group_egress_rule" "bastion_tcp_22_to_opensearch" {
@@ -369,11 +278,6 @@ resource "aws_vpc_security_group_egress_rule" "bastion_tcp_22_to_opensearch" {
   from_port                    = 22
   to_port                      = 22
   referenced_security_group_id = aws_security_group.opensearch.id
-  tags = {
-    "hasg:cluster" = "chef-automate-ha"
-    "hasg:role"    = "bastion"
-    managed-by     = "hasg"
-  }
 }
 
 resource "aws_vpc_security_group_egress_rule" "bastion_tcp_22_to_postgresql" {
@@ -383,11 +287,6 @@ resource "aws_vpc_security_group_egress_rule" "bastion_tcp_22_to_postgresql" {
   from_port                    = 22
   to_port                      = 22
   referenced_security_group_id = aws_security_group.postgresql.id
-  tags = {
-    "hasg:cluster" = "chef-automate-ha"
-    "hasg:role"    = "bastion"
-    managed-by     = "hasg"
-  }
 }
 
 resource "aws_vpc_security_group_egress_rule" "bastion_tcp_80_to_0_0_0_0_0" {
@@ -397,11 +296,6 @@ resource "aws_vpc_security_group_egress_rule" "bastion_tcp_80_to_0_0_0_0_0" {
   from_port         = 80
   to_port           = 80
   cidr_ipv4         = "0.0.0.0/0"
-  tags = {
-    "hasg:cluster" = "chef-automate-ha"
-    "hasg:role"    = "bastion"
-    managed-by     = "hasg"
-  }
 }
 
 resource "aws_vpc_security_group_egress_rule" "bastion_tcp_443_to_0_0_0_0_0" {
@@ -411,11 +305,6 @@ resource "aws_vpc_security_group_egress_rule" "bastion_tcp_443_to_0_0_0_0_0" {
   from_port         = 443
   to_port           = 443
   cidr_ipv4         = "0.0.0.0/0"
-  tags = {
-    "hasg:cluster" = "chef-automate-ha"
-    "hasg:role"    = "bastion"
-    managed-by     = "hasg"
-  }
 }
 
 resource "aws_vpc_security_group_egress_rule" "bastion_tcp_7432_to_postgresql" {
@@ -425,11 +314,6 @@ resource "aws_vpc_security_group_egress_rule" "bastion_tcp_7432_to_postgresql" {
   from_port                    = 7432
   to_port                      = 7432
   referenced_security_group_id = aws_security_group.postgresql.id
-  tags = {
-    "hasg:cluster" = "chef-automate-ha"
-    "hasg:role"    = "bastion"
-    managed-by     = "hasg"
-  }
 }
 
 resource "aws_vpc_security_group_egress_rule" "bastion_tcp_7799_to_automate" {
@@ -439,11 +323,6 @@ resource "aws_vpc_security_group_egress_rule" "bastion_tcp_7799_to_automate" {
   from_port                    = 7799
   to_port                      = 7799
   referenced_security_group_id = aws_security_group.automate.id
-  tags = {
-    "hasg:cluster" = "chef-automate-ha"
-    "hasg:role"    = "bastion"
-    managed-by     = "hasg"
-  }
 }
 
 resource "aws_vpc_security_group_egress_rule" "bastion_tcp_7799_to_chef_server" {
@@ -453,11 +332,6 @@ resource "aws_vpc_security_group_egress_rule" "bastion_tcp_7799_to_chef_server" 
   from_port                    = 7799
   to_port                      = 7799
   referenced_security_group_id = aws_security_group.chef_server.id
-  tags = {
-    "hasg:cluster" = "chef-automate-ha"
-    "hasg:role"    = "bastion"
-    managed-by     = "hasg"
-  }
 }
 
 resource "aws_vpc_security_group_egress_rule" "bastion_tcp_7799_to_opensearch" {
@@ -467,11 +341,6 @@ resource "aws_vpc_security_group_egress_rule" "bastion_tcp_7799_to_opensearch" {
   from_port                    = 7799
   to_port                      = 7799
   referenced_security_group_id = aws_security_group.opensearch.id
-  tags = {
-    "hasg:cluster" = "chef-automate-ha"
-    "hasg:role"    = "bastion"
-    managed-by     = "hasg"
-  }
 }
 
 resource "aws_vpc_security_group_egress_rule" "bastion_tcp_7799_to_postgresql" {
@@ -481,11 +350,6 @@ resource "aws_vpc_security_group_egress_rule" "bastion_tcp_7799_to_postgresql" {
   from_port                    = 7799
   to_port                      = 7799
   referenced_security_group_id = aws_security_group.postgresql.id
-  tags = {
-    "hasg:cluster" = "chef-automate-ha"
-    "hasg:role"    = "bastion"
-    managed-by     = "hasg"
-  }
 }
 
 resource "aws_vpc_security_group_egress_rule" "bastion_tcp_9200_to_opensearch" {
@@ -495,11 +359,6 @@ resource "aws_vpc_security_group_egress_rule" "bastion_tcp_9200_to_opensearch" {
   from_port                    = 9200
   to_port                      = 9200
   referenced_security_group_id = aws_security_group.opensearch.id
-  tags = {
-    "hasg:cluster" = "chef-automate-ha"
-    "hasg:role"    = "bastion"
-    managed-by     = "hasg"
-  }
 }
 
 resource "aws_vpc_security_group_egress_rule" "bastion_tcp_9631_to_automate" {
@@ -509,11 +368,6 @@ resource "aws_vpc_security_group_egress_rule" "bastion_tcp_9631_to_automate" {
   from_port                    = 9631
   to_port                      = 9631
   referenced_security_group_id = aws_security_group.automate.id
-  tags = {
-    "hasg:cluster" = "chef-automate-ha"
-    "hasg:role"    = "bastion"
-    managed-by     = "hasg"
-  }
 }
 
 resource "aws_vpc_security_group_egress_rule" "bastion_tcp_9631_to_chef_server" {
@@ -523,11 +377,6 @@ resource "aws_vpc_security_group_egress_rule" "bastion_tcp_9631_to_chef_server" 
   from_port                    = 9631
   to_port                      = 9631
   referenced_security_group_id = aws_security_group.chef_server.id
-  tags = {
-    "hasg:cluster" = "chef-automate-ha"
-    "hasg:role"    = "bastion"
-    managed-by     = "hasg"
-  }
 }
 
 resource "aws_vpc_security_group_egress_rule" "bastion_tcp_9631_to_opensearch" {
@@ -537,11 +386,6 @@ resource "aws_vpc_security_group_egress_rule" "bastion_tcp_9631_to_opensearch" {
   from_port                    = 9631
   to_port                      = 9631
   referenced_security_group_id = aws_security_group.opensearch.id
-  tags = {
-    "hasg:cluster" = "chef-automate-ha"
-    "hasg:role"    = "bastion"
-    managed-by     = "hasg"
-  }
 }
 
 resource "aws_vpc_security_group_egress_rule" "bastion_tcp_9631_to_postgresql" {
@@ -551,11 +395,6 @@ resource "aws_vpc_security_group_egress_rule" "bastion_tcp_9631_to_postgresql" {
   from_port                    = 9631
   to_port                      = 9631
   referenced_security_group_id = aws_security_group.postgresql.id
-  tags = {
-    "hasg:cluster" = "chef-automate-ha"
-    "hasg:role"    = "bastion"
-    managed-by     = "hasg"
-  }
 }
 
 resource "aws_vpc_security_group_egress_rule" "bastion_tcp_9638_to_automate" {
@@ -565,11 +404,6 @@ resource "aws_vpc_security_group_egress_rule" "bastion_tcp_9638_to_automate" {
   from_port                    = 9638
   to_port                      = 9638
   referenced_security_group_id = aws_security_group.automate.id
-  tags = {
-    "hasg:cluster" = "chef-automate-ha"
-    "hasg:role"    = "bastion"
-    managed-by     = "hasg"
-  }
 }
 
 resource "aws_vpc_security_group_egress_rule" "bastion_tcp_9638_to_chef_server" {
@@ -579,11 +413,6 @@ resource "aws_vpc_security_group_egress_rule" "bastion_tcp_9638_to_chef_server" 
   from_port                    = 9638
   to_port                      = 9638
   referenced_security_group_id = aws_security_group.chef_server.id
-  tags = {
-    "hasg:cluster" = "chef-automate-ha"
-    "hasg:role"    = "bastion"
-    managed-by     = "hasg"
-  }
 }
 
 resource "aws_vpc_security_group_egress_rule" "bastion_tcp_9638_to_opensearch" {
@@ -593,11 +422,6 @@ resource "aws_vpc_security_group_egress_rule" "bastion_tcp_9638_to_opensearch" {
   from_port                    = 9638
   to_port                      = 9638
   referenced_security_group_id = aws_security_group.opensearch.id
-  tags = {
-    "hasg:cluster" = "chef-automate-ha"
-    "hasg:role"    = "bastion"
-    managed-by     = "hasg"
-  }
 }
 
 resource "aws_vpc_security_group_egress_rule" "bastion_tcp_9638_to_postgresql" {
@@ -607,11 +431,6 @@ resource "aws_vpc_security_group_egress_rule" "bastion_tcp_9638_to_postgresql" {
   from_port                    = 9638
   to_port                      = 9638
   referenced_security_group_id = aws_security_group.postgresql.id
-  tags = {
-    "hasg:cluster" = "chef-automate-ha"
-    "hasg:role"    = "bastion"
-    managed-by     = "hasg"
-  }
 }
 
 resource "aws_vpc_security_group_ingress_rule" "chef_server_tcp_80_from_user_cidrs_ipv4" {
@@ -623,11 +442,6 @@ resource "aws_vpc_security_group_ingress_rule" "chef_server_tcp_80_from_user_cid
   from_port         = 80
   to_port           = 80
   cidr_ipv4         = each.value
-  tags = {
-    "hasg:cluster" = "chef-automate-ha"
-    "hasg:role"    = "chef_server"
-    managed-by     = "hasg"
-  }
 }
 
 resource "aws_vpc_security_group_ingress_rule" "chef_server_tcp_80_from_user_cidrs_ipv6" {
@@ -639,11 +453,6 @@ resource "aws_vpc_security_group_ingress_rule" "chef_server_tcp_80_from_user_cid
   from_port         = 80
   to_port           = 80
   cidr_ipv6         = each.value
-  tags = {
-    "hasg:cluster" = "chef-automate-ha"
-    "hasg:role"    = "chef_server"
-    managed-by     = "hasg"
-  }
 }
 
 resource "aws_vpc_security_group_ingress_rule" "chef_server_tcp_443_from_user_cidrs_ipv4" {
@@ -655,11 +464,6 @@ resource "aws_vpc_security_group_ingress_rule" "chef_server_tcp_443_from_user_ci
   from_port         = 443
   to_port           = 443
   cidr_ipv4         = each.value
-  tags = {
-    "hasg:cluster" = "chef-automate-ha"
-    "hasg:role"    = "chef_server"
-    managed-by     = "hasg"
-  }
 }
 
 resource "aws_vpc_security_group_ingress_rule" "chef_server_tcp_443_from_user_cidrs_ipv6" {
@@ -671,11 +475,6 @@ resource "aws_vpc_security_group_ingress_rule" "chef_server_tcp_443_from_user_ci
   from_port         = 443
   to_port           = 443
   cidr_ipv6         = each.value
-  tags = {
-    "hasg:cluster" = "chef-automate-ha"
-    "hasg:role"    = "chef_server"
-    managed-by     = "hasg"
-  }
 }
 
 resource "aws_vpc_security_group_egress_rule" "chef_server_tcp_443_to_automate" {
@@ -685,11 +484,6 @@ resource "aws_vpc_security_group_egress_rule" "chef_server_tcp_443_to_automate" 
   from_port                    = 443
   to_port                      = 443
   referenced_security_group_id = aws_security_group.automate.id
-  tags = {
-    "hasg:cluster" = "chef-automate-ha"
-    "hasg:role"    = "chef_server"
-    managed-by     = "hasg"
-  }
 }
 
 resource "aws_vpc_security_group_egress_rule" "chef_server_tcp_5432_to_postgresql" {
@@ -699,11 +493,6 @@ resource "aws_vpc_security_group_egress_rule" "chef_server_tcp_5432_to_postgresq
   from_port                    = 5432
   to_port                      = 5432
   referenced_security_group_id = aws_security_group.postgresql.id
-  tags = {
-    "hasg:cluster" = "chef-automate-ha"
-    "hasg:role"    = "chef_server"
-    managed-by     = "hasg"
-  }
 }
 
 resource "aws_vpc_security_group_egress_rule" "chef_server_tcp_6432_to_postgresql" {
@@ -713,11 +502,6 @@ resource "aws_vpc_security_group_egress_rule" "chef_server_tcp_6432_to_postgresq
   from_port                    = 6432
   to_port                      = 6432
   referenced_security_group_id = aws_security_group.postgresql.id
-  tags = {
-    "hasg:cluster" = "chef-automate-ha"
-    "hasg:role"    = "chef_server"
-    managed-by     = "hasg"
-  }
 }
 
 resource "aws_vpc_security_group_egress_rule" "chef_server_tcp_7432_to_postgresql" {
@@ -727,11 +511,6 @@ resource "aws_vpc_security_group_egress_rule" "chef_server_tcp_7432_to_postgresq
   from_port                    = 7432
   to_port                      = 7432
   referenced_security_group_id = aws_security_group.postgresql.id
-  tags = {
-    "hasg:cluster" = "chef-automate-ha"
-    "hasg:role"    = "chef_server"
-    managed-by     = "hasg"
-  }
 }
 
 resource "aws_vpc_security_group_egress_rule" "chef_server_tcp_9200_to_opensearch" {
@@ -741,11 +520,6 @@ resource "aws_vpc_security_group_egress_rule" "chef_server_tcp_9200_to_opensearc
   from_port                    = 9200
   to_port                      = 9200
   referenced_security_group_id = aws_security_group.opensearch.id
-  tags = {
-    "hasg:cluster" = "chef-automate-ha"
-    "hasg:role"    = "chef_server"
-    managed-by     = "hasg"
-  }
 }
 
 resource "aws_vpc_security_group_egress_rule" "chef_server_tcp_9631_to_opensearch" {
@@ -755,11 +529,6 @@ resource "aws_vpc_security_group_egress_rule" "chef_server_tcp_9631_to_opensearc
   from_port                    = 9631
   to_port                      = 9631
   referenced_security_group_id = aws_security_group.opensearch.id
-  tags = {
-    "hasg:cluster" = "chef-automate-ha"
-    "hasg:role"    = "chef_server"
-    managed-by     = "hasg"
-  }
 }
 
 resource "aws_vpc_security_group_egress_rule" "chef_server_tcp_9631_to_postgresql" {
@@ -769,11 +538,6 @@ resource "aws_vpc_security_group_egress_rule" "chef_server_tcp_9631_to_postgresq
   from_port                    = 9631
   to_port                      = 9631
   referenced_security_group_id = aws_security_group.postgresql.id
-  tags = {
-    "hasg:cluster" = "chef-automate-ha"
-    "hasg:role"    = "chef_server"
-    managed-by     = "hasg"
-  }
 }
 
 resource "aws_vpc_security_group_ingress_rule" "chef_server_tcp_22_from_bastion" {
@@ -784,11 +548,6 @@ resource "aws_vpc_security_group_ingress_rule" "chef_server_tcp_22_from_bastion"
   to_port                      = 22
   referenced_security_group_id = aws_security_group.bastion.id
   cidr_ipv4                    = null
-  tags = {
-    "hasg:cluster" = "chef-automate-ha"
-    "hasg:role"    = "chef_server"
-    managed-by     = "hasg"
-  }
 }
 
 resource "aws_vpc_security_group_ingress_rule" "chef_server_tcp_7799_from_bastion" {
@@ -799,11 +558,6 @@ resource "aws_vpc_security_group_ingress_rule" "chef_server_tcp_7799_from_bastio
   to_port                      = 7799
   referenced_security_group_id = aws_security_group.bastion.id
   cidr_ipv4                    = null
-  tags = {
-    "hasg:cluster" = "chef-automate-ha"
-    "hasg:role"    = "chef_server"
-    managed-by     = "hasg"
-  }
 }
 
 resource "aws_vpc_security_group_ingress_rule" "chef_server_tcp_9631_from_bastion" {
@@ -814,11 +568,6 @@ resource "aws_vpc_security_group_ingress_rule" "chef_server_tcp_9631_from_bastio
   to_port                      = 9631
   referenced_security_group_id = aws_security_group.bastion.id
   cidr_ipv4                    = null
-  tags = {
-    "hasg:cluster" = "chef-automate-ha"
-    "hasg:role"    = "chef_server"
-    managed-by     = "hasg"
-  }
 }
 
 resource "aws_vpc_security_group_ingress_rule" "chef_server_tcp_9638_from_bastion" {
@@ -829,11 +578,6 @@ resource "aws_vpc_security_group_ingress_rule" "chef_server_tcp_9638_from_bastio
   to_port                      = 9638
   referenced_security_group_id = aws_security_group.bastion.id
   cidr_ipv4                    = null
-  tags = {
-    "hasg:cluster" = "chef-automate-ha"
-    "hasg:role"    = "chef_server"
-    managed-by     = "hasg"
-  }
 }
 
 resource "aws_vpc_security_group_egress_rule" "opensearch_tcp_9200_to_opensearch" {
@@ -843,11 +587,6 @@ resource "aws_vpc_security_group_egress_rule" "opensearch_tcp_9200_to_opensearch
   from_port                    = 9200
   to_port                      = 9200
   referenced_security_group_id = aws_security_group.opensearch.id
-  tags = {
-    "hasg:cluster" = "chef-automate-ha"
-    "hasg:role"    = "opensearch"
-    managed-by     = "hasg"
-  }
 }
 
 resource "aws_vpc_security_group_egress_rule" "opensearch_tcp_9300_to_opensearch" {
@@ -857,11 +596,6 @@ resource "aws_vpc_security_group_egress_rule" "opensearch_tcp_9300_to_opensearch
   from_port                    = 9300
   to_port                      = 9300
   referenced_security_group_id = aws_security_group.opensearch.id
-  tags = {
-    "hasg:cluster" = "chef-automate-ha"
-    "hasg:role"    = "opensearch"
-    managed-by     = "hasg"
-  }
 }
 
 resource "aws_vpc_security_group_egress_rule" "opensearch_tcp_9631_to_opensearch" {
@@ -871,11 +605,6 @@ resource "aws_vpc_security_group_egress_rule" "opensearch_tcp_9631_to_opensearch
   from_port                    = 9631
   to_port                      = 9631
   referenced_security_group_id = aws_security_group.opensearch.id
-  tags = {
-    "hasg:cluster" = "chef-automate-ha"
-    "hasg:role"    = "opensearch"
-    managed-by     = "hasg"
-  }
 }
 
 resource "aws_vpc_security_group_egress_rule" "opensearch_tcp_9631_to_postgresql" {
@@ -885,11 +614,6 @@ resource "aws_vpc_security_group_egress_rule" "opensearch_tcp_9631_to_postgresql
   from_port                    = 9631
   to_port                      = 9631
   referenced_security_group_id = aws_security_group.postgresql.id
-  tags = {
-    "hasg:cluster" = "chef-automate-ha"
-    "hasg:role"    = "opensearch"
-    managed-by     = "hasg"
-  }
 }
 
 resource "aws_vpc_security_group_egress_rule" "opensearch_tcp_9638_to_opensearch" {
@@ -899,11 +623,6 @@ resource "aws_vpc_security_group_egress_rule" "opensearch_tcp_9638_to_opensearch
   from_port                    = 9638
   to_port                      = 9638
   referenced_security_group_id = aws_security_group.opensearch.id
-  tags = {
-    "hasg:cluster" = "chef-automate-ha"
-    "hasg:role"    = "opensearch"
-    managed-by     = "hasg"
-  }
 }
 
 resource "aws_vpc_security_group_egress_rule" "opensearch_tcp_9638_to_postgresql" {
@@ -913,11 +632,6 @@ resource "aws_vpc_security_group_egress_rule" "opensearch_tcp_9638_to_postgresql
   from_port                    = 9638
   to_port                      = 9638
   referenced_security_group_id = aws_security_group.postgresql.id
-  tags = {
-    "hasg:cluster" = "chef-automate-ha"
-    "hasg:role"    = "opensearch"
-    managed-by     = "hasg"
-  }
 }
 
 resource "aws_vpc_security_group_egress_rule" "opensearch_udp_9638_to_opensearch" {
@@ -927,11 +641,6 @@ resource "aws_vpc_security_group_egress_rule" "opensearch_udp_9638_to_opensearch
   from_port                    = 9638
   to_port                      = 9638
   referenced_security_group_id = aws_security_group.opensearch.id
-  tags = {
-    "hasg:cluster" = "chef-automate-ha"
-    "hasg:role"    = "opensearch"
-    managed-by     = "hasg"
-  }
 }
 
 resource "aws_vpc_security_group_egress_rule" "opensearch_udp_9638_to_postgresql" {
@@ -941,11 +650,6 @@ resource "aws_vpc_security_group_egress_rule" "opensearch_udp_9638_to_postgresql
   from_port                    = 9638
   to_port                      = 9638
   referenced_security_group_id = aws_security_group.postgresql.id
-  tags = {
-    "hasg:cluster" = "chef-automate-ha"
-    "hasg:role"    = "opensearch"
-    managed-by     = "hasg"
-  }
 }
 
 resource "aws_vpc_security_group_ingress_rule" "opensearch_tcp_22_from_bastion" {
@@ -956,11 +660,6 @@ resource "aws_vpc_security_group_ingress_rule" "opensearch_tcp_22_from_bastion" 
   to_port                      = 22
   referenced_security_group_id = aws_security_group.bastion.id
   cidr_ipv4                    = null
-  tags = {
-    "hasg:cluster" = "chef-automate-ha"
-    "hasg:role"    = "opensearch"
-    managed-by     = "hasg"
-  }
 }
 
 resource "aws_vpc_security_group_ingress_rule" "opensearch_tcp_7799_from_bastion" {
@@ -971,11 +670,6 @@ resource "aws_vpc_security_group_ingress_rule" "opensearch_tcp_7799_from_bastion
   to_port                      = 7799
   referenced_security_group_id = aws_security_group.bastion.id
   cidr_ipv4                    = null
-  tags = {
-    "hasg:cluster" = "chef-automate-ha"
-    "hasg:role"    = "opensearch"
-    managed-by     = "hasg"
-  }
 }
 
 resource "aws_vpc_security_group_ingress_rule" "opensearch_tcp_9200_from_automate" {
@@ -986,11 +680,6 @@ resource "aws_vpc_security_group_ingress_rule" "opensearch_tcp_9200_from_automat
   to_port                      = 9200
   referenced_security_group_id = aws_security_group.automate.id
   cidr_ipv4                    = null
-  tags = {
-    "hasg:cluster" = "chef-automate-ha"
-    "hasg:role"    = "opensearch"
-    managed-by     = "hasg"
-  }
 }
 
 resource "aws_vpc_security_group_ingress_rule" "opensearch_tcp_9200_from_bastion" {
@@ -1001,11 +690,6 @@ resource "aws_vpc_security_group_ingress_rule" "opensearch_tcp_9200_from_bastion
   to_port                      = 9200
   referenced_security_group_id = aws_security_group.bastion.id
   cidr_ipv4                    = null
-  tags = {
-    "hasg:cluster" = "chef-automate-ha"
-    "hasg:role"    = "opensearch"
-    managed-by     = "hasg"
-  }
 }
 
 resource "aws_vpc_security_group_ingress_rule" "opensearch_tcp_9200_from_chef_server" {
@@ -1016,11 +700,6 @@ resource "aws_vpc_security_group_ingress_rule" "opensearch_tcp_9200_from_chef_se
   to_port                      = 9200
   referenced_security_group_id = aws_security_group.chef_server.id
   cidr_ipv4                    = null
-  tags = {
-    "hasg:cluster" = "chef-automate-ha"
-    "hasg:role"    = "opensearch"
-    managed-by     = "hasg"
-  }
 }
 
 resource "aws_vpc_security_group_ingress_rule" "opensearch_tcp_9200_from_opensearch" {
@@ -1031,11 +710,6 @@ resource "aws_vpc_security_group_ingress_rule" "opensearch_tcp_9200_from_opensea
   to_port                      = 9200
   referenced_security_group_id = aws_security_group.opensearch.id
   cidr_ipv4                    = null
-  tags = {
-    "hasg:cluster" = "chef-automate-ha"
-    "hasg:role"    = "opensearch"
-    managed-by     = "hasg"
-  }
 }
 
 resource "aws_vpc_security_group_ingress_rule" "opensearch_tcp_9300_from_opensearch" {
@@ -1046,11 +720,6 @@ resource "aws_vpc_security_group_ingress_rule" "opensearch_tcp_9300_from_opensea
   to_port                      = 9300
   referenced_security_group_id = aws_security_group.opensearch.id
   cidr_ipv4                    = null
-  tags = {
-    "hasg:cluster" = "chef-automate-ha"
-    "hasg:role"    = "opensearch"
-    managed-by     = "hasg"
-  }
 }
 
 resource "aws_vpc_security_group_ingress_rule" "opensearch_tcp_9631_from_automate" {
@@ -1061,11 +730,6 @@ resource "aws_vpc_security_group_ingress_rule" "opensearch_tcp_9631_from_automat
   to_port                      = 9631
   referenced_security_group_id = aws_security_group.automate.id
   cidr_ipv4                    = null
-  tags = {
-    "hasg:cluster" = "chef-automate-ha"
-    "hasg:role"    = "opensearch"
-    managed-by     = "hasg"
-  }
 }
 
 resource "aws_vpc_security_group_ingress_rule" "opensearch_tcp_9631_from_bastion" {
@@ -1076,11 +740,6 @@ resource "aws_vpc_security_group_ingress_rule" "opensearch_tcp_9631_from_bastion
   to_port                      = 9631
   referenced_security_group_id = aws_security_group.bastion.id
   cidr_ipv4                    = null
-  tags = {
-    "hasg:cluster" = "chef-automate-ha"
-    "hasg:role"    = "opensearch"
-    managed-by     = "hasg"
-  }
 }
 
 resource "aws_vpc_security_group_ingress_rule" "opensearch_tcp_9631_from_chef_server" {
@@ -1091,11 +750,6 @@ resource "aws_vpc_security_group_ingress_rule" "opensearch_tcp_9631_from_chef_se
   to_port                      = 9631
   referenced_security_group_id = aws_security_group.chef_server.id
   cidr_ipv4                    = null
-  tags = {
-    "hasg:cluster" = "chef-automate-ha"
-    "hasg:role"    = "opensearch"
-    managed-by     = "hasg"
-  }
 }
 
 resource "aws_vpc_security_group_ingress_rule" "opensearch_tcp_9631_from_opensearch" {
@@ -1106,11 +760,6 @@ resource "aws_vpc_security_group_ingress_rule" "opensearch_tcp_9631_from_opensea
   to_port                      = 9631
   referenced_security_group_id = aws_security_group.opensearch.id
   cidr_ipv4                    = null
-  tags = {
-    "hasg:cluster" = "chef-automate-ha"
-    "hasg:role"    = "opensearch"
-    managed-by     = "hasg"
-  }
 }
 
 resource "aws_vpc_security_group_ingress_rule" "opensearch_tcp_9631_from_postgresql" {
@@ -1121,11 +770,6 @@ resource "aws_vpc_security_group_ingress_rule" "opensearch_tcp_9631_from_postgre
   to_port                      = 9631
   referenced_security_group_id = aws_security_group.postgresql.id
   cidr_ipv4                    = null
-  tags = {
-    "hasg:cluster" = "chef-automate-ha"
-    "hasg:role"    = "opensearch"
-    managed-by     = "hasg"
-  }
 }
 
 resource "aws_vpc_security_group_ingress_rule" "opensearch_tcp_9638_from_bastion" {
@@ -1136,11 +780,6 @@ resource "aws_vpc_security_group_ingress_rule" "opensearch_tcp_9638_from_bastion
   to_port                      = 9638
   referenced_security_group_id = aws_security_group.bastion.id
   cidr_ipv4                    = null
-  tags = {
-    "hasg:cluster" = "chef-automate-ha"
-    "hasg:role"    = "opensearch"
-    managed-by     = "hasg"
-  }
 }
 
 resource "aws_vpc_security_group_ingress_rule" "opensearch_tcp_9638_from_opensearch" {
@@ -1151,11 +790,6 @@ resource "aws_vpc_security_group_ingress_rule" "opensearch_tcp_9638_from_opensea
   to_port                      = 9638
   referenced_security_group_id = aws_security_group.opensearch.id
   cidr_ipv4                    = null
-  tags = {
-    "hasg:cluster" = "chef-automate-ha"
-    "hasg:role"    = "opensearch"
-    managed-by     = "hasg"
-  }
 }
 
 resource "aws_vpc_security_group_ingress_rule" "opensearch_tcp_9638_from_postgresql" {
@@ -1166,11 +800,6 @@ resource "aws_vpc_security_group_ingress_rule" "opensearch_tcp_9638_from_postgre
   to_port                      = 9638
   referenced_security_group_id = aws_security_group.postgresql.id
   cidr_ipv4                    = null
-  tags = {
-    "hasg:cluster" = "chef-automate-ha"
-    "hasg:role"    = "opensearch"
-    managed-by     = "hasg"
-  }
 }
 
 resource "aws_vpc_security_group_ingress_rule" "opensearch_udp_9638_from_opensearch" {
@@ -1181,11 +810,6 @@ resource "aws_vpc_security_group_ingress_rule" "opensearch_udp_9638_from_opensea
   to_port                      = 9638
   referenced_security_group_id = aws_security_group.opensearch.id
   cidr_ipv4                    = null
-  tags = {
-    "hasg:cluster" = "chef-automate-ha"
-    "hasg:role"    = "opensearch"
-    managed-by     = "hasg"
-  }
 }
 
 resource "aws_vpc_security_group_ingress_rule" "opensearch_udp_9638_from_postgresql" {
@@ -1196,11 +820,6 @@ resource "aws_vpc_security_group_ingress_rule" "opensearch_udp_9638_from_postgre
   to_port                      = 9638
   referenced_security_group_id = aws_security_group.postgresql.id
   cidr_ipv4                    = null
-  tags = {
-    "hasg:cluster" = "chef-automate-ha"
-    "hasg:role"    = "opensearch"
-    managed-by     = "hasg"
-  }
 }
 
 resource "aws_vpc_security_group_egress_rule" "postgresql_tcp_5432_to_postgresql" {
@@ -1210,11 +829,6 @@ resource "aws_vpc_security_group_egress_rule" "postgresql_tcp_5432_to_postgresql
   from_port                    = 5432
   to_port                      = 5432
   referenced_security_group_id = aws_security_group.postgresql.id
-  tags = {
-    "hasg:cluster" = "chef-automate-ha"
-    "hasg:role"    = "postgresql"
-    managed-by     = "hasg"
-  }
 }
 
 resource "aws_vpc_security_group_egress_rule" "postgresql_tcp_6432_to_postgresql" {
@@ -1224,11 +838,6 @@ resource "aws_vpc_security_group_egress_rule" "postgresql_tcp_6432_to_postgresql
   from_port                    = 6432
   to_port                      = 6432
   referenced_security_group_id = aws_security_group.postgresql.id
-  tags = {
-    "hasg:cluster" = "chef-automate-ha"
-    "hasg:role"    = "postgresql"
-    managed-by     = "hasg"
-  }
 }
 
 resource "aws_vpc_security_group_egress_rule" "postgresql_tcp_7432_to_postgresql" {
@@ -1238,11 +847,6 @@ resource "aws_vpc_security_group_egress_rule" "postgresql_tcp_7432_to_postgresql
   from_port                    = 7432
   to_port                      = 7432
   referenced_security_group_id = aws_security_group.postgresql.id
-  tags = {
-    "hasg:cluster" = "chef-automate-ha"
-    "hasg:role"    = "postgresql"
-    managed-by     = "hasg"
-  }
 }
 
 resource "aws_vpc_security_group_egress_rule" "postgresql_tcp_9631_to_opensearch" {
@@ -1252,11 +856,6 @@ resource "aws_vpc_security_group_egress_rule" "postgresql_tcp_9631_to_opensearch
   from_port                    = 9631
   to_port                      = 9631
   referenced_security_group_id = aws_security_group.opensearch.id
-  tags = {
-    "hasg:cluster" = "chef-automate-ha"
-    "hasg:role"    = "postgresql"
-    managed-by     = "hasg"
-  }
 }
 
 resource "aws_vpc_security_group_egress_rule" "postgresql_tcp_9631_to_postgresql" {
@@ -1266,11 +865,6 @@ resource "aws_vpc_security_group_egress_rule" "postgresql_tcp_9631_to_postgresql
   from_port                    = 9631
   to_port                      = 9631
   referenced_security_group_id = aws_security_group.postgresql.id
-  tags = {
-    "hasg:cluster" = "chef-automate-ha"
-    "hasg:role"    = "postgresql"
-    managed-by     = "hasg"
-  }
 }
 
 resource "aws_vpc_security_group_egress_rule" "postgresql_tcp_9638_to_opensearch" {
@@ -1280,11 +874,6 @@ resource "aws_vpc_security_group_egress_rule" "postgresql_tcp_9638_to_opensearch
   from_port                    = 9638
   to_port                      = 9638
   referenced_security_group_id = aws_security_group.opensearch.id
-  tags = {
-    "hasg:cluster" = "chef-automate-ha"
-    "hasg:role"    = "postgresql"
-    managed-by     = "hasg"
-  }
 }
 
 resource "aws_vpc_security_group_egress_rule" "postgresql_tcp_9638_to_postgresql" {
@@ -1294,11 +883,6 @@ resource "aws_vpc_security_group_egress_rule" "postgresql_tcp_9638_to_postgresql
   from_port                    = 9638
   to_port                      = 9638
   referenced_security_group_id = aws_security_group.postgresql.id
-  tags = {
-    "hasg:cluster" = "chef-automate-ha"
-    "hasg:role"    = "postgresql"
-    managed-by     = "hasg"
-  }
 }
 
 resource "aws_vpc_security_group_egress_rule" "postgresql_udp_9638_to_opensearch" {
@@ -1308,11 +892,6 @@ resource "aws_vpc_security_group_egress_rule" "postgresql_udp_9638_to_opensearch
   from_port                    = 9638
   to_port                      = 9638
   referenced_security_group_id = aws_security_group.opensearch.id
-  tags = {
-    "hasg:cluster" = "chef-automate-ha"
-    "hasg:role"    = "postgresql"
-    managed-by     = "hasg"
-  }
 }
 
 resource "aws_vpc_security_group_egress_rule" "postgresql_udp_9638_to_postgresql" {
@@ -1322,11 +901,6 @@ resource "aws_vpc_security_group_egress_rule" "postgresql_udp_9638_to_postgresql
   from_port                    = 9638
   to_port                      = 9638
   referenced_security_group_id = aws_security_group.postgresql.id
-  tags = {
-    "hasg:cluster" = "chef-automate-ha"
-    "hasg:role"    = "postgresql"
-    managed-by     = "hasg"
-  }
 }
 
 resource "aws_vpc_security_group_ingress_rule" "postgresql_tcp_22_from_bastion" {
@@ -1337,11 +911,6 @@ resource "aws_vpc_security_group_ingress_rule" "postgresql_tcp_22_from_bastion" 
   to_port                      = 22
   referenced_security_group_id = aws_security_group.bastion.id
   cidr_ipv4                    = null
-  tags = {
-    "hasg:cluster" = "chef-automate-ha"
-    "hasg:role"    = "postgresql"
-    managed-by     = "hasg"
-  }
 }
 
 resource "aws_vpc_security_group_ingress_rule" "postgresql_tcp_5432_from_automate" {
@@ -1352,11 +921,6 @@ resource "aws_vpc_security_group_ingress_rule" "postgresql_tcp_5432_from_automat
   to_port                      = 5432
   referenced_security_group_id = aws_security_group.automate.id
   cidr_ipv4                    = null
-  tags = {
-    "hasg:cluster" = "chef-automate-ha"
-    "hasg:role"    = "postgresql"
-    managed-by     = "hasg"
-  }
 }
 
 resource "aws_vpc_security_group_ingress_rule" "postgresql_tcp_5432_from_chef_server" {
@@ -1367,11 +931,6 @@ resource "aws_vpc_security_group_ingress_rule" "postgresql_tcp_5432_from_chef_se
   to_port                      = 5432
   referenced_security_group_id = aws_security_group.chef_server.id
   cidr_ipv4                    = null
-  tags = {
-    "hasg:cluster" = "chef-automate-ha"
-    "hasg:role"    = "postgresql"
-    managed-by     = "hasg"
-  }
 }
 
 resource "aws_vpc_security_group_ingress_rule" "postgresql_tcp_5432_from_postgresql" {
@@ -1382,11 +941,6 @@ resource "aws_vpc_security_group_ingress_rule" "postgresql_tcp_5432_from_postgre
   to_port                      = 5432
   referenced_security_group_id = aws_security_group.postgresql.id
   cidr_ipv4                    = null
-  tags = {
-    "hasg:cluster" = "chef-automate-ha"
-    "hasg:role"    = "postgresql"
-    managed-by     = "hasg"
-  }
 }
 
 resource "aws_vpc_security_group_ingress_rule" "postgresql_tcp_6432_from_automate" {
@@ -1397,11 +951,6 @@ resource "aws_vpc_security_group_ingress_rule" "postgresql_tcp_6432_from_automat
   to_port                      = 6432
   referenced_security_group_id = aws_security_group.automate.id
   cidr_ipv4                    = null
-  tags = {
-    "hasg:cluster" = "chef-automate-ha"
-    "hasg:role"    = "postgresql"
-    managed-by     = "hasg"
-  }
 }
 
 resource "aws_vpc_security_group_ingress_rule" "postgresql_tcp_6432_from_chef_server" {
@@ -1412,11 +961,6 @@ resource "aws_vpc_security_group_ingress_rule" "postgresql_tcp_6432_from_chef_se
   to_port                      = 6432
   referenced_security_group_id = aws_security_group.chef_server.id
   cidr_ipv4                    = null
-  tags = {
-    "hasg:cluster" = "chef-automate-ha"
-    "hasg:role"    = "postgresql"
-    managed-by     = "hasg"
-  }
 }
 
 resource "aws_vpc_security_group_ingress_rule" "postgresql_tcp_6432_from_postgresql" {
@@ -1427,11 +971,6 @@ resource "aws_vpc_security_group_ingress_rule" "postgresql_tcp_6432_from_postgre
   to_port                      = 6432
   referenced_security_group_id = aws_security_group.postgresql.id
   cidr_ipv4                    = null
-  tags = {
-    "hasg:cluster" = "chef-automate-ha"
-    "hasg:role"    = "postgresql"
-    managed-by     = "hasg"
-  }
 }
 
 resource "aws_vpc_security_group_ingress_rule" "postgresql_tcp_7432_from_automate" {
@@ -1442,11 +981,6 @@ resource "aws_vpc_security_group_ingress_rule" "postgresql_tcp_7432_from_automat
   to_port                      = 7432
   referenced_security_group_id = aws_security_group.automate.id
   cidr_ipv4                    = null
-  tags = {
-    "hasg:cluster" = "chef-automate-ha"
-    "hasg:role"    = "postgresql"
-    managed-by     = "hasg"
-  }
 }
 
 resource "aws_vpc_security_group_ingress_rule" "postgresql_tcp_7432_from_bastion" {
@@ -1457,11 +991,6 @@ resource "aws_vpc_security_group_ingress_rule" "postgresql_tcp_7432_from_bastion
   to_port                      = 7432
   referenced_security_group_id = aws_security_group.bastion.id
   cidr_ipv4                    = null
-  tags = {
-    "hasg:cluster" = "chef-automate-ha"
-    "hasg:role"    = "postgresql"
-    managed-by     = "hasg"
-  }
 }
 
 resource "aws_vpc_security_group_ingress_rule" "postgresql_tcp_7432_from_chef_server" {
@@ -1472,11 +1001,6 @@ resource "aws_vpc_security_group_ingress_rule" "postgresql_tcp_7432_from_chef_se
   to_port                      = 7432
   referenced_security_group_id = aws_security_group.chef_server.id
   cidr_ipv4                    = null
-  tags = {
-    "hasg:cluster" = "chef-automate-ha"
-    "hasg:role"    = "postgresql"
-    managed-by     = "hasg"
-  }
 }
 
 resource "aws_vpc_security_group_ingress_rule" "postgresql_tcp_7432_from_postgresql" {
@@ -1487,11 +1011,6 @@ resource "aws_vpc_security_group_ingress_rule" "postgresql_tcp_7432_from_postgre
   to_port                      = 7432
   referenced_security_group_id = aws_security_group.postgresql.id
   cidr_ipv4                    = null
-  tags = {
-    "hasg:cluster" = "chef-automate-ha"
-    "hasg:role"    = "postgresql"
-    managed-by     = "hasg"
-  }
 }
 
 resource "aws_vpc_security_group_ingress_rule" "postgresql_tcp_7799_from_bastion" {
@@ -1502,11 +1021,6 @@ resource "aws_vpc_security_group_ingress_rule" "postgresql_tcp_7799_from_bastion
   to_port                      = 7799
   referenced_security_group_id = aws_security_group.bastion.id
   cidr_ipv4                    = null
-  tags = {
-    "hasg:cluster" = "chef-automate-ha"
-    "hasg:role"    = "postgresql"
-    managed-by     = "hasg"
-  }
 }
 
 resource "aws_vpc_security_group_ingress_rule" "postgresql_tcp_9631_from_automate" {
@@ -1517,11 +1031,6 @@ resource "aws_vpc_security_group_ingress_rule" "postgresql_tcp_9631_from_automat
   to_port                      = 9631
   referenced_security_group_id = aws_security_group.automate.id
   cidr_ipv4                    = null
-  tags = {
-    "hasg:cluster" = "chef-automate-ha"
-    "hasg:role"    = "postgresql"
-    managed-by     = "hasg"
-  }
 }
 
 resource "aws_vpc_security_group_ingress_rule" "postgresql_tcp_9631_from_bastion" {
@@ -1532,11 +1041,6 @@ resource "aws_vpc_security_group_ingress_rule" "postgresql_tcp_9631_from_bastion
   to_port                      = 9631
   referenced_security_group_id = aws_security_group.bastion.id
   cidr_ipv4                    = null
-  tags = {
-    "hasg:cluster" = "chef-automate-ha"
-    "hasg:role"    = "postgresql"
-    managed-by     = "hasg"
-  }
 }
 
 resource "aws_vpc_security_group_ingress_rule" "postgresql_tcp_9631_from_chef_server" {
@@ -1547,11 +1051,6 @@ resource "aws_vpc_security_group_ingress_rule" "postgresql_tcp_9631_from_chef_se
   to_port                      = 9631
   referenced_security_group_id = aws_security_group.chef_server.id
   cidr_ipv4                    = null
-  tags = {
-    "hasg:cluster" = "chef-automate-ha"
-    "hasg:role"    = "postgresql"
-    managed-by     = "hasg"
-  }
 }
 
 resource "aws_vpc_security_group_ingress_rule" "postgresql_tcp_9631_from_opensearch" {
@@ -1562,11 +1061,6 @@ resource "aws_vpc_security_group_ingress_rule" "postgresql_tcp_9631_from_opensea
   to_port                      = 9631
   referenced_security_group_id = aws_security_group.opensearch.id
   cidr_ipv4                    = null
-  tags = {
-    "hasg:cluster" = "chef-automate-ha"
-    "hasg:role"    = "postgresql"
-    managed-by     = "hasg"
-  }
 }
 
 resource "aws_vpc_security_group_ingress_rule" "postgresql_tcp_9631_from_postgresql" {
@@ -1577,11 +1071,6 @@ resource "aws_vpc_security_group_ingress_rule" "postgresql_tcp_9631_from_postgre
   to_port                      = 9631
   referenced_security_group_id = aws_security_group.postgresql.id
   cidr_ipv4                    = null
-  tags = {
-    "hasg:cluster" = "chef-automate-ha"
-    "hasg:role"    = "postgresql"
-    managed-by     = "hasg"
-  }
 }
 
 resource "aws_vpc_security_group_ingress_rule" "postgresql_tcp_9638_from_bastion" {
@@ -1592,11 +1081,6 @@ resource "aws_vpc_security_group_ingress_rule" "postgresql_tcp_9638_from_bastion
   to_port                      = 9638
   referenced_security_group_id = aws_security_group.bastion.id
   cidr_ipv4                    = null
-  tags = {
-    "hasg:cluster" = "chef-automate-ha"
-    "hasg:role"    = "postgresql"
-    managed-by     = "hasg"
-  }
 }
 
 resource "aws_vpc_security_group_ingress_rule" "postgresql_tcp_9638_from_opensearch" {
@@ -1607,11 +1091,6 @@ resource "aws_vpc_security_group_ingress_rule" "postgresql_tcp_9638_from_opensea
   to_port                      = 9638
   referenced_security_group_id = aws_security_group.opensearch.id
   cidr_ipv4                    = null
-  tags = {
-    "hasg:cluster" = "chef-automate-ha"
-    "hasg:role"    = "postgresql"
-    managed-by     = "hasg"
-  }
 }
 
 resource "aws_vpc_security_group_ingress_rule" "postgresql_tcp_9638_from_postgresql" {
@@ -1622,11 +1101,6 @@ resource "aws_vpc_security_group_ingress_rule" "postgresql_tcp_9638_from_postgre
   to_port                      = 9638
   referenced_security_group_id = aws_security_group.postgresql.id
   cidr_ipv4                    = null
-  tags = {
-    "hasg:cluster" = "chef-automate-ha"
-    "hasg:role"    = "postgresql"
-    managed-by     = "hasg"
-  }
 }
 
 resource "aws_vpc_security_group_ingress_rule" "postgresql_udp_9638_from_opensearch" {
@@ -1637,11 +1111,6 @@ resource "aws_vpc_security_group_ingress_rule" "postgresql_udp_9638_from_opensea
   to_port                      = 9638
   referenced_security_group_id = aws_security_group.opensearch.id
   cidr_ipv4                    = null
-  tags = {
-    "hasg:cluster" = "chef-automate-ha"
-    "hasg:role"    = "postgresql"
-    managed-by     = "hasg"
-  }
 }
 
 resource "aws_vpc_security_group_ingress_rule" "postgresql_udp_9638_from_postgresql" {
@@ -1652,9 +1121,4 @@ resource "aws_vpc_security_group_ingress_rule" "postgresql_udp_9638_from_postgre
   to_port                      = 9638
   referenced_security_group_id = aws_security_group.postgresql.id
   cidr_ipv4                    = null
-  tags = {
-    "hasg:cluster" = "chef-automate-ha"
-    "hasg:role"    = "postgresql"
-    managed-by     = "hasg"
-  }
 }
