@@ -161,7 +161,7 @@ def _plan(args: argparse.Namespace, *, compiled: Compiled) -> ExitCode:
 
 def _apply(args: argparse.Namespace, *, compiled: Compiled, destroy: bool) -> ExitCode:
     from hasg.backends.aws.applier import execute
-    from hasg.backends.aws.render import result_json
+    from hasg.backends.aws.planner import result_json
     from hasg.core.blueprint import Blueprint
 
     blueprint = compiled(args)
@@ -181,7 +181,7 @@ def _apply(args: argparse.Namespace, *, compiled: Compiled, destroy: bool) -> Ex
             _show_text(plan, sys.stdout)
     result = execute(client, plan)
     if args.json:
-        _write_json(result_json(plan, result), sys.stdout)
+        _write_json(result_json(plan, result.group_ids), sys.stdout)
     else:
         sys.stdout.write(str(result))
     if not destroy:
@@ -206,7 +206,7 @@ def _confirm(verb: str, plan: Plan) -> None:
 
 
 def _show(plan: Plan, args: argparse.Namespace, stream: TextIO) -> None:
-    from hasg.backends.aws.render import plan_json
+    from hasg.backends.aws.planner import plan_json
 
     if args.json:
         _write_json(plan_json(plan), stream)
@@ -215,7 +215,7 @@ def _show(plan: Plan, args: argparse.Namespace, stream: TextIO) -> None:
 
 
 def _show_text(plan: Plan, stream: TextIO) -> None:
-    from hasg.backends.aws.render import render_plan
+    from hasg.backends.aws.planner import render_plan
 
     stream.write(render_plan(plan, color=_wants_color(stream)))
     stream.flush()

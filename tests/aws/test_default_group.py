@@ -10,7 +10,7 @@ import pytest
 
 import hasg
 from hasg.backends.aws import apply, destroy, plan
-from hasg.backends.aws.render import plan_json, render_plan
+from hasg.backends.aws.planner import plan_json, render_plan
 from hasg.errors import ConcurrentChangeError, ExitCode, PolicyError
 from hasg.policy.model import Policy
 from hasg.workflows import audit_vpc, verify_vpc

@@ -17,7 +17,7 @@ from hypothesis import strategies as st
 import hasg
 from hasg.backends.aws import apply, plan
 from hasg.backends.aws.permissions import from_ip_permissions
-from hasg.backends.aws.render import plan_json, render_plan
+from hasg.backends.aws.planner import plan_json, render_plan
 from hasg.policy.file import load_policy_text
 from hasg.workflows import audit_vpc, verify_vpc
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 
 from hasg.backends.aws import apply, plan
-from hasg.backends.aws.render import plan_json, render_plan
+from hasg.backends.aws.planner import plan_json, render_plan
 from hasg.core.blueprint import Blueprint
 
 from .conftest import VPC_CIDR, Cloud, tcp

@@ -34,7 +34,7 @@ from botocore.exceptions import ClientError
 from hasg.backends.aws.boundary import check_blueprint, check_names, check_vpc_id
 from hasg.backends.aws.parallel import run_parallel
 from hasg.backends.aws.permissions import to_ip_permissions
-from hasg.backends.aws.planner import Plan, made_from_aws, make_plan
+from hasg.backends.aws.planner import Plan, made_from_aws, make_plan, render_result
 from hasg.backends.aws.read import (
     describe_groups,
     foreign_group_message,
@@ -94,9 +94,7 @@ class ApplyResult:
     def __str__(self) -> str:
         if self.plan is None:
             return f"{self.changes.summary(done=True)}.\n"
-        from hasg.backends.aws.render import render_result
-
-        return render_result(self.plan, self)
+        return render_result(self.plan, self.group_ids)
 
 
 def apply(
