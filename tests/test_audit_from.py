@@ -50,17 +50,23 @@ def terraform_file(directory: Path) -> Path:
     return path
 
 
-def terraform_more(path: Path) -> None:
-    """The bastion's SSH rule to automate widened to 22-23."""
-    text = path.read_text(encoding="utf-8")
+def bastion_ssh_block(text: str) -> str:
+    """The resource block (with its newline) of the bastion's SSH rule to automate."""
     block = re.search(
-        r'resource "aws_vpc_security_group_ingress_rule" "automate_tcp_22_[^"]*" \{.*?\n\}',
+        r'resource "aws_vpc_security_group_ingress_rule" "automate_tcp_22_[^"]*" \{.*?\n\}\n',
         text,
         re.S,
     )
     assert block is not None
+    return block[0]
+
+
+def terraform_more(path: Path) -> None:
+    """The bastion's SSH rule to automate widened to 22-23."""
+    text = path.read_text(encoding="utf-8")
+    block = bastion_ssh_block(text)
     path.write_text(
-        text.replace(block[0], re.sub(r"to_port(\s*)= 22", r"to_port\1= 23", block[0])),
+        text.replace(block, re.sub(r"to_port(\s*)= 22", r"to_port\1= 23", block)),
         encoding="utf-8",
     )
 
@@ -68,13 +74,7 @@ def terraform_more(path: Path) -> None:
 def terraform_less(path: Path) -> None:
     """The bastion's SSH rule to automate removed."""
     text = path.read_text(encoding="utf-8")
-    block = re.search(
-        r'resource "aws_vpc_security_group_ingress_rule" "automate_tcp_22_[^"]*" \{.*?\n\}\n',
-        text,
-        re.S,
-    )
-    assert block is not None
-    path.write_text(text.replace(block[0], ""), encoding="utf-8")
+    path.write_text(text.replace(bastion_ssh_block(text), ""), encoding="utf-8")
 
 
 def cloudformation_file(directory: Path) -> Path:
