@@ -19,6 +19,7 @@ and a `null` the author wrote versus one that stands for "unknown".
 from __future__ import annotations
 
 import dataclasses
+import functools
 import json
 import os
 import re
@@ -420,14 +421,23 @@ def _json_value(raw: Any) -> Any:
     return raw
 
 
-def _parse(text: str, file_name: str) -> dict[str, Any]:
-    import hcl2
-
+def _parse(text: str, file_name: str) -> Mapping[str, Any]:
+    """python-hcl2's tree of `text`, which callers read and never change."""
     try:
-        return dict(hcl2.loads(text))
+        return _parsed(text)
     except Exception as error:  # python-hcl2 raises lark's many error types
         first = str(error).strip().splitlines()[0] if str(error).strip() else type(error)
         raise HclReadError(f"{file_name}: not valid HCL: {first}") from None
+
+
+# An audit reads the module once per valuation of its lists (three for hasg's
+# own module), and parsing is most of its time: each text is parsed once per
+# process. Keyed by the text itself, so an edited file is parsed again.
+@functools.lru_cache(maxsize=64)
+def _parsed(text: str) -> Mapping[str, Any]:
+    import hcl2
+
+    return dict(hcl2.loads(text))
 
 
 def _without_marker(mapping: Mapping[str, Any]) -> Iterable[tuple[str, Any]]:
