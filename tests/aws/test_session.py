@@ -3,6 +3,7 @@ the user's retry configuration, and endpoint URLs checked before any call."""
 
 from __future__ import annotations
 
+import json
 import tempfile
 from pathlib import Path
 from urllib.parse import urlsplit
@@ -153,3 +154,30 @@ def test_a_malformed_endpoint_in_the_config_file(
     assert str(raised.value).startswith(
         "endpoint_url in the AWS config file: '127.0.0.1:5000' is not an endpoint URL"
     )
+
+
+def test_clients_share_botocore_models_and_aws_data_path_still_decides(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The sessions hasg makes parse EC2's model once per process (it is most of
+    a client's cost); a model the user put on AWS_DATA_PATH is still the one read."""
+    first = make_client(region="us-east-1")
+    second = make_client(region="us-east-1")
+    assert first is not second
+    model = first.meta.service_model
+    assert second.meta.service_model._service_description is model._service_description
+
+    loader = botocore.session.Session().get_component("data_loader")
+    version = loader.determine_latest_version("ec2", "service-2")
+    custom = loader.load_service_model("ec2", "service-2", version)
+    custom["metadata"] = {**custom["metadata"], "serviceFullName": "EC2 as the user patched it"}
+    where = tmp_path / "models" / "ec2" / version
+    where.mkdir(parents=True)
+    (where / "service-2.json").write_text(json.dumps(custom), encoding="utf-8")
+    monkeypatch.setenv("AWS_DATA_PATH", str(tmp_path / "models"))
+    patched = make_client(region="us-east-1")
+    assert patched.meta.service_model.metadata["serviceFullName"] == "EC2 as the user patched it"
+    monkeypatch.delenv("AWS_DATA_PATH")
+    again = make_client(region="us-east-1")
+    assert again.meta.service_model.metadata["serviceFullName"] == model.metadata["serviceFullName"]
+    assert model.metadata["serviceFullName"] != "EC2 as the user patched it"

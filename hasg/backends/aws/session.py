@@ -35,7 +35,7 @@ from botocore.exceptions import (
     ProfileNotFound,
     ReadTimeoutError,
 )
-from botocore.loaders import create_loader
+from botocore.loaders import Loader, create_loader
 from botocore.parsers import ResponseParserError
 from botocore.utils import is_valid_endpoint_url, is_valid_ipv6_endpoint_url
 
@@ -81,7 +81,7 @@ def make_client(
         if endpoint_url is not None:
             check_endpoint_url(endpoint_url, "--endpoint-url")
         if session is None:
-            session = boto3.session.Session(profile_name=profile)
+            session = _sharing_models(boto3.session.Session(profile_name=profile))
         region = region_of(session, region)
         if not region:
             raise UsageError(NO_REGION)
@@ -105,6 +105,28 @@ def make_client(
 
 
 NO_REGION = "no AWS region: pass --region or set AWS_REGION"
+
+
+def _sharing_models(session: boto3.session.Session) -> boto3.session.Session:
+    """`session`, reading botocore's data files (service models, endpoints)
+    through one loader per search path for the whole process.
+
+    A new session parses them again, EC2's model alone in about 50 ms: most of
+    the cost of a client, paid on every call of the library that makes its own
+    session. They are data files, read only; the search path (AWS_DATA_PATH,
+    the profile's `data_path`, boto3's own) still decides which are read."""
+    paths = tuple(session._loader.search_paths)
+    loader = _loaders.get(paths)
+    if loader is None:
+        loader = _loaders[paths] = Loader(
+            extra_search_paths=list(paths), include_default_search_paths=False
+        )
+    session._session.register_component("data_loader", loader)
+    session._loader = loader
+    return session
+
+
+_loaders: dict[tuple[str, ...], Loader] = {}
 
 
 def region_of(session: boto3.session.Session, region: str | None = None) -> str | None:
