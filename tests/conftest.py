@@ -62,3 +62,25 @@ def fmt() -> Callable[[Mapping[str, str], Path], dict[str, str]]:
 @pytest.fixture
 def tf_load() -> Callable[[Path], object]:
     return terraform_load
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    config.addinivalue_line(
+        "markers",
+        "long(seconds): a module among the longest (seconds on one core, as measured "
+        "by benchmarks/suite.py's --durations); modules marked so start first, longest first",
+    )
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """The longest modules first, longest first; the rest in collection order.
+
+    With `-n auto --dist loadscope` a module runs in one process, handed out in
+    collection order: the longest (tens of seconds of Terraform, SSH, pip)
+    collected last kept one core busy while the other had nothing left to do."""
+
+    def seconds(item: pytest.Item) -> float:
+        long = item.get_closest_marker("long")
+        return float(long.kwargs["seconds"]) if long else 0.0
+
+    items.sort(key=seconds, reverse=True)  # stable: the order within a module holds

@@ -22,6 +22,9 @@ from hasg.backends.terraform.read import read_hcl, read_hcl_dir
 from hasg.core.tags import HASG_TAG_KEYS
 from hasg.errors import HclReadError
 
+# Among the longest modules: it starts first (tests/conftest.py).
+pytestmark = pytest.mark.long(seconds=29)
+
 Fmt = Callable[[Mapping[str, str], Path], dict[str, str]]
 Load = Callable[[Path], object]
 

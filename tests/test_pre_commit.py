@@ -24,6 +24,9 @@ from policy.graph_parsers import require
 
 from hasg.cli import main
 
+# Among the longest modules: it starts first (tests/conftest.py).
+pytestmark = pytest.mark.long(seconds=34)
+
 REPO = Path(__file__).resolve().parents[1]
 WHEELHOUSE = REPO / ".wheelhouse"
 CLI_DOC = REPO / "docs" / "cli.md"

@@ -37,6 +37,9 @@ from .conftest import (
     tcp,
 )
 
+# Among the longest modules: it starts first (tests/conftest.py).
+pytestmark = pytest.mark.long(seconds=47)
+
 ROOT = Path(__file__).resolve().parents[2]
 
 

@@ -28,6 +28,9 @@ from hasg.errors import HasgError
 
 from .conftest import MUTATING, Cloud, assert_holds, forget, new_session, tcp
 
+# Among the longest modules: it starts first (tests/conftest.py).
+pytestmark = pytest.mark.long(seconds=37)
+
 BUILT_IN = hasg.compile_policy(hasg.chef_automate_ha())
 WITH_LOAD_BALANCER = hasg.compile_policy(hasg.chef_automate_ha(load_balancer=True))
 FAKE_URL = "https://ec2.us-east-1.amazonaws.com"

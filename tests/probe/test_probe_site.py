@@ -24,6 +24,9 @@ from tests.hosts.test_packets import expected_open
 from tests.probe.conftest import python36
 from tests.probe.site import SshSite
 
+# Among the longest modules: it starts first (tests/conftest.py).
+pytestmark = pytest.mark.long(seconds=26)
+
 FAMILIES = {4: "ipv4", 6: "ipv6"}
 
 

@@ -21,6 +21,9 @@ from hasg.docs.terraform_module import builtin_blueprint
 from hasg.errors import HclReadError
 from terraform.tooling import MODULE
 
+# Among the longest modules: it starts first (tests/conftest.py).
+pytestmark = pytest.mark.long(seconds=22)
+
 ADMIN_RULE = "bastion_tcp_22_from_admin_cidrs_ipv4"
 
 

@@ -24,6 +24,7 @@ from typing import Any
 
 import aws.conftest as aws_moto
 import boto3
+import pytest
 from aws import test_cli_e2e
 from aws.conftest import VPC_CIDR, fake_aws_environment
 from policy.graph_parsers import require
@@ -32,6 +33,9 @@ from hasg import chef_automate_ha, compile_policy
 from hasg.backends.aws import apply
 from hasg.backends.terraform.hcl import resource_instances
 from terraform import test_equivalence
+
+# Among the longest modules: it starts first (tests/conftest.py).
+pytestmark = pytest.mark.long(seconds=47)
 
 _fake_aws = aws_moto._fake_aws
 _moto_answers_protocols_like_ec2 = aws_moto._moto_answers_protocols_like_ec2
