@@ -67,8 +67,8 @@ def tf_load() -> Callable[[Path], object]:
 def pytest_configure(config: pytest.Config) -> None:
     config.addinivalue_line(
         "markers",
-        "long(seconds): a module among the longest (seconds on one core, as measured "
-        "by benchmarks/suite.py's --durations); modules marked so start first, longest first",
+        "long(seconds): a module among the longest (its seconds, as pytest --durations "
+        "measured them); modules marked so start first, longest first",
     )
 
 
