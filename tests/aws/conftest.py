@@ -17,13 +17,12 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import boto3
-import botocore.loaders
-import botocore.session
 import pytest
 from moto import mock_aws
 
 import hasg
 from hasg.backends.aws.read import live_state
+from hasg.backends.aws.session import sharing_models
 from hasg.catalog import DOCUMENTED_TABLE
 from hasg.core.blueprint import Blueprint
 from hasg.core.digest import with_digest
@@ -297,15 +296,11 @@ class Cloud:
         return next(g["GroupId"] for g in self.groups(vpc_id) if g["GroupName"] == name)
 
 
-LOADER = botocore.loaders.create_loader()
-
-
 def new_session() -> boto3.session.Session:
-    """A fresh boto3 session (its own event hooks) that shares one loader, so the
-    EC2 model, a few megabytes of JSON, is parsed once per test run, not per test."""
-    core = botocore.session.Session()
-    core.register_component("data_loader", LOADER)
-    return boto3.session.Session(botocore_session=core, region_name=REGION)
+    """A fresh boto3 session (its own event hooks) that reads botocore's models
+    through hasg's loader, as the sessions hasg makes do: the EC2 model, a few
+    megabytes of JSON, is parsed once per process, not per test."""
+    return sharing_models(boto3.session.Session(region_name=REGION))
 
 
 @pytest.fixture(scope="session")

@@ -14,17 +14,13 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from hasg.backends.aws.session import make_client
+from hasg.backends.aws.session import make_client, sharing_models
 from hasg.errors import UsageError
-
-from .conftest import LOADER
 
 
 def shared_loader_session(region: str | None = None) -> boto3.session.Session:
     """A new session (it reads the environment now) that reuses the parsed EC2 model."""
-    core = botocore.session.Session()
-    core.register_component("data_loader", LOADER)
-    return boto3.session.Session(botocore_session=core, region_name=region)
+    return sharing_models(boto3.session.Session(region_name=region))
 
 
 def config_file(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, text: str) -> None:

@@ -81,7 +81,7 @@ def make_client(
         if endpoint_url is not None:
             check_endpoint_url(endpoint_url, "--endpoint-url")
         if session is None:
-            session = _sharing_models(boto3.session.Session(profile_name=profile))
+            session = sharing_models(boto3.session.Session(profile_name=profile))
         region = region_of(session, region)
         if not region:
             raise UsageError(NO_REGION)
@@ -107,7 +107,7 @@ def make_client(
 NO_REGION = "no AWS region: pass --region or set AWS_REGION"
 
 
-def _sharing_models(session: boto3.session.Session) -> boto3.session.Session:
+def sharing_models(session: boto3.session.Session) -> boto3.session.Session:
     """`session`, reading botocore's data files (service models, endpoints)
     through one loader per search path for the whole process.
 
