@@ -35,7 +35,7 @@ from botocore.exceptions import (
     ProfileNotFound,
     ReadTimeoutError,
 )
-from botocore.loaders import Loader, create_loader
+from botocore.loaders import Loader
 from botocore.parsers import ResponseParserError
 from botocore.utils import is_valid_endpoint_url, is_valid_ipv6_endpoint_url
 
@@ -216,7 +216,7 @@ def _check_region(session: boto3.session.Session, region: str, endpoint_url: str
     partitions = session.get_available_partitions()
     if any(region in session.get_available_regions("ec2", p) for p in partitions):
         return
-    endpoints = create_loader().load_data("endpoints")
+    endpoints = session._loader.load_data("endpoints")
     patterns = [p.get("regionRegex", "") for p in endpoints.get("partitions", [])]
     if any(pattern and re.match(pattern, region) for pattern in patterns):
         return
