@@ -69,6 +69,13 @@ def test_terraform_fmt_leaves_it_as_it_is(directory: Path) -> None:
     assert terraform_fmt_diff(directory) == ""
 
 
+def test_the_fmt_check_can_fail(tmp_path: Path) -> None:
+    """`terraform fmt -check -diff` (run in this process) shows a badly laid out file."""
+    (tmp_path / "main.tf").write_text('variable "v" {\ntype=string\n}\n', encoding="utf-8")
+    diff = terraform_fmt_diff(tmp_path)
+    assert "-type=string" in diff and "+  type = string" in diff
+
+
 @pytest.mark.parametrize("directory", [MODULE, EXAMPLE], ids=["module", "example"])
 def test_terraform_validate_has_no_diagnostics(directory: Path) -> None:
     assert terraform_diagnostics(directory) == []
