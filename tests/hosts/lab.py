@@ -35,6 +35,7 @@ NEVER_NAMED = (("tcp", 3306), ("tcp", 8080), ("tcp", 9639), ("udp", 53), ("udp",
 PACKAGES = {
     "ip": "iproute2",
     "nft": "nftables",
+    "conntrack": "conntrack",
     "sshd": "openssh-server",
     "ssh": "openssh-client",
     "ssh-keygen": "openssh-client",
@@ -47,7 +48,7 @@ def missing_capability(*tools: str) -> str | None:
         return "network namespaces need Linux"
     if os.geteuid() != 0:
         return "network namespaces and nft need root (CAP_NET_ADMIN, CAP_SYS_ADMIN)"
-    for tool in ("ip", "nft", *tools):
+    for tool in ("ip", "nft", "conntrack", *tools):
         # sshd lives in /usr/sbin, which a user's PATH may lack.
         if shutil.which(tool, path=f"{os.environ.get('PATH', '')}:/usr/sbin") is None:
             return f"`{tool}` is not installed (apt-get install {PACKAGES[tool]})"
@@ -155,7 +156,17 @@ class Lab:
         return run("ip", "netns", "exec", self.namespace(host), *command, stdin=stdin)
 
     def load(self, host: Host, ruleset_file: Path) -> None:
+        """Load a ruleset, then forget the host's connections: every probe after
+        it is a new connection, judged by this ruleset alone."""
         self.exec(host, "nft", "-f", str(ruleset_file))
+        self.forget_connections(host)
+
+    def forget_connections(self, host: Host) -> None:
+        """Empty the host's conntrack table. A flow an earlier ruleset accepted
+        stays established (UDP for 30 s) and rules like `ct state established
+        accept` let its packets in: a later probe that happens to draw the same
+        ephemeral source port would pass a ruleset that drops new connections."""
+        self.exec(host, "conntrack", "-F")
 
     def nft_json(self, host: Host) -> str:
         return self.exec(host, "nft", "-j", "list", "ruleset")

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import os
+import sys
+from pathlib import Path
 
 import pytest
 
@@ -32,3 +34,57 @@ def test_a_failed_build_leaves_no_namespace_behind() -> None:
         pass
     listed = lab.run("ip", "netns", "list")
     assert broken.token not in listed
+
+
+# One UDP datagram from a fixed source port, as a probe that happens to draw
+# the port of an earlier one: "open" when the echo comes back.
+SEND_FROM_PORT_40001 = """
+import socket, sys
+s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+s.bind((sys.argv[1], 40001))
+s.settimeout(1.0)
+s.connect((sys.argv[2], 53))
+s.send(b"probe")
+try:
+    s.recv(16)
+    print("open")
+except socket.timeout:
+    print("timeout")
+"""
+RULESET = """flush ruleset
+table inet t {
+  chain input {
+    type filter hook input priority 0; policy drop;
+    ct state established,related accept
+    %s
+  }
+}
+"""
+
+
+def test_a_flow_an_earlier_ruleset_accepted_is_judged_new_after_a_load(tmp_path: Path) -> None:
+    """The carry-over is real (a plain `nft -f` keeps conntrack's memory, and
+    the kernel lets the old flow in), and `Lab.load` removes it."""
+    lab.require_lab()
+    hosts = load_inventory_text("roles:\n  a: [198.18.3.1]\n  b: [198.18.3.2]\n").hosts
+    client, server = hosts
+    (opened := tmp_path / "opened.nft").write_text(RULESET % "udp dport 53 accept")
+    (closed := tmp_path / "closed.nft").write_text(RULESET % "")
+    with lab.Lab(hosts) as built:
+        built.pin_neighbours()
+        built.serve([], [53])
+
+        def send() -> str:
+            sent = built.exec(
+                client, sys.executable, "-c", SEND_FROM_PORT_40001,
+                str(client.addresses[0]), str(server.addresses[0]),
+            )  # fmt: skip
+            return sent.strip()
+
+        built.load(server, opened)
+        assert send() == "open"
+        built.exec(server, "nft", "-f", str(closed))
+        assert send() == "open"  # established: what a probe must never be misled by
+        built.load(server, closed)
+        assert send() == "timeout"
