@@ -113,11 +113,14 @@ def edit(draw: st.DrawFn) -> list[str]:
         priority = draw(st.sampled_from([-10, 10]))
         policy = draw(st.sampled_from(["accept", "drop"]))
         rules = draw(st.lists(st.tuples(match(), VERDICT), min_size=1, max_size=3))
+        # A table per priority: the kernel cannot move a base chain to another
+        # priority, so a second such edit adds to the table of its own.
+        table = "early" if priority < 0 else "late"
         return [
-            "add table inet other",
-            f"add chain inet other c {{ type filter hook input priority {priority}; "
+            f"add table inet {table}",
+            f"add chain inet {table} c {{ type filter hook input priority {priority}; "
             f"policy {policy}; }}",
-            *(f"add rule inet other c {m} {v}" for m, v in rules),
+            *(f"add rule inet {table} c {m} {v}" for m, v in rules),
         ]
     if kind == "dormant":
         return ["add table inet hasg { flags dormant; }"]
@@ -225,6 +228,31 @@ def probes(lab: Lab) -> list[tuple[Host, str, ipaddress.IPv4Address | ipaddress.
     edits=[
         ["insert rule inet hasg input ip saddr 198.18.0.5 tcp dport 7432 tcp dport 22 accept"],
         ["REMOVE 5"],
+    ]
+)
+@example(  # a return in the chain jumped to: the rule after the jump decides
+    edits=[
+        ["insert rule inet hasg input accept"],
+        [
+            "add chain inet hasg j",
+            "add rule inet hasg j return",
+            "add rule inet hasg j accept",
+            "insert rule inet hasg input jump j",
+        ],
+    ]
+)
+@example(  # two tables of other priorities
+    edits=[
+        [
+            "add table inet early",
+            "add chain inet early c { type filter hook input priority -10; policy accept; }",
+            "add rule inet early c accept",
+        ],
+        [
+            "add table inet late",
+            "add chain inet late c { type filter hook input priority 10; policy drop; }",
+            "add rule inet late c ip saddr 198.18.0.5 accept",
+        ],
     ]
 )
 @example(

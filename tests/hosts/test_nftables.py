@@ -189,6 +189,58 @@ def test_what_the_kernel_holds_parses_to_the_table_written_in_every_dump_form(
         assert read.tables == (written,), flags
 
 
+# A base chain that jumps to `j` and goes to `g`: `return` in either leaves
+# it, and whatever comes after the jump in the calling chain decides.
+JUMPS_AND_RETURNS = """table inet t {
+  chain input {
+    type filter hook input priority 0; policy drop;
+    tcp dport 9000-9999 jump j
+    tcp dport { 9001, 9003 } accept
+    tcp dport 22 accept
+    tcp dport 9004 accept
+  }
+  chain j {
+    tcp dport 9001 return
+    tcp dport 9002 accept
+    tcp dport 9003 goto g
+    tcp dport 9004 drop
+  }
+  chain g {
+    return
+  }
+}
+"""
+
+
+def test_a_return_goes_back_to_the_rule_after_the_jump(one_host_lab: Lab, tmp_path: Path) -> None:
+    """Read from the kernel's dump: `return` ends the chain jumped to (or gone
+    to, back to the chain that jumped) and the next rule of the caller
+    decides; the end of a chain does the same; a verdict in it is final."""
+    (host,) = one_host_lab.hosts
+    path = tmp_path / "jumps.nft"
+    path.write_text("flush ruleset\n" + JUMPS_AND_RETURNS, encoding="utf-8")
+    one_host_lab.load(host, path)
+    view = nftables.read_host(one_host_lab.exec(host, "nft", "-j", "list", "ruleset"))
+    outcomes = {
+        port: view.answer(
+            ipaddress.ip_address("198.18.1.1"),
+            ipaddress.ip_address("198.18.1.2"),
+            Service("tcp", port),
+            inbound=True,
+        ).outcome
+        for port in (22, 9001, 9002, 9003, 9004, 9005, 23)
+    }
+    assert outcomes == {
+        22: "open",  # the end of j: back to input, whose next rule accepts
+        9001: "open",  # returned from j: the rule right after the jump accepts
+        9002: "open",  # accepted in j
+        9003: "open",  # g returns to input, not to j (goto leaves no way back)
+        9004: "closed",  # dropped in j: input's accept after the jump is never reached
+        9005: "closed",  # back from j, no rule of input accepts it: the policy drops
+        23: "closed",
+    }
+
+
 # --------------------------------------------------------------------------- failing closed
 
 TABLE = {"table": {"family": "inet", "name": "hasg", "handle": 1}}

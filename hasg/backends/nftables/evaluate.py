@@ -455,10 +455,11 @@ def _verdict(
         _next_rule(run)
         return None
     if verdict.kind == "return":
+        # Back to the rule after the jump (the caller's index already points
+        # there), or, from the base chain, its policy.
         run.stack.pop()
         run.statement = 0
         if run.stack:
-            _next_rule(run)
             return None
         return [_policy(table, base, run.way)]
     target = table.chains.get(verdict.target or "")
