@@ -2,8 +2,9 @@
 
     serve TCP_PORTS UDP_PORTS   listen on every port (IPv4 and IPv6), say "ready",
                                 answer until stdin closes (the test ends)
-    probe                       read [[id, protocol, address, port], ...] on stdin,
-                                try them all at once, print {id: outcome}
+    probe [TIMEOUT]             read [[id, protocol, address, port], ...] on stdin,
+                                try them all at once, print {id: outcome}; wait
+                                TIMEOUT seconds (default PROBE_TIMEOUT) for answers
 
 Outcomes: "open" (connected, or the UDP echo came back), "refused" (the host
 answered with a RST or ICMP port unreachable: the firewall let it through),
@@ -21,7 +22,9 @@ import socket
 import sys
 import time
 
-PROBE_TIMEOUT = 1.5  # seconds; a dropped SYN is retransmitted after 1 s, so this only waits once
+# Seconds. A first packet that waits for neighbour resolution can be lost,
+# and TCP sends the SYN again after 1 s: this waits for that once.
+PROBE_TIMEOUT = 1.5
 
 
 def serve(tcp_ports: list[int], udp_ports: list[int]) -> None:
@@ -56,7 +59,7 @@ def serve(tcp_ports: list[int], udp_ports: list[int]) -> None:
                 continue
 
 
-def probe(targets: list[list[object]]) -> dict[str, str]:
+def probe(targets: list[list[object]], timeout: float = PROBE_TIMEOUT) -> dict[str, str]:
     selector = selectors.DefaultSelector()
     outcome: dict[str, str] = {}
     for ident, protocol, address, port in targets:
@@ -78,7 +81,7 @@ def probe(targets: list[list[object]]) -> dict[str, str]:
                 "dropped" if code == errno.EPERM else errno.errorcode.get(code, str(code))
             )
             sock.close()
-    deadline = time.monotonic() + PROBE_TIMEOUT
+    deadline = time.monotonic() + timeout
     while selector.get_map() and time.monotonic() < deadline:
         for key, _ in selector.select(timeout=max(0.0, deadline - time.monotonic())):
             ident, kind = key.data
@@ -107,4 +110,5 @@ if __name__ == "__main__":
     if sys.argv[1] == "serve":
         serve(json.loads(sys.argv[2]), json.loads(sys.argv[3]))
     else:
-        print(json.dumps(probe(json.load(sys.stdin))))
+        timeout = float(sys.argv[2]) if len(sys.argv) > 2 else PROBE_TIMEOUT
+        print(json.dumps(probe(json.load(sys.stdin), timeout)))
