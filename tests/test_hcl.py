@@ -23,7 +23,7 @@ from hasg.core.tags import HASG_TAG_KEYS
 from hasg.errors import HclReadError
 
 # Among the longest modules: it starts first (tests/conftest.py).
-pytestmark = pytest.mark.long(seconds=29)
+pytestmark = pytest.mark.long(seconds=10)
 
 Fmt = Callable[[Mapping[str, str], Path], dict[str, str]]
 Load = Callable[[Path], object]

@@ -25,7 +25,7 @@ from policy.graph_parsers import require
 from hasg.cli import main
 
 # Among the longest modules: it starts first (tests/conftest.py).
-pytestmark = pytest.mark.long(seconds=34)
+pytestmark = pytest.mark.long(seconds=29)
 
 REPO = Path(__file__).resolve().parents[1]
 WHEELHOUSE = REPO / ".wheelhouse"

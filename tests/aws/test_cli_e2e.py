@@ -38,7 +38,7 @@ from .conftest import (
 )
 
 # Among the longest modules: it starts first (tests/conftest.py).
-pytestmark = pytest.mark.long(seconds=47)
+pytestmark = pytest.mark.long(seconds=42)
 
 ROOT = Path(__file__).resolve().parents[2]
 

@@ -29,7 +29,7 @@ from hasg.errors import HasgError
 from .conftest import MUTATING, Cloud, assert_holds, forget, new_session, tcp
 
 # Among the longest modules: it starts first (tests/conftest.py).
-pytestmark = pytest.mark.long(seconds=37)
+pytestmark = pytest.mark.long(seconds=28)
 
 BUILT_IN = hasg.compile_policy(hasg.chef_automate_ha())
 WITH_LOAD_BALANCER = hasg.compile_policy(hasg.chef_automate_ha(load_balancer=True))

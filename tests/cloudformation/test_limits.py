@@ -22,6 +22,9 @@ from hasg.errors import QuotaError
 
 from .tooling import cfn_lint
 
+# Among the longest modules: it starts first (tests/conftest.py).
+pytestmark = pytest.mark.long(seconds=18)
+
 
 def policy_of(roles: int, rules: int) -> dict[str, Any]:
     """`roles` roles, each with `rules` ingress rules: a template of

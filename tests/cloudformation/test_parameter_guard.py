@@ -19,6 +19,7 @@ from functools import cache
 from pathlib import Path
 from typing import Any
 
+import pytest
 import yaml
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -29,6 +30,9 @@ from hasg.core.networks import wide_open
 from tests.policy.graph_parsers import require
 
 from .tooling import cfn_lint
+
+# Among the longest modules: it starts first (tests/conftest.py).
+pytestmark = pytest.mark.long(seconds=17)
 
 JAVA_PATTERNS = Path(__file__).with_name("JavaPatterns.java")
 REFUSED_BEFORE = ["0.0.0.0/1", "128.0.0.0/1", "1.0.0.0/8", "203.0.112.0/23"]

@@ -34,6 +34,9 @@ from hasg.errors import QuotaError, UsageError
 
 from .tooling import cfn_lint, write_templates
 
+# Among the longest modules: it starts first (tests/conftest.py).
+pytestmark = pytest.mark.long(seconds=17)
+
 ADMINS = ["203.0.113.7/32", "2001:db8:2::/64"]
 USERS = ["198.51.100.0/24", "2001:db8:1::/48"]
 

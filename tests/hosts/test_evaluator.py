@@ -31,6 +31,9 @@ from hasg.hosts.resolve import HostRuleset, host_rulesets
 from tests.hosts.conftest import FIXTURES
 from tests.hosts.lab import Lab, require_lab
 
+# Among the longest modules: it starts first (tests/conftest.py).
+pytestmark = pytest.mark.long(seconds=12)
+
 # The lab on one /16 (and /32), so that a host outside the inventory's
 # networks (198.18.0.0/24, fd00:18::/64) is still on the link: the world, as
 # far as the policy knows.

@@ -25,7 +25,7 @@ from tests.probe.conftest import python36
 from tests.probe.site import SshSite
 
 # Among the longest modules: it starts first (tests/conftest.py).
-pytestmark = pytest.mark.long(seconds=26)
+pytestmark = pytest.mark.long(seconds=24)
 
 FAMILIES = {4: "ipv4", 6: "ipv6"}
 

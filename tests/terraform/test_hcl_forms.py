@@ -22,7 +22,7 @@ from hasg.errors import HclReadError
 from terraform.tooling import MODULE
 
 # Among the longest modules: it starts first (tests/conftest.py).
-pytestmark = pytest.mark.long(seconds=22)
+pytestmark = pytest.mark.long(seconds=10)
 
 ADMIN_RULE = "bastion_tcp_22_from_admin_cidrs_ipv4"
 

@@ -53,6 +53,9 @@ from terraform.tooling import (
     with_flows,
 )
 
+# Among the longest modules: it starts first (tests/conftest.py).
+pytestmark = pytest.mark.long(seconds=21)
+
 if TYPE_CHECKING:
     from hasg.workflows import TerraformImport
 

@@ -36,7 +36,7 @@ from hasg.backends.terraform.hcl import resource_instances
 from terraform import test_equivalence
 
 # Among the longest modules: it starts first (tests/conftest.py).
-pytestmark = pytest.mark.long(seconds=30)
+pytestmark = pytest.mark.long(seconds=27)
 
 _fake_aws = aws_moto._fake_aws
 _moto_answers_protocols_like_ec2 = aws_moto._moto_answers_protocols_like_ec2
