@@ -259,7 +259,9 @@ def test_with_egress_enforced_on_both_sides_all_is_as_expected(
 
 
 def test_ctrl_c_leaves_nothing_behind(clean: SshSite) -> None:
-    command = clean.probe_command("--timeout", "30")
+    # As from a terminal, whatever ran the tests: started in the background by
+    # a script (`&`, nohup), pytest and what it starts inherit an ignored SIGINT.
+    command = ["env", "--default-signal=INT", *clean.probe_command("--timeout", "30")]
     running = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     automate = host(clean, "automate")
     # The agents listen (tcp/9639, never named, is the agent's own), and probe for 30 s.
