@@ -64,6 +64,18 @@ def tf_load() -> Callable[[Path], object]:
     return terraform_load
 
 
+def pytest_xdist_auto_num_workers(config: pytest.Config) -> int | None:
+    """`-n auto`: one process more than the cores pytest may use. Some tests
+    mostly wait (packets that must time out, sshd, pip, botocore's retry
+    back-off): meanwhile the extra process keeps every core busy. On this
+    2-core machine the cores' idle time in a run fell from 58 to 11-13 s
+    (docs/benchmarks.md). PYTEST_XDIST_AUTO_NUM_WORKERS still decides when set."""
+    if os.environ.get("PYTEST_XDIST_AUTO_NUM_WORKERS"):
+        return None  # xdist's own hook reads it
+    usable = os.sched_getaffinity(0) if hasattr(os, "sched_getaffinity") else None
+    return (len(usable) if usable else os.cpu_count() or 1) + 1
+
+
 def pytest_configure(config: pytest.Config) -> None:
     config.addinivalue_line(
         "markers",
