@@ -72,6 +72,7 @@ SADDRS = ("198.18.0.5", "198.18.0.10", "198.18.1.77", "198.18.0.0/28", "198.18.0
 PORT = st.sampled_from([*TCP_PORTS, *UDP_PORTS])
 PROTOCOL = st.sampled_from(["tcp", "udp"])
 VERDICT = st.sampled_from(["accept", "drop", "reject"])
+JUMP = st.sampled_from(["jump", "goto"])
 
 
 @st.composite
@@ -132,11 +133,14 @@ def edit(draw: st.DrawFn) -> list[str]:
     if kind == "insert":
         return [f"insert rule inet hasg input {draw(match())} {draw(VERDICT)}"]
     if kind == "jump":
+        # A jump or goto at the top of input, with a rule of its own right after
+        # it: where the chain jumped to returns, or ends, that rule decides.
         return [
             "add chain inet hasg j",
             f"add rule inet hasg j {draw(match())} return",
             f"add rule inet hasg j {draw(match())} accept",
-            f"insert rule inet hasg input {draw(match())} jump j",
+            f"insert rule inet hasg input {draw(match())} {draw(VERDICT)}",
+            f"insert rule inet hasg input {draw(match())} {draw(JUMP)} j",
         ]
     if kind == "reply":  # the answer dropped on its way out
         protocol = draw(PROTOCOL)
