@@ -22,6 +22,7 @@ from pathlib import Path
 from hasg.core.blueprint import Blueprint
 from hasg.hosts.inventory import Host, Inventory
 from tests import guard
+from tests.hosts.netns_agent import PROBE_TIMEOUT
 
 AGENT = Path(__file__).with_name("netns_agent.py")
 # (host name, protocol, address, port): one probe from a host to another.
@@ -94,8 +95,8 @@ class Lab:
     token: str = field(default_factory=lambda: secrets.token_hex(3))
     namespaces: list[str] = field(default_factory=list)
     listeners: list[subprocess.Popen[str]] = field(default_factory=list)
-    # How long a probe waits for answers: None, the agent's PROBE_TIMEOUT.
-    probe_timeout: float | None = None
+    # How long a probe waits for answers (pin_neighbours shortens it).
+    probe_timeout: float = PROBE_TIMEOUT
 
     def namespace(self, host: Host) -> str:
         return f"hasg{self.token}h{self.hosts.index(host)}"
@@ -199,14 +200,16 @@ class Lab:
             [*command, *arguments], stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True
         )
 
-    def probe(self, probes: Sequence[Probe]) -> dict[Probe, str]:
-        """Every probe, each source host's probes at once, all hosts in parallel."""
+    def probe(self, probes: Sequence[Probe], source_port: int = 0) -> dict[Probe, str]:
+        """Every probe, each source host's probes at once, all hosts in parallel;
+        from `source_port` where given (one probe per source, then), else from
+        the ephemeral ports the kernel picks."""
         by_source: dict[str, list[list[object]]] = {}
         for index, (source, protocol, address, port) in enumerate(probes):
             by_source.setdefault(source, []).append([index, protocol, address, port])
         names = {h.name: h for h in self.hosts}
-        waits = () if self.probe_timeout is None else (str(self.probe_timeout),)
-        running = {source: self.agent(names[source], "probe", *waits) for source in by_source}
+        how = (str(self.probe_timeout), str(source_port))
+        running = {source: self.agent(names[source], "probe", *how) for source in by_source}
         outcomes: dict[Probe, str] = {}
         for source, process in running.items():
             process.stdin.write(json.dumps(by_source[source]))  # type: ignore[union-attr]

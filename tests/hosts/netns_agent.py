@@ -2,9 +2,11 @@
 
     serve TCP_PORTS UDP_PORTS   listen on every port (IPv4 and IPv6), say "ready",
                                 answer until stdin closes (the test ends)
-    probe [TIMEOUT]             read [[id, protocol, address, port], ...] on stdin,
+    probe [TIMEOUT [SPORT]]     read [[id, protocol, address, port], ...] on stdin,
                                 try them all at once, print {id: outcome}; wait
-                                TIMEOUT seconds (default PROBE_TIMEOUT) for answers
+                                TIMEOUT seconds (default PROBE_TIMEOUT) for answers;
+                                send from source port SPORT (default: the kernel's
+                                choice, an ephemeral port)
 
 Outcomes: "open" (connected, or the UDP echo came back), "refused" (the host
 answered with a RST or ICMP port unreachable: the firewall let it through),
@@ -59,13 +61,18 @@ def serve(tcp_ports: list[int], udp_ports: list[int]) -> None:
                 continue
 
 
-def probe(targets: list[list[object]], timeout: float = PROBE_TIMEOUT) -> dict[str, str]:
+def probe(
+    targets: list[list[object]], timeout: float = PROBE_TIMEOUT, source_port: int = 0
+) -> dict[str, str]:
     selector = selectors.DefaultSelector()
     outcome: dict[str, str] = {}
     for ident, protocol, address, port in targets:
         family = socket.AF_INET6 if ":" in str(address) else socket.AF_INET
         kind = socket.SOCK_STREAM if protocol == "tcp" else socket.SOCK_DGRAM
         sock = socket.socket(family, kind)
+        if source_port:
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            sock.bind(("::" if family == socket.AF_INET6 else "0.0.0.0", source_port))
         sock.setblocking(False)
         code = sock.connect_ex((str(address), int(str(port))))
         if kind == socket.SOCK_DGRAM and code == 0:
@@ -111,4 +118,5 @@ if __name__ == "__main__":
         serve(json.loads(sys.argv[2]), json.loads(sys.argv[3]))
     else:
         timeout = float(sys.argv[2]) if len(sys.argv) > 2 else PROBE_TIMEOUT
-        print(json.dumps(probe(json.load(sys.stdin), timeout)))
+        source_port = int(sys.argv[3]) if len(sys.argv) > 3 else 0
+        print(json.dumps(probe(json.load(sys.stdin), timeout, source_port)))

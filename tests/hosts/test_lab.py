@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import os
-import sys
 from pathlib import Path
 
 import pytest
@@ -36,22 +35,6 @@ def test_a_failed_build_leaves_no_namespace_behind() -> None:
     assert broken.token not in listed
 
 
-# One UDP datagram from a fixed source port, as a probe that happens to draw
-# the port of an earlier one: "open" when the echo comes back.
-SEND_FROM_PORT_40001 = """
-import socket, sys
-s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
-s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-s.bind((sys.argv[1], 40001))
-s.settimeout(1.0)
-s.connect((sys.argv[2], 53))
-s.send(b"probe")
-try:
-    s.recv(16)
-    print("open")
-except socket.timeout:
-    print("timeout")
-"""
 RULESET = """flush ruleset
 table inet t {
   chain input {
@@ -74,13 +57,12 @@ def test_a_flow_an_earlier_ruleset_accepted_is_judged_new_after_a_load(tmp_path:
     with lab.Lab(hosts) as built:
         built.pin_neighbours()
         built.serve([], [53])
+        # One UDP datagram from a fixed source port, as a probe that happens to
+        # draw the port of an earlier one: "open" when the echo comes back.
+        flow = (client.name, "udp", str(server.addresses[0]), 53)
 
         def send() -> str:
-            sent = built.exec(
-                client, sys.executable, "-c", SEND_FROM_PORT_40001,
-                str(client.addresses[0]), str(server.addresses[0]),
-            )  # fmt: skip
-            return sent.strip()
+            return built.probe([flow], source_port=40001)[flow]
 
         built.load(server, opened)
         assert send() == "open"
