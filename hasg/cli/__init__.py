@@ -19,6 +19,7 @@ from hasg.cli.aws import COMMANDS as AWS_COMMANDS
 from hasg.cli.aws import aws_options, check_map_options, map_options
 from hasg.cli.aws import declare as declare_aws
 from hasg.cli.notes import warn_lockouts
+from hasg.cli.output import write_out
 from hasg.errors import ExitCode, HasgError, UsageError
 
 if TYPE_CHECKING:
@@ -166,7 +167,7 @@ def emit_files(backend: Backend, args: argparse.Namespace) -> ExitCode:
     files = backend.emit(blueprint, {**options, "ssh_port": policy.ssh_port})
     if args.out is None:
         assert backend.as_one_text is not None  # refused above
-        sys.stdout.write(backend.as_one_text(files))
+        write_out(backend.as_one_text(files))
     else:
         write_files(files, args.out)
     # Once it has worked: a command that fails says one thing, why.
@@ -297,7 +298,7 @@ def _init(args: argparse.Namespace) -> ExitCode:
         raise validation_error(error, "hasg init") from None
     text = dump_policy(policy, args.format)
     if args.out is None:
-        sys.stdout.write(text)
+        write_out(text)
         return ExitCode.OK
     out: Path = args.out
     # An edited policy is worth more than a fresh copy: never overwrite it unasked.
@@ -315,7 +316,7 @@ def _schema(args: argparse.Namespace) -> ExitCode:
 
     from hasg.policy.schema import policy_json_schema
 
-    sys.stdout.write(json.dumps(policy_json_schema(), indent=2) + "\n")
+    write_out(json.dumps(policy_json_schema(), indent=2) + "\n")
     return ExitCode.OK
 
 
@@ -434,9 +435,9 @@ def _reported(report: Report, args: argparse.Namespace, source: str = "") -> Exi
     if chosen == "sarif":
         from hasg.core.sarif import to_sarif
 
-        sys.stdout.write(to_sarif(report, check=args.command, source=source, root=Path.cwd()))
+        write_out(to_sarif(report, check=args.command, source=source, root=Path.cwd()))
     else:
-        sys.stdout.write(report.to_json() if chosen == "json" else report.to_text())
+        write_out(report.to_json() if chosen == "json" else report.to_text())
     return report.exit_code
 
 
@@ -548,7 +549,7 @@ def _probe(args: argparse.Namespace) -> ExitCode:
 def _graph(args: argparse.Namespace) -> ExitCode:
     from hasg.checks.graph import render_graph
 
-    sys.stdout.write(render_graph(load_policy(args), args.format))
+    write_out(render_graph(load_policy(args), args.format))
     return ExitCode.OK
 
 
@@ -837,7 +838,7 @@ def _declare_completion(sub: SubParsers) -> None:
 def _completion(args: argparse.Namespace) -> ExitCode:
     from hasg.cli.completion import completion_script
 
-    sys.stdout.write(completion_script(args.shell, build_parser()))
+    write_out(completion_script(args.shell, build_parser()))
     return ExitCode.OK
 
 

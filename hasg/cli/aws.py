@@ -14,6 +14,7 @@ from functools import partial
 from typing import TYPE_CHECKING, Any, TextIO
 
 from hasg.cli.notes import warn_lockouts
+from hasg.cli.output import write_out
 from hasg.errors import ExitCode, HasgError, UsageError
 
 if TYPE_CHECKING:
@@ -183,7 +184,7 @@ def _apply(args: argparse.Namespace, *, compiled: Compiled, destroy: bool) -> Ex
     if args.json:
         _write_json(result_json(plan, result.group_ids), sys.stdout)
     else:
-        sys.stdout.write(str(result))
+        write_out(str(result))
     if not destroy:
         warn_lockouts(blueprint)
     return ExitCode.OK
@@ -217,8 +218,7 @@ def _show(plan: Plan, args: argparse.Namespace, stream: TextIO) -> None:
 def _show_text(plan: Plan, stream: TextIO) -> None:
     from hasg.backends.aws.planner import render_plan
 
-    stream.write(render_plan(plan, color=_wants_color(stream)))
-    stream.flush()
+    write_out(render_plan(plan, color=_wants_color(stream)), stream)
 
 
 def _wants_color(stream: TextIO) -> bool:
@@ -229,5 +229,4 @@ def _wants_color(stream: TextIO) -> bool:
 def _write_json(data: dict[str, Any], stream: TextIO) -> None:
     import json  # here: every other command starts without it
 
-    json.dump(data, stream, indent=2, sort_keys=False)
-    stream.write("\n")
+    write_out(json.dumps(data, indent=2, sort_keys=False) + "\n", stream)
