@@ -4,6 +4,7 @@ marker, and the longest modules first."""
 
 from __future__ import annotations
 
+import gc
 import os
 from collections.abc import Callable, Iterator, Mapping
 from pathlib import Path
@@ -78,12 +79,44 @@ def pytest_xdist_auto_num_workers(config: pytest.Config) -> int | None:
     return (len(usable) if usable else os.cpu_count() or 1) + 1
 
 
+# A full collection (CPython's third generation) every 100 of the second's, not
+# every 10. See pytest_configure.
+FULL_COLLECTION_EVERY = 100
+
+
 def pytest_configure(config: pytest.Config) -> None:
+    """A test process keeps a large heap that lives as long as it does:
+    botocore's parsed service models (the EC2 model alone is about 100,000
+    dicts), moto's state, Hypothesis's, python-hcl2's grammar. CPython's full
+    collections walk all of it each time: a worker grew to 1.3 million objects,
+    ran 42 to 50 full collections of 0.5 to 1 s each, and spent 17 to 25 s of
+    its 93 to 130 s of CPU in them (gc.callbacks, docs/benchmarks.md). So full
+    collections come ten times more rarely, and what a module starts with is
+    frozen (`_freeze_what_modules_share`). Cycles are still collected; the
+    workers' memory stayed the same."""
+    young, middle, _ = gc.get_threshold()
+    gc.set_threshold(young, middle, FULL_COLLECTION_EVERY)
     config.addinivalue_line(
         "markers",
         "long(seconds): a module among the longest (its seconds, as pytest --durations "
         "measured them); modules marked so start first, longest first",
     )
+
+
+_module_started: list[object] = [None]
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_runtest_setup(item: pytest.Item) -> None:
+    """At the first test of each module, before its fixtures: collect, then move
+    whatever is still alive (the session's fixtures, botocore's models, what
+    earlier modules left in caches) out of the collector's sight for good
+    (gc.freeze). Later full collections walk only what came after."""
+    module = getattr(item, "module", None)
+    if module is not _module_started[0]:
+        _module_started[0] = module
+        gc.collect()
+        gc.freeze()
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
