@@ -13,6 +13,7 @@ import array
 import fcntl
 import io
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -79,3 +80,23 @@ def test_a_stream_without_a_descriptor_is_written_as_a_stream() -> None:
     stream = io.StringIO()
     write_out("x" * 100_000, stream)
     assert stream.getvalue() == "x" * 100_000
+
+
+def test_a_reader_that_stops_early_is_one_line_and_exit_1() -> None:
+    """`hasg ... | head`: the command cannot write the rest. Not exit 0 (the
+    output was not delivered whole), not a traceback: one line."""
+    read_end, write_end = os.pipe()
+    capacity = fcntl.fcntl(write_end, F_SETPIPE_SZ, 4096)
+    argv = [sys.executable, "-m", "hasg.cli", *COMMANDS[0]]
+    process = subprocess.Popen(argv, stdout=write_end, stderr=subprocess.PIPE, cwd=ROOT, text=True)
+    os.close(write_end)
+    blocked_on_the_pipe(process.pid, read_end, capacity)
+    os.read(read_end, 10)
+    os.close(read_end)
+    _, err = process.communicate(timeout=60)
+    assert process.returncode == 1
+    lines = [line for line in err.splitlines() if not line.startswith("hasg: warning:")]
+    assert len(lines) == 1, err
+    assert re.fullmatch(
+        r"hasg: error: the output's reader closed it after [\d,]+ of [\d,]+ bytes", lines[0]
+    )

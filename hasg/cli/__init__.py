@@ -939,7 +939,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     except HasgError as error:
         print(f"hasg: error: {error}", file=sys.stderr)
     except OSError as error:
-        print(f"hasg: error: {error.strerror or error}: {error.filename or ''}", file=sys.stderr)
+        where = f": {error.filename}" if error.filename else ""
+        print(f"hasg: error: {error.strerror or error}{where}", file=sys.stderr)
     except KeyboardInterrupt:
         print("hasg: interrupted", file=sys.stderr)
         return 130  # 128 + SIGINT, as shells report it

@@ -8,7 +8,8 @@ CPython's buffered writer (3.11) hands that short count up, and
 jq`, stopped and continued, read a report cut in the middle from a command
 that exited 0 (tests/test_output.py shows it on `hasg emit`). Every command
 writes its output through `write_out`, which writes to the descriptor until
-every byte is out: the whole output, or an OSError the CLI reports.
+every byte is out: the whole output, or an error. A reader that stops early
+(`| head`) is one line and exit code 1, never a traceback, never exit 0.
 """
 
 from __future__ import annotations
@@ -16,6 +17,8 @@ from __future__ import annotations
 import os
 import sys
 from typing import TextIO
+
+from hasg.errors import HasgError
 
 
 def write_out(text: str, stream: TextIO | None = None) -> None:
@@ -28,6 +31,13 @@ def write_out(text: str, stream: TextIO | None = None) -> None:
         stream.write(text)
         return
     stream.flush()  # what was written through the stream goes first
-    data = memoryview(text.encode(stream.encoding or "utf-8", stream.errors or "strict"))
-    while data:
-        data = data[os.write(descriptor, data) :]
+    encoded = text.encode(stream.encoding or "utf-8", stream.errors or "strict")
+    data = memoryview(encoded)
+    try:
+        while data:
+            data = data[os.write(descriptor, data) :]
+    except BrokenPipeError:
+        written = len(encoded) - len(data)
+        raise HasgError(
+            f"the output's reader closed it after {written:,} of {len(encoded):,} bytes"
+        ) from None
