@@ -133,13 +133,12 @@ def work_repository(directory: Path, module: str = ".") -> Path:
 
 
 def test_try_repo_runs_both_hooks_on_a_clean_repository(
-    hooks: tuple[Path, str], tmp_path: Path, capsys: pytest.CaptureFixture[str]
+    hooks: tuple[Path, str], tmp_path: Path
 ) -> None:
     """`pre-commit try-repo`, as a user tries hooks before adding them. It builds
     the hooks' environment afresh on every call (a store of its own), so it
     runs once; each hook failing is shown with the documented configuration
     below, where pre-commit builds it once for both runs."""
-    capsys.readouterr()
     repository, rev = hooks
     work = work_repository(tmp_path / "work")
 
