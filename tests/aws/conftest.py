@@ -93,14 +93,24 @@ def _moto_matches_group_references_like_aws(monkeypatch: pytest.MonkeyPatch) -> 
 
     original = SecurityGroupRule.__eq__
 
+    def without_description(source_group: dict[str, Any]) -> dict[str, Any]:
+        return {k: v for k, v in source_group.items() if k != "Description"}
+
     def undescribed(rule: Any) -> Any:
         # A shallow copy: other threads may be reading the rule itself.
         bare = copy.copy(rule)
-        bare.source_group = {k: v for k, v in rule.source_group.items() if k != "Description"}
+        bare.source_group = without_description(rule.source_group)
         return bare
 
     def __eq__(self: Any, other: Any) -> bool:
-        return bool(original(self, other) or original(undescribed(self), undescribed(other)))
+        if original(self, other):
+            return True
+        # moto compares the group references whole: if they differ even without
+        # their descriptions, the rules differ. Most comparisons end here, before
+        # the copies (moto compares a new rule with each of its group's rules).
+        if without_description(self.source_group) != without_description(other.source_group):
+            return False
+        return bool(original(undescribed(self), undescribed(other)))
 
     monkeypatch.setattr(SecurityGroupRule, "__eq__", __eq__)
 
