@@ -20,7 +20,7 @@ from hasg.backends.cloudformation import dumps, template, to_cloudformation
 from hasg.cli import main
 from hasg.errors import QuotaError
 
-from .tooling import cfn_lint
+from .tooling import cfn_lint_each
 
 # Among the longest modules: it starts first (tests/conftest.py).
 pytestmark = pytest.mark.long(seconds=18)
@@ -46,7 +46,7 @@ def policy_of(roles: int, rules: int) -> dict[str, Any]:
 
 
 def test_612_resources_are_refused_naming_the_limit_and_the_count(
-    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], linted: dict[str, list[dict[str, Any]]]
 ) -> None:
     path = tmp_path / "big.json"
     path.write_text(json.dumps(policy_of(12, 50)), encoding="utf-8")
@@ -66,19 +66,24 @@ def test_612_resources_are_refused_naming_the_limit_and_the_count(
             * 2
         )
     # CloudFormation's own linter on the template hasg no longer writes.
-    document = template(compile_policy(Policy.model_validate(policy_of(12, 50))))
-    written = tmp_path / "unchecked.yaml"
-    written.write_text(dumps(document), encoding="utf-8")
-    assert "E3010" in {f["Rule"]["Id"] for f in cfn_lint(written)}
+    assert "E3010" in {f["Rule"]["Id"] for f in linted["612 resources"]}
 
 
-def test_500_resources_are_written_and_501_refused(tmp_path: Path) -> None:
-    most = Policy.model_validate(policy_of(10, 49))  # 10 groups, 490 rules
-    text = to_cloudformation(compile_policy(most))
-    assert len(yaml.safe_load(text)["Resources"]) == 500
-    path = tmp_path / "most.yaml"
-    path.write_text(text, encoding="utf-8")
-    assert cfn_lint(path) == []
+def unchecked_612() -> str:
+    """The template of 612 resources, written past hasg's check of the quotas."""
+    return dumps(template(compile_policy(Policy.model_validate(policy_of(12, 50)))))
+
+
+def most_500() -> str:
+    """The template of 10 groups and 490 rules: 500 resources, the most there may be."""
+    return to_cloudformation(compile_policy(Policy.model_validate(policy_of(10, 49))))
+
+
+def test_500_resources_are_written_and_501_refused(
+    linted: dict[str, list[dict[str, Any]]],
+) -> None:
+    assert len(yaml.safe_load(most_500())["Resources"]) == 500
+    assert linted["500 resources"] == []
     more = policy_of(10, 49)
     more["flows"].append({**more["flows"][0], "source": "10.0.99.0/24"})
     with pytest.raises(
@@ -121,21 +126,21 @@ QUOTA_CASES: list[tuple[str, dict[str, Any], int | None, str | None]] = [
 
 
 @pytest.fixture(scope="module")
-def cfn_lint_rules(tmp_path_factory: pytest.TempPathFactory) -> dict[int, set[str]]:
-    """{case: the rule ids cfn-lint finds in its template}, for every case
-    cfn-lint has a rule for, from one cfn-lint run over all of them (each run
-    pays cfn-lint's start-up, about 2 s)."""
+def linted(tmp_path_factory: pytest.TempPathFactory) -> dict[str, list[dict[str, Any]]]:
+    """cfn-lint's findings for each template this module lints, from one
+    cfn-lint run over all of them (tooling.cfn_lint_each): every quota case
+    cfn-lint has a rule for (`case N`), the 612-resource template hasg refuses
+    and the 500-resource one it writes."""
     directory = tmp_path_factory.mktemp("quotas")
-    paths = {}
+    files = {}
     for case, (_, document, _, lint) in enumerate(QUOTA_CASES):
         if lint is not None:
-            paths[case] = directory / f"case{case}.json"
-            paths[case].write_text(json.dumps(document, ensure_ascii=False), encoding="utf-8")
-    findings = cfn_lint(*paths.values())
-    return {
-        case: {f["Rule"]["Id"] for f in findings if Path(f["Filename"]) == path}
-        for case, path in paths.items()
-    }
+            files[f"case {case}"] = directory / f"case{case}.json"
+            files[f"case {case}"].write_text(json.dumps(document, ensure_ascii=False), "utf-8")
+    for name, text in (("612 resources", unchecked_612()), ("500 resources", most_500())):
+        files[name] = directory / f"{name.replace(' ', '-')}.yaml"
+        files[name].write_text(text, encoding="utf-8")
+    return cfn_lint_each(files)
 
 
 @pytest.mark.parametrize(
@@ -144,7 +149,7 @@ def cfn_lint_rules(tmp_path_factory: pytest.TempPathFactory) -> dict[int, set[st
     ids=[f"{what}-{lint}" for what, _, _, lint in QUOTA_CASES],
 )
 def test_every_quota_on_one_template_is_refused_as_cfn_lint_refuses_it(
-    case: int, cfn_lint_rules: dict[int, set[str]]
+    case: int, linted: dict[str, list[dict[str, Any]]]
 ) -> None:
     from hasg.backends.cloudformation import TEMPLATE_LIMITS, check_template_limits
 
@@ -158,4 +163,4 @@ def test_every_quota_on_one_template_is_refused_as_cfn_lint_refuses_it(
         f"{TEMPLATE_LIMITS[what]:,} in one template: split the policy into clusters of fewer rules"
     )
     if lint is not None:
-        assert lint in cfn_lint_rules[case]
+        assert lint in {f["Rule"]["Id"] for f in linted[f"case {case}"]}

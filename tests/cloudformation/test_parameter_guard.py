@@ -30,7 +30,7 @@ from hasg.backends.cloudformation import VPC_CIDR_PARAMETER, template, to_cloudf
 from hasg.core.networks import wide_open
 from tests.policy.graph_parsers import require
 
-from .tooling import cfn_lint
+from .tooling import cfn_lint_each
 
 # Among the longest modules: it starts first (tests/conftest.py).
 pytestmark = pytest.mark.long(seconds=17)
@@ -240,38 +240,50 @@ def test_java_reads_every_pattern_as_python_does(java_matches: JavaMatches) -> N
         ]
 
 
-def test_cfn_lint_refuses_a_default_the_guard_refuses(tmp_path: Path) -> None:
-    """cfn-lint's own reading (E2015: a Default its AllowedPattern refuses),
-    on the template as written and with each value that passed before."""
+# A default the guard takes that a pattern over its text cannot tell from a wide one.
+UNTELLABLE = chef_automate_ha(admin_cidrs=["64:ff9b::a00:0/104"])
+
+
+@pytest.fixture(scope="module")
+def linted(tmp_path_factory: pytest.TempPathFactory) -> dict[str, list[dict[str, Any]]]:
+    """cfn-lint's findings, from one run (tooling.cfn_lint_each), for: the
+    template as written ("written"); it with each value that passed the
+    pattern before as AdminCidrsIpv4's Default ("refused N"); and the
+    template of UNTELLABLE ("untellable")."""
+    directory = tmp_path_factory.mktemp("defaults")
     text = to_cloudformation(compile_policy(chef_automate_ha(admin_cidrs=["203.0.113.7/32"])))
-    path = tmp_path / "template.yaml"
-    path.write_text(text, encoding="utf-8")
+    files = {"written": directory / "template.yaml"}
+    files["written"].write_text(text, encoding="utf-8")
     document = yaml.safe_load(text)
-    paths = []
     for index, value in enumerate(REFUSED_BEFORE):
         document["Parameters"]["AdminCidrsIpv4"]["Default"] = value
-        paths.append(tmp_path / f"refused{index}.yaml")
-        paths[-1].write_text(yaml.safe_dump(document), encoding="utf-8")
-    # One cfn-lint run (each pays its start-up): the template's own defaults
-    # pass, each refused value is E2015 in its file, and nothing else.
-    findings = cfn_lint(path, *paths)
-    assert sorted((f["Filename"], f["Rule"]["Id"]) for f in findings) == sorted(
-        (str(path), "E2015") for path in paths
-    )
+        files[f"refused {index}"] = directory / f"refused{index}.yaml"
+        files[f"refused {index}"].write_text(yaml.safe_dump(document), encoding="utf-8")
+    files["untellable"] = directory / "untellable.yaml"
+    files["untellable"].write_text(to_cloudformation(compile_policy(UNTELLABLE)), "utf-8")
+    return cfn_lint_each(files)
+
+
+def test_cfn_lint_refuses_a_default_the_guard_refuses(
+    linted: dict[str, list[dict[str, Any]]],
+) -> None:
+    """cfn-lint's own reading (E2015: a Default its AllowedPattern refuses),
+    on the template as written and with each value that passed before: the
+    template's own defaults pass, each refused value is E2015, and nothing else."""
+    assert linted["written"] == []
+    for index in range(len(REFUSED_BEFORE)):
+        assert [f["Rule"]["Id"] for f in linted[f"refused {index}"]] == ["E2015"], index
 
 
 def test_a_default_the_pattern_cannot_tell_from_a_wide_one_still_deploys(
-    tmp_path: Path, java_matches: JavaMatches
+    java_matches: JavaMatches, linted: dict[str, list[dict[str, Any]]]
 ) -> None:
     """`64:ff9b::a00:0/104` stands for 10.0.0.0/8 (private): the guard takes
     it, a pattern over its text cannot tell it from 64:ff9b::/104; the
     template's own default, which the guard judged, passes as written."""
-    policy = chef_automate_ha(admin_cidrs=["64:ff9b::a00:0/104"])
-    pattern = parameters(policy)["AdminCidrsIpv6"]["AllowedPattern"]
+    pattern = parameters(UNTELLABLE)["AdminCidrsIpv6"]["AllowedPattern"]
     assert java_matches(pattern, ["64:ff9b::a00:0/104", "64:ff9b::/104"]) == [True, False]
-    path = tmp_path / "template.yaml"
-    path.write_text(to_cloudformation(compile_policy(policy)), encoding="utf-8")
-    assert cfn_lint(path) == []
+    assert linted["untellable"] == []
 
 
 @given(st.integers(0, 300), st.integers(0, 300))

@@ -32,7 +32,7 @@ from hasg.core.networks import wide_open
 from hasg.core.quotas import RULES_PER_GROUP
 from hasg.errors import QuotaError, UsageError
 
-from .tooling import cfn_lint, write_templates
+from .tooling import cfn_lint_each, write_templates
 
 # Among the longest modules: it starts first (tests/conftest.py).
 pytestmark = pytest.mark.long(seconds=17)
@@ -64,11 +64,34 @@ def templates(scanned: Path) -> tuple[Path, dict[str, Blueprint]]:
     return directory, write_templates(directory, **policies())
 
 
-def test_cfn_lint_finds_nothing(templates: tuple[Path, dict[str, Blueprint]]) -> None:
+def broken_rule() -> dict[str, Any]:
+    """What a careless emitter could write: two peers on one rule and a
+    logical id with `_`."""
+    document = template(compile_policy(chef_automate_ha()))
+    resources = document["Resources"]
+    name, rule = next((n, r) for n, r in resources.items() if r["Type"] == RULE_TYPES["ingress"])
+    rule["Properties"]["CidrIp"] = "10.0.0.0/8"
+    resources["bad_id"] = resources.pop(name)
+    return document
+
+
+@pytest.fixture(scope="module")
+def linted(
+    templates: tuple[Path, dict[str, Blueprint]], tmp_path_factory: pytest.TempPathFactory
+) -> dict[str, list[dict[str, Any]]]:
+    """cfn-lint's findings for each template hasg writes (by file name) and for
+    the broken one, from one run (tooling.cfn_lint_each)."""
     directory, _ = templates
-    files = sorted(directory.iterdir())
-    assert len(files) == 2 * len(policies())
-    assert cfn_lint(*files) == []
+    files = {path.name: path for path in directory.iterdir()}
+    broken = tmp_path_factory.mktemp("broken") / "broken.json"
+    broken.write_text(json.dumps(broken_rule()), encoding="utf-8")
+    return cfn_lint_each({**files, "broken": broken})
+
+
+def test_cfn_lint_finds_nothing(linted: dict[str, list[dict[str, Any]]]) -> None:
+    written = {name: found for name, found in linted.items() if name != "broken"}
+    assert len(written) == 2 * len(policies())
+    assert all(found == [] for found in written.values()), written
 
 
 def test_cfn_lint_ignores_only_its_icmpv6_misreading() -> None:
@@ -82,18 +105,9 @@ def test_cfn_lint_ignores_only_its_icmpv6_misreading() -> None:
     assert ignoring == {("icmpv6", 8, -1)}
 
 
-def test_cfn_lint_does_fail_a_broken_rule(tmp_path: Path) -> None:
-    """The pass means something: two peers on one rule and a logical id with `_`
-    (what a careless emitter could write) are errors to cfn-lint."""
-    document = template(compile_policy(chef_automate_ha()))
-    resources = document["Resources"]
-    name, rule = next((n, r) for n, r in resources.items() if r["Type"] == RULE_TYPES["ingress"])
-    rule["Properties"]["CidrIp"] = "10.0.0.0/8"
-    resources["bad_id"] = resources.pop(name)
-    broken = tmp_path / "broken.json"
-    broken.write_text(json.dumps(document), encoding="utf-8")
-    levels = {f["Level"] for f in cfn_lint(broken)}
-    assert "Error" in levels
+def test_cfn_lint_does_fail_a_broken_rule(linted: dict[str, list[dict[str, Any]]]) -> None:
+    """The pass means something: a broken rule (broken_rule) is an error to cfn-lint."""
+    assert "Error" in {f["Level"] for f in linted["broken"]}
 
 
 @pytest.fixture(scope="module")

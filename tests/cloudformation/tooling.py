@@ -41,3 +41,16 @@ def cfn_lint(*templates: Path) -> list[dict[str, Any]]:
     assert done.returncode & ~(2 | 4 | 8) == 0, done.stderr[-3000:]
     findings: list[dict[str, Any]] = json.loads(done.stdout or "[]")
     return findings
+
+
+def cfn_lint_each(templates: dict[str, Path]) -> dict[str, list[dict[str, Any]]]:
+    """cfn-lint's findings for each named template, from one run over all of
+    them. Each run pays cfn-lint's start-up (about 1.7 s of CPU) and fills its
+    caches again: the 612- and 500-resource templates of test_limits take
+    13.2 s of CPU linted one at a time, 9.4 s in one run."""
+    paths = {Path(path): name for name, path in templates.items()}
+    findings: dict[str, list[dict[str, Any]]] = {name: [] for name in templates}
+    for finding in cfn_lint(*paths):
+        # A file cfn-lint names that was not given fails loudly (KeyError).
+        findings[paths[Path(finding["Filename"])]].append(finding)
+    return findings
