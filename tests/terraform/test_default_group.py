@@ -15,7 +15,13 @@ from hasg.backends.terraform.read import read_hcl
 from hasg.core.blueprint import DEFAULT_GROUP, Peer, Rule
 from hasg.errors import ExitCode, HclReadError, UsageError
 from hasg.workflows import audit_hcl
-from terraform.tooling import Checkov, declared, terraform_diagnostics, terraform_fmt_diff
+from terraform.tooling import (
+    Checkov,
+    CheckovReport,
+    declared,
+    terraform_diagnostics,
+    terraform_fmt_diff,
+)
 
 LEAVING = chef_automate_ha()
 RESTRICTING = LEAVING.model_copy(update={"restrict_default_group": True})
@@ -131,15 +137,24 @@ def vpc_and_module(policy: Policy, directory: Path) -> Path:
     return directory
 
 
+@pytest.fixture(scope="module")
+def scanned(checkov: Checkov, tmp_path_factory: pytest.TempPathFactory) -> dict[str, CheckovReport]:
+    """One checkov run (scan_each: each pays checkov's start-up), a report for
+    each directory: hasg's configuration beside its VPC with the option
+    ("on") and without it ("off"), and the module with the option ("module")."""
+    parent = tmp_path_factory.mktemp("checkov")
+    for name in ("on", "off", "module"):
+        (parent / name).mkdir()
+    vpc_and_module(RESTRICTING, parent / "on")
+    vpc_and_module(LEAVING, parent / "off")
+    module(RESTRICTING, parent / "module")
+    return checkov.scan_each(parent)
+
+
 def test_checkov_ckv2_aws_12_passes_with_the_option_and_fails_without(
-    checkov: Checkov, tmp_path: Path
+    scanned: dict[str, CheckovReport],
 ) -> None:
-    (tmp_path / "on").mkdir()
-    (tmp_path / "off").mkdir()
-    vpc_and_module(RESTRICTING, tmp_path / "on")
-    vpc_and_module(LEAVING, tmp_path / "off")
-    reports = checkov.scan_each(tmp_path)  # one checkov start-up for both
-    restricting, leaving = reports["on"], reports["off"]
+    restricting, leaving = scanned["on"], scanned["off"]
 
     assert restricting.outcomes("CKV2_AWS_12") == {"aws_vpc.main": "PASSED"}
     assert leaving.outcomes("CKV2_AWS_12") == {"aws_vpc.main": "FAILED"}
@@ -147,7 +162,7 @@ def test_checkov_ckv2_aws_12_passes_with_the_option_and_fails_without(
     assert failed <= {(c["check_id"], c["resource"]) for c in leaving.failed}
 
 
-def test_checkov_passes_the_module_with_the_option(checkov: Checkov, tmp_path: Path) -> None:
-    report = checkov.scan(module(RESTRICTING, tmp_path))
+def test_checkov_passes_the_module_with_the_option(scanned: dict[str, CheckovReport]) -> None:
+    report = scanned["module"]
     assert report.resource_count > 0 and not report.parsing_errors
     assert report.failed == ()
