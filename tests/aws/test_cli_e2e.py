@@ -416,7 +416,9 @@ def test_the_benchmark_counts_calls_within_the_targets(server: str) -> None:
 def test_without_a_terminal_apply_and_destroy_refuse_unless_yes(world: World, command: str) -> None:
     """`echo no | hasg destroy` must not destroy: with no terminal to ask on, as
     Terraform does without -auto-approve, refuse unless --yes is given."""
-    assert world.hasg("apply", "--vpc", world.vpc, "--yes").returncode == 0
+    # The cluster to act on, applied through the library (the commands under
+    # test are the ones below).
+    hasg.apply(BUILT_IN, vpc_id=world.vpc, endpoint_url=world.env["AWS_ENDPOINT_URL"])
     if command == "apply":  # something for apply to do: a rule added by hand
         world.cloud.ec2.authorize_security_group_ingress(
             GroupId=world.cloud.group_id("chef-automate-ha-postgresql"),
