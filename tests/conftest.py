@@ -36,7 +36,8 @@ def _no_real_aws() -> Iterator[None]:
 def _moto_lists_each_response_class_once() -> Iterator[None]:
     """moto checks a request's action against its response class's methods,
     which it lists anew for every request with inspect.getmembers (EC2's class
-    has 301: 0.3 ms a request; about 7 s of a run's CPU). The classes do not
+    has 301: 0.3 ms a request; 3 % of the workers' samples in a py-spy profile
+    of a whole run, docs/benchmarks.md). The classes do not
     change while the tests run, so each is listed once. Speed only: which of
     moto's methods answers, and what it answers, is as before. The stock moto
     server that docs/aws.md's walkthrough starts as a process is not touched."""
