@@ -13,6 +13,7 @@ from __future__ import annotations
 import sys
 from collections.abc import Sequence
 
+from hasg.cli.output import write_out
 from hasg.errors import ExitCode
 
 HOOKS = ("verify-policy",)
@@ -37,9 +38,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         return ExitCode.ERROR
     worst = 0
     for file in files:
-        print(f"== {file}", flush=True)
+        # Through write_out, as each report is: whole, and before the report.
+        write_out(f"== {file}\n")
         worst = max(worst, hasg(["verify", "--policy", file]))
-        sys.stdout.flush()
     return worst
 
 
