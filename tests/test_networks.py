@@ -60,6 +60,15 @@ def test_leaving_out_one_piece_is_not_the_world(pieces: list[Network], data: st.
     assert not covers_world(rest, family_of(pieces[0]))
 
 
+@given(st.one_of(st.ip_addresses(v=4), st.ip_addresses(v=6)))
+def test_an_address_is_of_its_own_networks_family(
+    address: ipaddress.IPv4Address | ipaddress.IPv6Address,
+) -> None:
+    network = ipaddress.ip_network(address)
+    expected = "ipv6" if address.version == 6 else "ipv4"
+    assert family_of(address) == family_of(network) == family_of(str(network)) == expected
+
+
 def spellings(network: Network) -> list[str]:
     """Other ways to write the same network that ipaddress accepts."""
     forms = [str(network)]

@@ -34,6 +34,7 @@ from hasg.core.ports import PortRange, port_text, world_safe
 
 Family = Literal["ipv4", "ipv6"]
 Network = ipaddress.IPv4Network | ipaddress.IPv6Network
+Address = ipaddress.IPv4Address | ipaddress.IPv6Address
 FAMILIES: tuple[Family, ...] = ("ipv4", "ipv6")
 
 # Broader than this many public addresses is "wide open" (see the module's docstring).
@@ -132,8 +133,10 @@ def canonical_cidr(text: str) -> str:
     return str(parse_network(text))
 
 
-def family_of(cidr: str | Network) -> Family:
-    return "ipv6" if _network(cidr).version == 6 else "ipv4"
+def family_of(value: str | Network | Address) -> Family:
+    """The family of a CIDR, a network or an address."""
+    parsed = _network(value) if isinstance(value, str) else value
+    return "ipv6" if parsed.version == 6 else "ipv4"
 
 
 def is_ipv6(cidr: str | Network) -> bool:
@@ -303,8 +306,6 @@ def exposure(
 
 
 # --------------------------------------------------------------------------- host addresses
-
-Address = ipaddress.IPv4Address | ipaddress.IPv6Address
 
 # Addresses no host of an inventory can have, and why (RFC 6890's special-
 # purpose registries): a rule naming one would match no host's traffic, or

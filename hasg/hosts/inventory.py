@@ -55,7 +55,7 @@ from typing import Any, TypeVar
 import yaml
 
 from hasg.core.input_files import check_nesting, read_text_capped
-from hasg.core.networks import Family, canonical_cidr, family_of, why_not_a_host
+from hasg.core.networks import Address, Family, canonical_cidr, family_of, why_not_a_host
 from hasg.core.yaml_source import MAX_DEPTH, mark_position, parse_yaml
 from hasg.errors import InventoryError, PolicyFileError, Problem
 
@@ -64,7 +64,6 @@ if sys.version_info >= (3, 11):
 else:  # pragma: no cover - Python 3.10 only
     import tomli as tomllib
 
-Address = ipaddress.IPv4Address | ipaddress.IPv6Address
 _Value = TypeVar("_Value")
 
 # The roles `config.toml` lists, by the prefix of their `_private_ips` key.
@@ -105,9 +104,7 @@ class Host:
         return str(self.addresses[0])
 
     def address(self, family: Family) -> Address | None:
-        return next(
-            (a for a in self.addresses if family_of(f"{a}/{a.max_prefixlen}") == family), None
-        )
+        return next((a for a in self.addresses if family_of(a) == family), None)
 
 
 @dataclass(frozen=True)

@@ -28,14 +28,13 @@ from typing import Literal
 from typing import Protocol as Interface
 
 from hasg.core.blueprint import Blueprint, Direction
-from hasg.core.networks import FAMILIES, Family
+from hasg.core.networks import FAMILIES, Address, Family, family_of
 from hasg.core.ports import port_text
 from hasg.core.protocols import ALL_PORTS, ALL_TRAFFIC, ICMP_PROTOCOLS, Protocol, has_ports
 from hasg.hosts.icmp import ERROR_TYPES, ESSENTIAL_ICMP, ICMP_OF, is_error, is_essential
 from hasg.hosts.inventory import Host, Inventory
 from hasg.hosts.resolve import HostRule, HostRuleset
 
-Address = ipaddress.IPv4Address | ipaddress.IPv6Address
 # What a probe must find: open, closed, or either (a connection the policy
 # neither requires nor forbids: outgoing, where egress is not enforced).
 Expect = Literal["open", "closed", "either"]
@@ -174,7 +173,7 @@ def allows(ruleset: HostRuleset, direction: Direction, peer: Address, service: S
         return True
     if peer.is_loopback:
         return True
-    family: Family = "ipv6" if peer.version == 6 else "ipv4"
+    family = family_of(peer)
     return any(
         rule.family == family
         and covers(rule.protocol, rule.from_port, rule.to_port, service)

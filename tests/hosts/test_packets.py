@@ -25,7 +25,8 @@ from hasg.backends.nftables import write
 from hasg.checks.audit import AuditReport, audit_host
 from hasg.checks.reachability import reachability
 from hasg.core.blueprint import Blueprint, Direction, Peer
-from hasg.hosts.inventory import Address, Host, Inventory
+from hasg.core.networks import Address
+from hasg.hosts.inventory import Host, Inventory
 from hasg.hosts.probes import audit_services
 from hasg.hosts.resolve import HostRuleset, host_rulesets
 from tests.hosts.lab import NEVER_NAMED, Lab, all_probes, policy_ports, require_lab

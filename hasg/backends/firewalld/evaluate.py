@@ -31,9 +31,10 @@ from hasg.backends.firewalld.spelling import (
     REJECT_TARGETS,
     icmp_type_of,
 )
+from hasg.core.networks import Address
 from hasg.core.protocols import ALL_PORTS, canonical_protocol, protocol_number
 from hasg.hosts.conntrack import ICMP, ICMPV6, first_state
-from hasg.hosts.probes import Address, Answer, Hints, Place, Service, Unreadable, beside
+from hasg.hosts.probes import Answer, Hints, Place, Service, Unreadable, beside
 
 # firewalld's stock policy allow-host-ipv6 (/usr/lib/firewalld/policies):
 # neighbour advertisement and solicitation, router advertisement, redirect.

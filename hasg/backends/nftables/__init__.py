@@ -22,10 +22,11 @@ from hasg.backends.nftables.evaluate import Evaluator
 from hasg.backends.nftables.ruleset import MAX_DUMP_BYTES, Ruleset, named_values, read_ruleset
 from hasg.backends.nftables.write import emit
 from hasg.core.input_files import read_text_capped
+from hasg.core.networks import Address
 from hasg.core.protocols import ALL_PORTS, canonical_protocol, has_ports, protocol_number
 from hasg.errors import NftReadError
 from hasg.hosts.options import add_host_audit_arguments
-from hasg.hosts.probes import Address, Answer, Hints, Service, Unreadable
+from hasg.hosts.probes import Answer, Hints, Service, Unreadable
 
 
 def _read_path(path: Path, options: Options) -> NftView:

@@ -52,8 +52,9 @@ from hasg.backends.nftables.grammar import (
     parse_value,
 )
 from hasg.core.input_files import check_nesting
+from hasg.core.networks import Address
 from hasg.errors import NftReadError
-from hasg.hosts.probes import Address, beside
+from hasg.hosts.probes import beside
 
 # A host's ruleset, even firewalld's with large ipsets, is a few megabytes.
 MAX_DUMP_BYTES = 64 << 20

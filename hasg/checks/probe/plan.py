@@ -20,9 +20,9 @@ from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 
 from hasg.core.blueprint import Blueprint
-from hasg.core.networks import FAMILIES
+from hasg.core.networks import FAMILIES, Address
 from hasg.errors import UsageError
-from hasg.hosts.inventory import Address, Host, Inventory
+from hasg.hosts.inventory import Host, Inventory
 from hasg.hosts.probes import (
     DEFAULT_UNNAMED,
     UNNAMED_CANDIDATES,
