@@ -111,7 +111,7 @@ def pytest_configure(config: pytest.Config) -> None:
     ran 42 to 50 full collections of 0.5 to 1 s each, and spent 17 to 25 s of
     its 93 to 130 s of CPU in them (gc.callbacks, docs/benchmarks.md). So full
     collections come ten times more rarely, and what is alive when a module
-    starts is frozen (`pytest_runtest_setup` below). Cycles are still collected,
+    starts is frozen (`_frozen_heap` below). Cycles are still collected,
     but for those among frozen objects; the workers' peak memory stayed the
     same (680 to 786 MB, against 701 to 799 MB)."""
     young, middle, _ = gc.get_threshold()
@@ -123,20 +123,15 @@ def pytest_configure(config: pytest.Config) -> None:
     )
 
 
-_module_started: list[object] = [None]
-
-
-@pytest.hookimpl(tryfirst=True)
-def pytest_runtest_setup(item: pytest.Item) -> None:
-    """At the first test of each module, before its fixtures: collect, then move
-    whatever is still alive (the session's fixtures, botocore's models, what
-    earlier modules left in caches) out of the collector's sight for good
-    (gc.freeze). Later full collections walk only what came after."""
-    module = getattr(item, "module", None)
-    if module is not _module_started[0]:
-        _module_started[0] = module
-        gc.collect()
-        gc.freeze()
+@pytest.fixture(autouse=True, scope="module")
+def _frozen_heap() -> None:
+    """At each module's start, after the session's fixtures and before the
+    module's own: collect, then move whatever is still alive (the session's
+    fixtures, botocore's models, what earlier modules left in caches) out of
+    the collector's sight for good (gc.freeze). Later full collections walk
+    only what came after."""
+    gc.collect()
+    gc.freeze()
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
