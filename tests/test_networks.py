@@ -4,6 +4,7 @@ other spellings of the same network, zone ids, and where "wide open" begins."""
 from __future__ import annotations
 
 import ipaddress
+import re
 from pathlib import Path
 
 import pytest
@@ -67,6 +68,19 @@ def test_an_address_is_of_its_own_networks_family(
     network = ipaddress.ip_network(address)
     expected = "ipv6" if address.version == 6 else "ipv4"
     assert family_of(address) == family_of(network) == family_of(str(network)) == expected
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [("10.0.0.1/8", "did you mean 10.0.0.0/8?"), ("10.0.0.0/33", "not a valid")],
+)
+def test_a_refused_cidr_is_refused_every_time_it_is_asked(text: str, message: str) -> None:
+    """parse_network keeps what it parsed (an audit asks it thousands of times),
+    never what it refused."""
+    for _ in range(3):
+        with pytest.raises(ValueError, match=re.escape(message)):
+            parse_network(text)
+    assert parse_network("10.0.0.0/8") == ipaddress.ip_network("10.0.0.0/8")
 
 
 def spellings(network: Network) -> list[str]:

@@ -26,6 +26,7 @@ says `public: true` may open more than tcp/80 and tcp/443 that wide.
 
 from __future__ import annotations
 
+import functools
 import ipaddress
 from collections.abc import Iterable, Sequence
 from typing import Literal, NamedTuple
@@ -119,6 +120,14 @@ def parse_network(text: str) -> Network:
             f"{text!r} has an IPv6 zone id (%...); a firewall rule takes a network, "
             "not an interface: leave the zone out"
         )
+    return _strict_network(text)
+
+
+# A text is parsed once per process: an audit of a host asks whether each of
+# thousands of probes' addresses lies in a rule's peer networks. Networks are
+# immutable; a refused text raises each time (lru_cache keeps no exception).
+@functools.lru_cache(maxsize=4096)
+def _strict_network(text: str) -> Network:
     try:
         return ipaddress.ip_network(text, strict=True)
     except ValueError as error:

@@ -20,7 +20,6 @@ chosen the same way on every run, to show that nothing else is open.
 
 from __future__ import annotations
 
-import functools
 import ipaddress
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
@@ -28,7 +27,7 @@ from typing import Literal
 from typing import Protocol as Interface
 
 from hasg.core.blueprint import Blueprint, Direction
-from hasg.core.networks import FAMILIES, Address, Family, family_of
+from hasg.core.networks import FAMILIES, Address, Family, family_of, parse_network
 from hasg.core.ports import port_text
 from hasg.core.protocols import ALL_PORTS, ALL_TRAFFIC, ICMP_PROTOCOLS, Protocol, has_ports
 from hasg.hosts.icmp import ERROR_TYPES, ESSENTIAL_ICMP, ICMP_OF, is_error, is_essential
@@ -183,13 +182,7 @@ def allows(ruleset: HostRuleset, direction: Direction, peer: Address, service: S
 
 
 def _holds(ruleset: HostRuleset, rule: HostRule, address: Address) -> bool:
-    return any(address in _parsed(c) for c in ruleset.peer_cidrs(rule))
-
-
-@functools.lru_cache(maxsize=4096)
-def _parsed(cidr: str) -> ipaddress.IPv4Network | ipaddress.IPv6Network:
-    """A rule's peer network, parsed once: an audit asks it of every probe."""
-    return ipaddress.ip_network(cidr)
+    return any(address in parse_network(c) for c in ruleset.peer_cidrs(rule))
 
 
 def expect_between(
